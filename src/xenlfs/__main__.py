@@ -1,0 +1,3 @@
+from xenlfs.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""The command line: verbs → step functions. Argument parsing and error reporting only."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from xenlfs import __version__, run, settings, ui
+from xenlfs.errors import ExitCode, UsageError, XenlfsError
+
+log = logging.getLogger("xenlfs")
+
+# Each module registers its verbs with register(subparsers, common). Order is --help order,
+# which follows the hint's steps.
+COMMAND_MODULES = (
+    "xenlfs.commands.config",
+)
+
+Handler = Callable[[argparse.Namespace, settings.Config], int | None]
+
+EXIT_CODES = """\
+exit codes:
+  0  success
+  1  failed (an error was found or an operation failed)
+  2  usage error (bad argument, option or config file)
+  3  a precondition is not met (not root, a tool missing, a device in use)
+"""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that suggests the verb you meant and exits with the documented usage code."""
+
+    def error(self, message: str) -> NoReturn:
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            choices = re.findall(r"'([^']*)'", match[2])
+            close = difflib.get_close_matches(match[1], choices, 1)
+            if close:
+                message += f"; did you mean '{close[0]}'?"
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def add_dry_run(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print exactly what would be done and change nothing")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _common(suppress: bool) -> ArgumentParser:
+    """Options every verb takes; given before or after the verb."""
+    default = argparse.SUPPRESS if suppress else None
+    common = ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="show every external command line and tracebacks")
+    common.add_argument("--config", type=Path, metavar="FILE", default=default,
+                        help="read settings from this TOML file too (also $XENLFS_CONFIG)")
+    settings.add_flags(common, "xenlfs")
+    return common
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="xenlfs",
+        description="Xen on Linux From Scratch, step by step, verified. "
+        "Each verb is one step of the LFS hint 'Xen Hypervisor on LFS'.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_common(suppress=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"xenlfs {__version__}")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=ArgumentParser)
+    verbs.required = True
+    common = _common(suppress=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(verbs, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    ui.setup_logging(debug=debug, log_dir=None)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        # A verb group given without its sub-verb: show that group's help.
+        getattr(args, "group_parser", parser).print_help(sys.stderr)
+        return ExitCode.USAGE
+    try:
+        config = settings.resolve(args, args.config)
+        if getattr(args, "writes_log", False):
+            path = ui.setup_logging(debug=debug, log_dir=config["xenlfs.log_dir"])
+            log.debug("xenlfs %s: %s", __version__, " ".join(sys.argv))
+            if path:
+                log.debug("log file: %s", path)
+        run.set_dry_run(bool(getattr(args, "dry_run", False)))
+        return int(handler(args, config) or 0)
+    except XenlfsError as e:
+        if debug:
+            log.exception("%s", e)
+        else:
+            log.error("%s", e)
+        return int(e.exit_code)
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return ExitCode.FAILED
+    except Exception as e:
+        if debug:
+            raise
+        log.error("internal error (a bug in xenlfs): %s: %s; run again with --debug and report it",
+                  type(e).__name__, e)
+        return ExitCode.FAILED
+
+
+def add_group(verbs: argparse._SubParsersAction[ArgumentParser], name: str, help: str,
+              common: ArgumentParser) -> argparse._SubParsersAction[ArgumentParser]:
+    """A verb with sub-verbs (e.g. 'snapshot create'); bare 'xenlfs snapshot' prints its help."""
+    group = verbs.add_parser(name, help=help, description=help, parents=[common])
+    group.set_defaults(group_parser=group)
+    sub = group.add_subparsers(dest=f"{name}_verb", metavar="VERB", parser_class=ArgumentParser)
+    return sub
+
+
+__all__ = ["UsageError", "add_dry_run", "add_group", "add_json", "main"]

@@ -1,0 +1,231 @@
+"""One table of settings feeds both the TOML config file and the command line.
+
+Each Setting names its TOML table (section) and key; the CLI flag is derived from the key.
+Precedence, lowest first: the table's default, /etc/xenlfs.toml, the user's file
+(~/.config/xenlfs/config.toml), a file named by --config or $XENLFS_CONFIG, the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from xenlfs.errors import SourceError, UsageError
+
+
+def parse_path(value: Any) -> Path:
+    return Path(os.path.expanduser(str(value)))
+
+
+def parse_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, not true/false")
+    return int(value)
+
+
+def parse_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "yes", "true", "on"):
+        return True
+    if text in ("0", "no", "false", "off"):
+        return False
+    raise ValueError(f"expected yes or no, got {value!r}")
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+
+
+def parse_size(value: Any) -> int:
+    """A size in bytes from '512M', '2G', '4096' (bytes), '1GiB'. Units are powers of 1024."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"expected a size like 512M or 2G, got {value!r}")
+    number, unit = int(match[1]), (match[2] or "B").upper()
+    multiplier: int = 1024 ** "BKMGT".index(unit[0])
+    return number * multiplier
+
+
+def default_cache_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/cache/xenlfs")
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "xenlfs"
+
+
+def default_log_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/log/xenlfs")
+    return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "xenlfs"
+
+
+@dataclass(frozen=True)
+class Setting:
+    section: str
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    help: str
+    metavar: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def dest(self) -> str:
+        return f"setting__{self.section}__{self.name}"
+
+    def default_value(self) -> Any:
+        return self.default() if callable(self.default) else self.default
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("xenlfs", "cache_dir", parse_path, default_cache_dir,
+            "where downloads and built lab images are kept", "DIR"),
+    Setting("xenlfs", "log_dir", parse_path, default_log_dir,
+            "where logs of long work are written", "DIR"),
+)
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def settings_in(sections: Iterable[str]) -> list[Setting]:
+    wanted = set(sections)
+    return [s for s in SETTINGS if s.section in wanted]
+
+
+def add_flags(parser: argparse.ArgumentParser, *sections: str) -> None:
+    """Add one CLI flag for every setting of these sections (the file can set all of them)."""
+    for setting in settings_in(sections):
+        parser.add_argument(
+            setting.flag,
+            dest=setting.dest,
+            metavar=setting.metavar or setting.name.upper(),
+            default=argparse.SUPPRESS,
+            help=f"{setting.help} (config: [{setting.section}] {setting.name})",
+        )
+
+
+def config_files(explicit: Path | None) -> list[Path]:
+    user_dir = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    files = [Path("/etc/xenlfs.toml"), user_dir / "xenlfs/config.toml"]
+    named = explicit or (Path(os.environ["XENLFS_CONFIG"]) if os.environ.get("XENLFS_CONFIG")
+                         else None)
+    if named is not None:
+        if not named.is_file():
+            raise UsageError(f"config file {named} does not exist",
+                             hint="check the path given to --config or $XENLFS_CONFIG")
+        files.append(named)
+    return [f for f in files if f.is_file()]
+
+
+def _line_of(text: str, section: str, key: str | None) -> tuple[int, int]:
+    """Where a table or key stands in a TOML file, for error messages (1-based)."""
+    in_section = key is None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_section = stripped.strip("[] ") == section
+            if key is None and in_section:
+                return number, line.index("[") + 1
+            continue
+        if in_section and key is not None and re.match(rf"{re.escape(key)}\s*=", stripped):
+            return number, line.index(key) + 1
+    return 1, 1
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """Read one config file into {section.key: value}, checking every table and key."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        match = re.search(r"\(at line (\d+), column (\d+)\)", str(e))
+        line, col = (int(match[1]), int(match[2])) if match else (1, 1)
+        what = re.sub(r"\s*\(at line.*\)", "", str(e))
+        raise SourceError(str(path), line, col, f"not valid TOML: {what}",
+                          "see https://toml.io for the syntax") from e
+    values: dict[str, Any] = {}
+    sections = sorted({s.section for s in SETTINGS})
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            line, col = _line_of(text, "", section)
+            raise SourceError(str(path), line, col, f"'{section}' must be a table",
+                              f"put settings under a [table], one of: {', '.join(sections)}")
+        if section not in sections:
+            line, col = _line_of(text, section, None)
+            close = difflib.get_close_matches(section, sections, 1)
+            raise SourceError(str(path), line, col, f"unknown table [{section}]",
+                              f"did you mean [{close[0]}]?" if close else
+                              f"known tables: {', '.join(sections)}")
+        for key, raw in table.items():
+            setting = _BY_KEY.get(f"{section}.{key}")
+            line, col = _line_of(text, section, key)
+            if setting is None:
+                names = [s.name for s in settings_in([section])]
+                close = difflib.get_close_matches(key, names, 1)
+                raise SourceError(str(path), line, col, f"unknown setting '{key}' in [{section}]",
+                                  f"did you mean '{close[0]}'?" if close else
+                                  f"known settings: {', '.join(names)}")
+            try:
+                values[setting.key] = setting.parse(raw)
+            except (ValueError, TypeError) as e:
+                raise SourceError(str(path), line, col, f"bad value for {key}: {e}",
+                                  "see 'xenlfs config show' for the expected form") from e
+    return values
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the user asked for, resolved once: defaults < config files < command line."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def section(self, cls: type[T]) -> T:
+        """Build a frozen dataclass whose fields are the settings of its SECTION."""
+        section: str = cls.__dict__["SECTION"]
+        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+        return cls(**{name: self.values[f"{section}.{name}"] for name in names})
+
+
+T = TypeVar("T")
+
+
+def resolve(args: argparse.Namespace, config_path: Path | None = None) -> Config:
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for setting in SETTINGS:
+        values[setting.key] = setting.default_value()
+        sources[setting.key] = "default"
+    for path in config_files(config_path):
+        for key, value in read_file(path).items():
+            values[key] = value
+            sources[key] = str(path)
+    for setting in SETTINGS:
+        if hasattr(args, setting.dest):
+            raw = getattr(args, setting.dest)
+            try:
+                values[setting.key] = setting.parse(raw)
+            except (ValueError, TypeError) as e:
+                raise UsageError(f"argument {setting.flag}: {e}") from e
+            sources[setting.key] = "command line"
+    return Config(values, sources)
