@@ -99,6 +99,10 @@ SETTINGS: tuple[Setting, ...] = (
             "where downloads and built lab images are kept", "DIR"),
     Setting("xenlfs", "log_dir", parse_path, default_log_dir,
             "where logs of long work are written", "DIR"),
+    Setting("kernel", "src", parse_path, None,
+            "the kernel source tree to check, fix, build or install", "TREE"),
+    Setting("kernel", "jobs", parse_int, None,
+            "parallel jobs for kernel builds (default: the number of CPUs)", "N"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
