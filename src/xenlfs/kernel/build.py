@@ -66,7 +66,7 @@ class Built:
 
 
 def kernel_release(tree: Path) -> str:
-    result = run.run(["make", "-s", "-C", tree, "kernelrelease"])
+    result = run.run(["make", "-s", "-C", tree, fix.ARCH, "kernelrelease"])
     return str(result.stdout).strip().splitlines()[-1]
 
 
@@ -77,7 +77,8 @@ def build(tree: Path, *, jobs: int, log_path: Path, nice: int | None = None) -> 
                                 hint="make one first: xenlfs kernel fix --src TREE --role …")
     modules = load(tree / ".config").get("MODULES") == "y"
     targets = ["bzImage", *(["modules"] if modules else [])]
-    argv: list[str | os.PathLike[str]] = ["make", "-C", tree, f"-j{jobs}", *targets]
+    argv: list[str | os.PathLike[str]] = ["make", "-C", tree, fix.ARCH, f"-j{jobs}",
+                                                     *targets]
     if nice is not None:
         argv = ["nice", "-n", str(nice), *argv]
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +132,8 @@ def install(tree: Path, *, boot: Path, root: Path) -> Installed:
         placed.append(target)
     modules_dir = None
     if load(tree / ".config").get("MODULES") == "y":
-        run.run(["make", "-C", tree, f"INSTALL_MOD_PATH={root}", "modules_install"], writes=True)
+        run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={root}",
+                 "modules_install"], writes=True)
         modules_dir = root / "lib/modules" / release
     return Installed(release, placed, modules_dir)
 
