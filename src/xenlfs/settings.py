@@ -57,6 +57,13 @@ def parse_size(value: Any) -> int:
     return number * multiplier
 
 
+def parse_compression(value: Any) -> str:
+    names = ("zstd", "gzip", "xz", "none")
+    if str(value) not in names:
+        raise ValueError(f"expected one of {', '.join(names)}, got {value!r}")
+    return str(value)
+
+
 def default_cache_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/cache/xenlfs")
@@ -99,6 +106,10 @@ SETTINGS: tuple[Setting, ...] = (
             "where downloads and built lab images are kept", "DIR"),
     Setting("xenlfs", "log_dir", parse_path, default_log_dir,
             "where logs of long work are written", "DIR"),
+    Setting("snapshot", "dir", parse_path, Path("/var/backups"),
+            "where snapshots are written and listed (hint: /var/backups)", "DIR"),
+    Setting("snapshot", "compression", parse_compression, "zstd",
+            "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
