@@ -8,10 +8,11 @@ import time
 from pathlib import Path
 
 from xenlfs import settings, ui
-from xenlfs.cli import ArgumentParser, add_dry_run, add_group
+from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.errors import UsageError
+from xenlfs.snapshot import catalog, extract, formats
 from xenlfs.snapshot import create as creating
-from xenlfs.snapshot import extract, formats
+from xenlfs.snapshot import verify as verifying
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
@@ -50,6 +51,32 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
     restore.add_argument("dest", type=Path, metavar="DEST")
     add_dry_run(restore)
     restore.set_defaults(handler=extract_snapshot, writes_log=True)
+
+    check = sub.add_parser(
+        "verify", parents=[common], help="check a snapshot is whole and matches its manifest",
+        description="Decompress and read the whole archive: every member and every file's "
+        "hash must match the manifest. With --against DIR, compare the manifest with a live "
+        "tree instead and list what was added, removed or changed.")
+    check.add_argument("archive", type=Path, metavar="ARCHIVE")
+    check.add_argument("--against", type=Path, metavar="DIR",
+                       help="compare with this tree (e.g. / or an extracted copy)")
+    add_json(check)
+    check.set_defaults(handler=verify_snapshot)
+
+    listing = sub.add_parser("list", parents=[common], help="list the snapshots in a directory",
+                             description="List the snapshots in DIR (default: [snapshot] dir), "
+                             "with unfinished ones left by killed runs.")
+    listing.add_argument("directory", nargs="?", type=Path, metavar="DIR")
+    settings.add_flags(listing, "snapshot")
+    add_json(listing)
+    listing.set_defaults(handler=list_snapshots)
+
+    show = sub.add_parser("show", parents=[common], help="show what a snapshot holds",
+                          description="Print a snapshot's metadata (created, host, kernel, "
+                          "root, excludes, tool versions) and a summary of its entries.")
+    show.add_argument("archive", type=Path, metavar="ARCHIVE")
+    add_json(show)
+    show.set_defaults(handler=show_snapshot)
 
 
 def output_path(given: Path | None, directory: Path, compression: str,
@@ -90,4 +117,80 @@ def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
 
 def extract_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     extract(args.archive, args.dest)
+    return 0
+
+
+def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
+    if args.against is None:
+        report = verifying.verify(args.archive)
+        if args.json:
+            ui.print_json(report.to_json())
+        elif report.ok:
+            ui.stdout.print(f"{args.archive}: whole; all {report.entries} entries match the "
+                            f"manifest ({report.seconds:.1f} s)")
+        else:
+            for problem in report.problems:
+                ui.stdout.print(f"{args.archive}: {problem}")
+        return 0 if report.ok else 1
+    report, found = verifying.against(args.archive, args.against)
+    if args.json:
+        ui.print_json({**report.to_json(), **found.to_json(), "against": str(args.against)})
+        return 0 if report.ok and found.none else 1
+    for problem in report.problems:
+        ui.stdout.print(f"{args.archive}: {problem}")
+    sections: tuple[tuple[str, dict[str, list[str]]], ...] = (("added", {p: [] for p in found.added}),
+                ("removed", {p: [] for p in found.removed}),
+                ("changed content", found.content), ("changed metadata", found.metadata))
+    for title, paths in sections:
+        if not paths:
+            continue
+        ui.stdout.print(f"{title} ({len(paths)}):", markup=False)
+        for path, fields in list(paths.items())[:verifying.SHOWN]:
+            detail = f"  ({', '.join(fields)})" if fields else ""
+            ui.stdout.print(f"  /{path.removeprefix('.')}{detail}".replace("//", "/"),
+                            markup=False)
+        if len(paths) > verifying.SHOWN:
+            ui.stdout.print(f"  … and {len(paths) - verifying.SHOWN} more (see --json)")
+    if found.none:
+        ui.stdout.print(f"{args.against} matches {args.archive}: "
+                        f"{report.entries} entries, nothing added, removed or changed")
+    return 0 if report.ok and found.none else 1
+
+
+def list_snapshots(args: argparse.Namespace, config: settings.Config) -> int:
+    rows = catalog.listing(args.directory or config["snapshot.dir"])
+    if args.json:
+        ui.print_json(rows)
+        return 0
+    for row in rows:
+        created = row.get("created") or row.get("modified") or ""
+        ui.stdout.print(f"{row['archive']}  {row['bytes'] / 1e6:9.1f} MB  {created}  "
+                        f"{row.get('root') or ''}  {row['status']}", markup=False)
+    if not rows:
+        ui.stdout.print(f"no snapshots in {args.directory or config['snapshot.dir']}")
+    return 0
+
+
+def show_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
+    data = catalog.show(args.archive)
+    if args.json:
+        ui.print_json(data)
+        return 0
+    meta = data["meta"]
+    lines = [f"archive      {data['archive']} ({data['bytes'] / 1e6:.1f} MB, "
+             f"{meta.get('compression')}) {data['status']}",
+             f"created      {meta.get('created')} on {meta.get('host')} "
+             f"(kernel {meta.get('kernel')}) by xenlfs {meta.get('xenlfs')}, {meta.get('tar')}",
+             f"root         {meta.get('root')}",
+             f"entries      {meta.get('entries')}: " +
+             ", ".join(f"{n} {kind}" for kind, n in data["types"].items()),
+             f"content      {meta.get('content_bytes', 0) / 1e6:.1f} MB",
+             "excluded     " + ", ".join(
+                 e["path"] + ("/*" if e["keep_dir"] else "") for e in meta.get("excludes", [])),
+             f"setuid/gid   {len(data['setuid'])} files; capabilities: "
+             + (", ".join(data["capabilities"]) or "none")]
+    if meta.get("unreadable"):
+        lines.append(f"unreadable   {len(meta['unreadable'])} files were left out")
+    for line in lines:
+        ui.stdout.print(line, markup=False)
     return 0

@@ -81,6 +81,9 @@ def check(request: Request, mounts: list[ex.Mount]) -> None:
         raise PreconditionError("a snapshot needs root: only root reads every file and keeps "
                                 "every owner, device node and security xattr",
                                 hint="run it again as root (sudo)")
+    if not output.parent.is_dir():
+        raise UsageError(f"{output.parent} does not exist or is not a directory",
+                         hint=f"create it first (mkdir -p {output.parent})")
     if output.is_dir():
         raise UsageError(f"{output} is a directory", hint="name the archive file, or give only "
                          "the directory with --dir")
@@ -245,7 +248,7 @@ def _meta(request: Request, root: Path, plan: list[ex.Exclude], archive_bytes: i
         "tar": run.run(["tar", "--version"]).stdout.splitlines()[0],
         "compression": request.compression.name, "archive": request.output.name,
         "archive_bytes": archive_bytes, "entries": len(scanner.entries),
-        "content_bytes": scanner.content_bytes, "hash": "sha256",
+        "content_bytes": scanner.content_bytes, "tar_bytes": scanner.offset, "hash": "sha256",
         "unreadable": unreadable, "warnings": warnings,
     }
 
