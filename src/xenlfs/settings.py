@@ -57,6 +57,13 @@ def parse_size(value: Any) -> int:
     return number * multiplier
 
 
+def parse_compression(value: Any) -> str:
+    names = ("zstd", "gzip", "xz", "none")
+    if str(value) not in names:
+        raise ValueError(f"expected one of {', '.join(names)}, got {value!r}")
+    return str(value)
+
+
 def default_cache_dir() -> Path:
     if os.geteuid() == 0:
         return Path("/var/cache/xenlfs")
@@ -114,6 +121,10 @@ SETTINGS: tuple[Setting, ...] = (
             "boot this dom0 kernel (bzImage/vmlinuz) instead of Debian's", "FILE"),
     Setting("lab", "dom0_modules", parse_path, None,
             "modules for --dom0-kernel: the INSTALL_MOD_PATH of its modules_install", "DIR"),
+    Setting("snapshot", "dir", parse_path, Path("/var/backups"),
+            "where snapshots are written and listed (hint: /var/backups)", "DIR"),
+    Setting("snapshot", "compression", parse_compression, "zstd",
+            "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
