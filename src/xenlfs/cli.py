@@ -21,6 +21,7 @@ log = logging.getLogger("xenlfs")
 # which follows the hint's steps.
 COMMAND_MODULES = (
     "xenlfs.commands.config",
+    "xenlfs.commands.guest",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]

@@ -62,6 +62,7 @@ TOOLS: dict[str, Install] = {
     "apt-get": Install("apt", "no LFS page: the lab downloads Debian packages"),
     "cpio": Install("cpio", "BLFS book 'cpio'"),
     "xl": Install("xen-utils-4.17", "build Xen: 'xenlfs build xen' (hint step 3)"),
+    "xentop": Install("xen-utils-4.17", "build Xen: 'xenlfs build xen' (hint step 3)"),
     "grub-script-check": Install("grub2-common", "LFS book, chapter 8 'GRUB'"),
     "grub-file": Install("grub-common", "LFS book, chapter 8 'GRUB'"),
     "ip": Install("iproute2", "LFS book, chapter 8 'IPRoute2'"),

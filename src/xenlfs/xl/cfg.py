@@ -104,11 +104,11 @@ class Token:
     pos: Pos
 
 
-def _explain_bad_char(text: str, i: int) -> tuple[str, str]:
+def _explain_bad_char(text: str, i: int, path: str) -> tuple[str, str]:
     c = text[i]
     if c == "\r":
         return ("carriage return: the file has Windows (CRLF) line endings, which xl rejects",
-                "convert it to Unix line endings: sed -i 's/\\r$//' FILE (or dos2unix FILE)")
+                f"convert it to Unix line endings: sed -i 's/\\r$//' {path} (or dos2unix)")
     if c == "#":
         return ("comment on the last line without a newline at its end: xl rejects this",
                 "end the file with a newline")
@@ -174,7 +174,7 @@ def tokens(text: str, path: str) -> Iterator[Token]:
         m = _TOKENS.match(text, i)
         pos = Pos(line, i - line_start + 1)
         if m is None or (m.lastgroup == "STRING" and "\0" in m[0]):
-            what, fix = _explain_bad_char(text, i)
+            what, fix = _explain_bad_char(text, i, path)
             raise SourceError(path, pos.line, pos.col, what, fix or None)
         kind = m.lastgroup or ""
         end = m.end()
