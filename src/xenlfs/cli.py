@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "xenlfs.commands.config",
     "xenlfs.commands.lab",
     "xenlfs.commands.snapshot",
+    "xenlfs.commands.guest",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]

@@ -67,6 +67,7 @@ TOOLS: dict[str, Install] = {
     "apt-cache": Install("apt", "no LFS page: the lab asks apt which Debian packages to use"),
     "chroot": Install("coreutils", "LFS book, chapter 8 'Coreutils'"),
     "xl": Install("xen-utils-4.17", "build Xen: 'xenlfs build xen' (hint step 3)"),
+    "xentop": Install("xen-utils-4.17", "build Xen: 'xenlfs build xen' (hint step 3)"),
     "grub-script-check": Install("grub2-common", "LFS book, chapter 8 'GRUB'"),
     "grub-file": Install("grub-common", "LFS book, chapter 8 'GRUB'"),
     "ip": Install("iproute2", "LFS book, chapter 8 'IPRoute2'"),

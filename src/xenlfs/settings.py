@@ -125,6 +125,11 @@ SETTINGS: tuple[Setting, ...] = (
             "where snapshots are written and listed (hint: /var/backups)", "DIR"),
     Setting("snapshot", "compression", parse_compression, "zstd",
             "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME"),
+    # hint step 6: xl guest configs and the guest lifecycle
+    Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
+            "where guest configs are written and looked up by name (xl's own place)", "DIR"),
+    Setting("xl", "shutdown_timeout", parse_int, 120,
+            "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
