@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "xenlfs.commands.lab",
     "xenlfs.commands.snapshot",
     "xenlfs.commands.guest",
+    "xenlfs.commands.kernel",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]

@@ -73,6 +73,8 @@ TOOLS: dict[str, Install] = {
     "ip": Install("iproute2", "LFS book, chapter 8 'IPRoute2'"),
     "bridge": Install("iproute2", "LFS book, chapter 8 'IPRoute2'"),
     "make": Install("make", "LFS book, chapter 8 'Make'"),
+    "nice": Install("coreutils", "LFS book, chapter 8 'Coreutils'"),
+    "config": Install("linux-source-6.1", "LFS book, chapter 10 'Linux' (scripts/config)"),
 }
 
 

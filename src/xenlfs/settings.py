@@ -130,6 +130,10 @@ SETTINGS: tuple[Setting, ...] = (
             "where guest configs are written and looked up by name (xl's own place)", "DIR"),
     Setting("xl", "shutdown_timeout", parse_int, 120,
             "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
+    Setting("kernel", "src", parse_path, None,
+            "the kernel source tree to check, fix, build or install", "TREE"),
+    Setting("kernel", "jobs", parse_int, None,
+            "parallel jobs for kernel builds (default: the number of CPUs)", "N"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
