@@ -1,0 +1,318 @@
+"""Creating a snapshot: GNU tar → (manifest scanner) → zstd/gzip/xz → temp file → rename.
+
+The tar stream passes through this process once: each piece is handed to the compressor and
+to the scanner that hashes every file, so the tree is read once. The archive is written under
+a temporary name in the destination directory, locked while it is being written; it is
+fsynced and renamed only when tar, the compressor and the scanner all succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.progress import TaskID
+
+from xenlfs import __version__, run, ui
+from xenlfs.errors import CommandFailed, PreconditionError, UsageError, XenlfsError
+from xenlfs.files import fsync_dir
+from xenlfs.snapshot import excludes as ex
+from xenlfs.snapshot import formats, manifest
+from xenlfs.snapshot.tarscan import Scanner
+
+log = logging.getLogger("xenlfs.snapshot")
+
+TEMP_PREFIX = ".xenlfs-snapshot-tmp-"
+CHUNK = 1 << 20
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, not exported by Python 3.11
+
+TAR_FLAGS = ("--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
+             "--sparse", "--sort=name", "--ignore-failed-read", "--warning=no-file-ignored")
+UNREADABLE = re.compile(r"^tar: (.*): (?:Cannot open|Cannot read|Cannot savedir|"
+                        r"Cannot stat|Read error at byte \d+, while reading \d+ bytes): (.*)$")
+
+
+@dataclass(frozen=True)
+class Request:
+    root: Path
+    output: Path
+    compression: formats.Compression
+    excludes: tuple[str, ...] = ()
+    includes: tuple[str, ...] = ()
+    force: bool = False
+    allow_unreadable: bool = False
+
+
+@dataclass(frozen=True)
+class Result:
+    archive: Path
+    manifest: Path
+    entries: int
+    content_bytes: int
+    archive_bytes: int
+    seconds: float
+    warnings: tuple[str, ...] = field(default=())
+
+
+def tar_argv(root: Path, excludes: list[ex.Exclude]) -> list[str]:
+    return ["tar", "--create", "--file=-", f"--directory={root}", *TAR_FLAGS,
+            *ex.tar_arguments(excludes), "."]
+
+
+def check(request: Request, mounts: list[ex.Mount]) -> None:
+    """Refuse bad input before anything is written."""
+    root, output = request.root, request.output
+    if not root.is_dir():
+        raise UsageError(f"--root {root}: not a directory" if root.exists()
+                         else f"--root {root}: does not exist")
+    if os.geteuid() != 0:
+        raise PreconditionError("a snapshot needs root: only root reads every file and keeps "
+                                "every owner, device node and security xattr",
+                                hint="run it again as root (sudo)")
+    if not output.parent.is_dir():
+        raise UsageError(f"{output.parent} does not exist or is not a directory",
+                         hint=f"create it first (mkdir -p {output.parent})")
+    if output.is_dir():
+        raise UsageError(f"{output} is a directory", hint="name the archive file, or give only "
+                         "the directory with --dir")
+    if output.exists() and not request.force:
+        raise UsageError(f"{output} already exists", hint="choose another name, or replace it "
+                         "with --force")
+    mount = ex.mount_of(os.path.realpath(output.parent), mounts)
+    if mount is not None and mount.fstype in ex.VIRTUAL_FSTYPES:
+        raise UsageError(f"{output.parent} is on a {mount.fstype} filesystem ({mount.point}), "
+                         "which cannot keep a file", hint="write the snapshot to a real disk, "
+                         "e.g. /var/backups")
+    if mount is not None and mount.fstype in ex.VOLATILE_FSTYPES:
+        log.warning("%s is on %s: the snapshot is lost at the next reboot", output.parent,
+                    mount.fstype)
+
+
+def clean_stale(directory: Path) -> list[Path]:
+    """Remove temporary files that killed runs left behind (their lock is free)."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for path in directory.glob(TEMP_PREFIX + "*"):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another snapshot is being written right now
+            else:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            finally:
+                os.close(fd)
+    for path in removed:
+        log.warning("removed %s, left by a snapshot that was killed", path)
+    return removed
+
+
+@contextlib.contextmanager
+def _temp(beside: Path) -> Iterator[tuple[int, Path]]:
+    """An exclusive, locked, private (0600: a snapshot holds /etc/shadow) temporary file."""
+    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + beside.name + ".", dir=beside.parent)
+    path = Path(name)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield fd, path
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so the temporary files are removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _estimate(root: Path, patterns: list[str]) -> int:
+    """Bytes to read, for the ETA on a terminal (not worth its time otherwise)."""
+    excluded = ex.matcher(patterns)
+    total = 0
+    for directory, dirs, files in os.walk(root):
+        relative = os.path.relpath(directory, root)
+        dirs[:] = [d for d in dirs if not excluded(os.path.normpath(os.path.join(relative, d)))]
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(directory, name)).st_size
+    return total
+
+
+def create(request: Request) -> Result:
+    """Write request.output and its manifest, or nothing at all."""
+    start = time.monotonic()
+    mounts = ex.read_mounts()
+    check(request, mounts)
+    root = Path(os.path.realpath(request.root))
+    output = request.output.parent.resolve() / request.output.name
+    sidecar = manifest.path_for(output)
+    plan = ex.plan(str(root), mounts, user_excludes=request.excludes,
+                   includes=request.includes,
+                   output_paths=[str(output), str(sidecar), str(output.parent / TEMP_PREFIX)
+                                 + "*"])
+    argv = tar_argv(root, plan)
+    compress = list(request.compression.compress)
+    if run.dry_run():
+        for e in plan:
+            log.info("exclude %s%s (%s)", e.path, " (kept empty)" if e.keep_dir else "",
+                     e.reason)
+        pipe = f" | {run.command_line(compress)}" if compress else ""
+        log.info("would run: %s%s > %s%s…, then rename it to %s and write %s",
+                 run.command_line(argv), pipe, output.parent / TEMP_PREFIX, output.name,
+                 output, sidecar)
+        return Result(output, sidecar, 0, 0, 0, 0.0)
+    clean_stale(output.parent)
+    with _terminate_as_interrupt(), _temp(output) as (fd, temp), \
+            _temp(sidecar) as (manifest_fd, manifest_temp):
+        try:
+            scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
+        except KeyboardInterrupt:
+            log.error("interrupted: removed the unfinished %s; nothing was written to %s",
+                      temp.name, output)
+            raise
+        except OSError as e:
+            raise _disk_error(e, output) from e
+        if unreadable and not request.allow_unreadable:
+            shown = "\n".join(f"  {line}" for line in unreadable[:20])
+            more = f"\n  … and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+            raise XenlfsError(f"{len(unreadable)} files could not be read, so no snapshot was "
+                              f"written:\n{shown}{more}",
+                              hint="fix their permissions, exclude them with --exclude, or "
+                              "accept a snapshot without them with --allow-unreadable")
+        try:
+            os.fsync(fd)
+            archive_bytes = os.fstat(fd).st_size
+            meta = _meta(request, root, plan, archive_bytes, scanner, warnings, unreadable)
+            manifest.write_fd(manifest_fd, meta, scanner.entries)
+            os.fsync(manifest_fd)
+            os.rename(manifest_temp, sidecar)
+            os.rename(temp, output)
+            fsync_dir(output.parent)
+        except OSError as e:
+            sidecar.unlink(missing_ok=True)
+            raise _disk_error(e, output) from e
+    for warning in warnings:
+        log.warning("%s", warning)
+    return Result(output, sidecar, len(scanner.entries), scanner.content_bytes, archive_bytes,
+                  time.monotonic() - start, tuple(warnings))
+
+
+def _disk_error(error: OSError, output: Path) -> XenlfsError:
+    if error.errno == 28:  # ENOSPC
+        return XenlfsError(f"no space left on the filesystem of {output.parent}; nothing was "
+                           f"written to {output}", hint="free some space or write the snapshot "
+                           "elsewhere (e.g. xenlfs snapshot create /other/disk/NAME)")
+    return XenlfsError(f"writing {output} failed: {error}; nothing was written")
+
+
+def _meta(request: Request, root: Path, plan: list[ex.Exclude], archive_bytes: int,
+          scanner: Scanner, warnings: list[str], unreadable: list[str]) -> dict[str, object]:
+    return {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": socket.gethostname(), "kernel": os.uname().release, "root": str(root),
+        "excludes": [e.to_json() for e in plan], "xenlfs": __version__,
+        "tar": run.run(["tar", "--version"]).stdout.splitlines()[0],
+        "compression": request.compression.name, "archive": request.output.name,
+        "archive_bytes": archive_bytes, "entries": len(scanner.entries),
+        "content_bytes": scanner.content_bytes, "tar_bytes": scanner.offset, "hash": "sha256",
+        "unreadable": unreadable, "warnings": warnings,
+    }
+
+
+def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
+              plan: list[ex.Exclude]) -> tuple[Scanner, list[str], list[str]]:
+    scanner = Scanner()
+    with tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zip_errors, \
+            ui.byte_progress() as progress:
+        total = _estimate(root, [e.pattern for e in plan]) if ui.interactive() else None
+        task = TaskID(progress.add_task("snapshot", total=total, files=0))
+        # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
+        compressor = run.spawn(compress, stdin=subprocess.PIPE, stdout=out_fd,
+                               stderr=zip_errors, start_new_session=True) if compress else None
+        tar = run.spawn(argv, stdout=subprocess.PIPE, stderr=tar_errors, start_new_session=True)
+        assert tar.stdout is not None
+        source = tar.stdout.fileno()
+        sink = compressor.stdin.fileno() if compressor and compressor.stdin else out_fd
+        for pipe in (source, sink) if compressor else (source,):
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe, F_SETPIPE_SZ, CHUNK)
+        try:
+            while chunk := os.read(source, CHUNK):
+                view = memoryview(chunk)
+                try:
+                    _write_all(sink, view)
+                except BrokenPipeError:
+                    break  # the compressor died; its exit status and message say why
+                scanner.feed(view)
+                progress.update(task, advance=len(chunk), files=len(scanner.entries))
+            if compressor and compressor.stdin:
+                with contextlib.suppress(BrokenPipeError):
+                    compressor.stdin.close()
+            tar.wait()
+            if compressor:
+                compressor.wait()
+        except BaseException:
+            for child in (tar, compressor):
+                if child is not None and child.poll() is None:
+                    child.kill()
+                    child.wait()
+            raise
+        finally:
+            tar.stdout.close()
+        tar_errors.seek(0)
+        zip_errors.seek(0)
+        tar_text = tar_errors.read().decode("utf-8", "replace")
+        zip_text = zip_errors.read().decode("utf-8", "replace")
+    if compressor is not None and compressor.returncode != 0:
+        if "No space left" in zip_text:
+            raise OSError(28, "No space left on device")
+        run.check_finished(compressor, stderr=zip_text)
+    unreadable, warnings = [], []
+    for line in tar_text.splitlines():
+        match = UNREADABLE.match(line)
+        if match:
+            unreadable.append(f"{match[1]}: {match[2]}")
+        elif line.startswith("tar: ") and "Exiting with failure status" not in line:
+            warnings.append(line[5:])
+    if tar.returncode not in (0, 1):
+        raise CommandFailed(f"tar failed with exit status {tar.returncode}:\n{tar_text[-2000:]}",
+                            argv=argv, returncode=tar.returncode, stderr=tar_text)
+    scanner.finish()
+    return scanner, warnings, unreadable
+
+
+__all__ = ["Request", "Result", "clean_stale", "create"]

@@ -1,0 +1,71 @@
+"""The archive formats a snapshot can take: a POSIX tar, compressed by a real tool or not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xenlfs.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Compression:
+    name: str
+    suffixes: tuple[str, ...]  # the first is the one xenlfs writes
+    compress: tuple[str, ...]  # argv reading a tar on stdin, writing to stdout; () for none
+    decompress: tuple[str, ...]
+    tar_flag: str | None  # how GNU tar is told, since it cannot guess from a pipe
+    magic: bytes
+
+    @property
+    def suffix(self) -> str:
+        return self.suffixes[0]
+
+
+# zstd -3 with all cores is both faster and smaller than the hint's gzip -6; its frames carry
+# checksums, as do gzip's and xz's, so a damaged archive is noticed on reading.
+COMPRESSIONS: dict[str, Compression] = {
+    c.name: c for c in (
+        Compression("zstd", (".tar.zst", ".tzst"), ("zstd", "-3", "-T0", "-q", "-c"),
+                    ("zstd", "-d", "-q", "-c"), "--zstd", b"\x28\xb5\x2f\xfd"),
+        Compression("gzip", (".tar.gz", ".tgz"), ("gzip", "-6", "-c"),
+                    ("gzip", "-d", "-c"), "--gzip", b"\x1f\x8b"),
+        Compression("xz", (".tar.xz", ".txz"), ("xz", "-6", "-T0", "-c"),
+                    ("xz", "-d", "-c"), "--xz", b"\xfd7zXZ\x00"),
+        Compression("none", (".tar",), (), (), None, b""),
+    )
+}
+
+ARCHIVE_SUFFIXES = tuple(s for c in COMPRESSIONS.values() for s in c.suffixes)
+
+
+def by_name(name: str) -> Compression:
+    try:
+        return COMPRESSIONS[name]
+    except KeyError:
+        raise UsageError(f"unknown compression {name!r}",
+                         hint=f"use one of: {', '.join(COMPRESSIONS)}") from None
+
+
+def by_suffix(path: Path) -> Compression | None:
+    for compression in COMPRESSIONS.values():
+        if any(path.name.endswith(s) for s in compression.suffixes):
+            return compression
+    return None
+
+
+def detect(path: Path) -> Compression:
+    """What an archive really is, from its first bytes (its name may lie)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as e:
+        raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    for compression in COMPRESSIONS.values():
+        if compression.magic and head.startswith(compression.magic):
+            return compression
+    if len(head) == 512 and head[257:262] == b"ustar":
+        return COMPRESSIONS["none"]
+    raise UsageError(f"{path} is not a tar archive (plain, zstd, gzip or xz)",
+                     hint="give the path of a snapshot made by 'xenlfs snapshot create' "
+                     "or another tar archive")
