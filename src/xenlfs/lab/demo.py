@@ -79,7 +79,7 @@ def snapshot_of_reference(options: DemoOptions, work: Path) -> Path:
 def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path) -> None:
     image.unlink(missing_ok=True)
     xenlfs("guest", "prepare", options.guest, "--snapshot", snapshot,
-           "--target", image, "--size", options.disk_size, "--partition-table",
+           "--target", image, "--size", options.disk_size, "--partition-table", "dos",
            "--hostname", options.guest, "--yes")
 
 
