@@ -30,7 +30,8 @@ def expected_from_libxl(config: dict[str, Any]) -> dict[str, Any]:
         "cmdline": b.get("cmdline"),
         "memory_kb": b.get("target_memkb"),
         "maxmem_kb": b.get("max_memkb"),
-        "vcpus": b.get("max_vcpus"),
+        "vcpus": len(b["avail_vcpus"]) if "avail_vcpus" in b else None,
+        "maxvcpus": b.get("max_vcpus"),
         "disks": [{"target": d.get("pdev_path"), "vdev": d.get("vdev"),
                    "format": d.get("format"), "readwrite": bool(d.get("readwrite")),
                    "is_cdrom": bool(d.get("is_cdrom")), "removable": bool(d.get("removable")),
@@ -44,12 +45,14 @@ def expected_from_libxl(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def ours(guest: check.Guest) -> dict[str, Any]:
-    memory_kb = guest.memory * 1024 if guest.memory is not None else None
-    maxmem_kb = guest.maxmem * 1024 if guest.maxmem is not None else memory_kb
+    # libxl keeps KiB in 64-bit unsigned integers: a negative memory wraps around
+    memory_kb = guest.memory * 1024 % (1 << 64) if guest.memory is not None else None
+    maxmem_kb = guest.maxmem * 1024 % (1 << 64) if guest.maxmem is not None else memory_kb
     return {
-        "name": guest.name, "type": guest.type, "kernel": guest.kernel or None,
-        "ramdisk": guest.ramdisk or None, "cmdline": guest.cmdline, "memory_kb": memory_kb,
+        "name": guest.name, "type": guest.type, "kernel": guest.kernel,
+        "ramdisk": guest.ramdisk, "cmdline": guest.cmdline, "memory_kb": memory_kb,
         "maxmem_kb": maxmem_kb, "vcpus": guest.vcpus or None,
+        "maxvcpus": guest.maxvcpus or guest.vcpus or None,
         "disks": [{"target": d.target, "vdev": d.vdev, "format": d.format,
                    "readwrite": d.readwrite, "is_cdrom": d.is_cdrom, "removable": d.removable,
                    "script": d.script, "backend": d.backend} for d in guest.disks],
@@ -107,4 +110,40 @@ def test_random_files_are_read_as_xl_reads_them(oracle: Oracle, tmp_path_factory
     text = (BASE + f"disk = [{', '.join(map(quoted, disks))}]\n"
             f"vif = [{', '.join(map(quoted, vifs))}]\n" + body)
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    compare(oracle, path)
+
+
+KEYS = ["type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "on_crash", "on_reboot",
+        "uuid", "kernel", "ramdisk", "root", "extra", "cmdline", "bootloader", "name",
+        "max_grant_frames", "disk", "vif", "memroy"]
+ATOMS = ["hvm", "pv", "pvh", "p", "", "h", "generic", "destroy", "restart", "x", "1", "0", "-1",
+         "0x10", "010", "08", " 12", "12 ", "abc", "/k", "00000000-0000-0000-0000-00000000000a",
+         "phy:/dev/sdc12,xvda1,w", "bridge=xenbr0"]
+
+
+def value_text(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.sampled_from(["atom", "atom", "number", "list"] if depth < 2 else ["atom"]))
+    if kind == "number":
+        return draw(st.sampled_from(["1", "0", "128", "0x10", "010", "08", "4"]))
+    if kind == "atom":
+        return quoted(draw(st.sampled_from(ATOMS)))
+    items = draw(st.lists(st.deferred(lambda: st.just(0)), max_size=3))
+    return "[" + ", ".join(value_text(draw, depth + 1) for _ in items) + "]"
+
+
+@st.composite
+def settings_files(draw: st.DrawFn) -> str:
+    lines = ['name = "g"', 'kernel = "/k"']
+    for _ in range(draw(st.integers(0, 6))):
+        op = draw(st.sampled_from([" = ", " = ", " += "]))
+        lines.append(draw(st.sampled_from(KEYS)) + op + value_text(draw))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=int(os.environ.get("XL_FUZZ_EXAMPLES", "300")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(text=settings_files())
+def test_random_settings_are_judged_as_xl_judges_them(oracle: Oracle, tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("keys") / "g.cfg"
+    path.write_text(text)
     compare(oracle, path)
