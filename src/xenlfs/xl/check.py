@@ -263,6 +263,7 @@ def check_config(config: cfg.Config) -> Report:
     for step in (checker.keys, checker.basics, checker.resources, checker.boot,
                  checker.devices):
         step()
+    checker.report.findings.sort(key=lambda f: (f.line, f.col))
     return checker.report
 
 
