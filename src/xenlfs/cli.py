@@ -21,6 +21,9 @@ log = logging.getLogger("xenlfs")
 # which follows the hint's steps.
 COMMAND_MODULES = (
     "xenlfs.commands.config",
+    "xenlfs.commands.grub",
+    "xenlfs.commands.service",
+    "xenlfs.commands.bridge",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]
