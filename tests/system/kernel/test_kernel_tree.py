@@ -114,3 +114,14 @@ def test_cached_domU_kernel_builds_and_installs(xenlfs, tmp_path: Path) -> None:
     assert bzimage_version(installed).startswith(release + " ")
     assert (boot / f"config-{release}").read_text() == (domu_tree / ".config").read_text()
     assert (boot / f"System.map-{release}").stat().st_size > 0
+
+
+def test_tinyconfig_ignores_the_trees_own_config(tree: Path, tmp_path: Path) -> None:
+    # 6.1's tinyconfig rule merges onto the tree's .config whatever KCONFIG_CONFIG says.
+    fix.make_config(tree, "defconfig", tree / ".config")
+    assert config.load(tree / ".config").get("NET") == "y"
+    tiny = tmp_path / "tiny.config"
+    fix.make_config(tree, "tinyconfig", tiny)
+    made = config.load(tiny)
+    assert made.get("NET") == "n" and made.get("BLOCK") == "n" and made.get("64BIT") == "y"
+    assert not list(tmp_path.glob(".tmp.config*")) and not list(tree.glob(".tmp.config*"))
