@@ -164,7 +164,7 @@ def fix_config(args: argparse.Namespace, config: settings.Config) -> int:
     if result.added:
         ui.stdout.print("also turned on, as dependencies: " + ", ".join(result.added))
     for warning in result.warnings:
-        ui.stdout.print(f"[yellow]olddefconfig: {escape(warning)}[/yellow]")
+        ui.stdout.print(f"[yellow]kconfig: {escape(warning)}[/yellow]")
     if result.not_stuck:
         ui.stdout.print("[red]did not stick (make olddefconfig turned them off):[/red]")
         shown: set[str] = set()

@@ -160,11 +160,11 @@ def source_key(tarball: Path) -> str:
 
 
 def unpacked_tree(cache_dir: Path, tarball: Path, purpose: str) -> Path:
-    """The tarball unpacked once per purpose (a role, the tests) under CACHE/kernel/trees."""
+    """The tarball unpacked once per purpose (a role, the tests) under CACHE/kernel/src."""
     if not tarball.is_file():
         raise PreconditionError(f"{tarball} does not exist",
                                 hint="on Debian: apt-get install linux-source-6.1")
-    trees = cache_dir / "kernel/trees"
+    trees = cache_dir / "kernel/src"
     target = trees / f"{source_key(tarball)}-{purpose}"
     if not target.is_dir():
         partial = target.with_name(target.name + ".partial")

@@ -1,6 +1,6 @@
 """Step 4 on a real tree: Debian's linux-source-6.1, its own kconfig tools, a real build.
 
-The tree is unpacked once into the cache (CACHE/kernel/trees/…-tests); the domU kernel is
+The tree is unpacked once into the cache (CACHE/kernel/src/…-tests); the domU kernel is
 built only if the cache lacks it (build.cached_domu_kernel), so CI builds it at most once.
 """
 
