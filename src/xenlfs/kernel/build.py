@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,10 +143,10 @@ def install(tree: Path, *, boot: Path, root: Path) -> Installed:
 # ---- the cache ------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _locked(directory: Path, name: str) -> Iterator[None]:
-    """One builder per role at a time (each role has its own tree and builds)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / f".lock-{name}", "w") as lock:
+def _locked(path: Path) -> Iterator[None]:
+    """One user of a source tree at a time: its .config and objects are shared state."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -199,8 +200,9 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
     release and, if the config has modules, modules/ (an INSTALL_MOD_PATH). Built only if
     that directory does not exist yet; the hash covers the whole .config, compiler included.
     """
-    with _locked(cache_dir / "kernel", str(role)):
-        tree = unpacked_tree(cache_dir, tarball, str(role))
+    purpose = str(role)
+    with _locked(cache_dir / "kernel/src" / f"{source_key(tarball)}-{purpose}.lock"):
+        tree = unpacked_tree(cache_dir, tarball, purpose)
         result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
         if any(r.fails for r in result.results):
             raise XenlfsError(f"{STARTS[role]} + kernel fix --role {role} does not meet the "
@@ -213,9 +215,8 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
         (tree / ".config").write_text(result.text)
         built = build(tree, jobs=jobs, nice=nice,
                       log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
-        partial = out.with_name(out.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         if built.modules:
             run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={partial / 'modules'}",
                      "modules_install"])
@@ -223,7 +224,11 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
         shutil.copyfile(tree / "System.map", partial / "System.map")
         shutil.copyfile(tree / ".config", partial / "config")
         (partial / "release").write_text(built.release + "\n")
-        os.rename(partial, out)
+        os.chmod(partial, 0o755)
+        try:
+            os.rename(partial, out)
+        except OSError:  # built meanwhile from another tree: the same config, keep that one
+            shutil.rmtree(partial)
         return out
 
 
