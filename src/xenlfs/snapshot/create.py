@@ -139,41 +139,51 @@ def create(request: Request) -> Result:
                  output, sidecar)
         return Result(output, sidecar, 0, 0, 0, 0.0)
     atomic.clean_stale(output.parent)
-    with atomic.terminate_as_interrupt(), atomic.temp(output) as (fd, temp), \
-            atomic.temp(sidecar) as (manifest_fd, manifest_temp):
-        try:
-            scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
-        except KeyboardInterrupt:
-            log.error("interrupted: removed the unfinished %s; nothing was written to %s",
-                      temp.name, output)
-            raise
-        except OSError as e:
-            raise _disk_error(e, output) from e
-        if unreadable and not request.allow_unreadable:
-            shown = "\n".join(f"  {line}" for line in unreadable[:20])
-            more = f"\n  … and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
-            files = f"{len(unreadable)} file" + ("s" if len(unreadable) > 1 else "")
-            raise XenlfsError(f"{files} could not be read, so no snapshot was written:\n"
-                              f"{shown}{more}",
-                              hint="fix their permissions, exclude them with --exclude, or "
-                              "accept a snapshot without them with --allow-unreadable")
-        try:
-            os.fsync(fd)
-            archive_bytes = os.fstat(fd).st_size
-            meta = _meta(request, root, plan, archive_bytes, scanner, warnings, unreadable)
-            manifest.write_fd(manifest_fd, meta, scanner.entries)
-            os.fsync(manifest_fd)
-            with atomic.signals_held():  # both names, or neither
-                os.rename(manifest_temp, sidecar)
-                os.rename(temp, output)
-            fsync_dir(output.parent)
-        except OSError as e:
-            sidecar.unlink(missing_ok=True)
-            raise _disk_error(e, output) from e
+    committed: list[bool] = []
+    try:
+        with atomic.terminate_as_interrupt(), atomic.temp(output) as (fd, temp), \
+                atomic.temp(sidecar) as (manifest_fd, manifest_temp):
+            try:
+                scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
+            except OSError as e:
+                raise _disk_error(e, output) from e
+            if unreadable and not request.allow_unreadable:
+                raise _unreadable_error(unreadable)
+            try:
+                os.fsync(fd)
+                archive_bytes = os.fstat(fd).st_size
+                meta = _meta(request, root, plan, archive_bytes, scanner, warnings, unreadable)
+                manifest.write_fd(manifest_fd, meta, scanner.entries)
+                os.fsync(manifest_fd)
+                with atomic.signals_held():  # both names, or neither
+                    os.rename(manifest_temp, sidecar)
+                    os.rename(temp, output)
+                    committed.append(True)
+                fsync_dir(output.parent)
+            except OSError as e:
+                if not committed:
+                    sidecar.unlink(missing_ok=True)
+                raise _disk_error(e, output) from e
+    except KeyboardInterrupt:
+        if committed:
+            log.error("interrupted after %s was complete; it and its manifest are whole", output)
+        else:
+            log.error("interrupted: the unfinished snapshot was removed; nothing was written "
+                      "to %s", output)
+        raise
     for warning in warnings:
         log.warning("%s", warning)
     return Result(output, sidecar, len(scanner.entries), scanner.content_bytes, archive_bytes,
                   time.monotonic() - start, tuple(warnings))
+
+
+def _unreadable_error(unreadable: list[str]) -> XenlfsError:
+    shown = "\n".join(f"  {line}" for line in unreadable[:20])
+    more = f"\n  … and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+    files = f"{len(unreadable)} file" + ("s" if len(unreadable) > 1 else "")
+    return XenlfsError(f"{files} could not be read, so no snapshot was written:\n{shown}{more}",
+                       hint="fix their permissions, exclude them with --exclude, or accept a "
+                       "snapshot without them with --allow-unreadable")
 
 
 def _disk_error(error: OSError, output: Path) -> XenlfsError:
