@@ -130,6 +130,12 @@ SETTINGS: tuple[Setting, ...] = (
             "where guest configs are written and looked up by name (xl's own place)", "DIR"),
     Setting("xl", "shutdown_timeout", parse_int, 120,
             "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
+    # hint step 5: a guest's root filesystem from a snapshot
+    Setting("guest", "iface", str, "eth0",
+            "the guest's network interface (newer kernels may call it enX0)", "NAME"),
+    Setting("guest", "kernel", str, None,
+            "the domU kernel written into a prepared guest's xl config", "FILE"),
+    Setting("guest", "memory", parse_int, 512, "a prepared guest's memory in MiB", "MiB"),
     Setting("kernel", "src", parse_path, None,
             "the kernel source tree to check, fix, build or install", "TREE"),
     Setting("kernel", "jobs", parse_int, None,
