@@ -110,6 +110,7 @@ def qemu_argv(spec: LabSpec, qemu: str = "qemu-system-x86_64") -> list[str]:
         "-virtfs", f"local,path={qemu_escape(spec.share)},mount_tag={dom0.SHARE_TAG},"
                    "security_model=none,id=share",
         "-qmp", f"unix:{qemu_escape(spec.qmp_socket)},server=on,wait=off",
+        "-device", "virtio-rng-pci",
         "-nic", "none",
     ]
     for index, disk in enumerate(spec.disks):

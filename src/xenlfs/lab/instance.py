@@ -7,6 +7,7 @@ whose QEMU is gone is stale: status says so and `lab up` / `lab down` clear it; 
 
 from __future__ import annotations
 
+import compileall
 import contextlib
 import importlib.metadata
 import json
@@ -14,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +32,7 @@ from xenlfs.lab.images import Artefacts
 log = logging.getLogger("xenlfs.lab")
 
 STATE = "state.json"
+DOM0_PYTHON = (3, 11)  # Debian bookworm's python3
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
@@ -96,6 +99,8 @@ class Lab:
                                 ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             else:
                 shutil.copy2(source, target / source.name)
+        if sys.version_info[:2] == DOM0_PYTHON:  # same bytecode: save dom0 compiling it
+            compileall.compile_dir(target, quiet=2, workers=0)
         return {"PYTHONPATH": f"{dom0.SHARE_MOUNT}/python", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
