@@ -88,6 +88,6 @@ echo "{UP_MARKER} in $(cut -d' ' -f1 /proc/uptime) s of dom0 uptime (userspace f
 
 INITTAB = f"""\
 ::sysinit:/etc/xenlfs/dom0-up
-::respawn:/usr/bin/env PYTHONHASHSEED=0 /usr/bin/python3 -u {AGENT_PATH}
+::respawn:/usr/bin/env PYTHONHASHSEED=0 /usr/bin/python3 -S -u {AGENT_PATH}
 ::shutdown:/bin/sync
 """
