@@ -24,9 +24,9 @@ from typing import Any
 
 import xenlfs
 from xenlfs.errors import PreconditionError
-from xenlfs.lab import boot, dom0
+from xenlfs.lab import boot, dom0, qmp
 from xenlfs.lab.boot import Disk, LabSpec
-from xenlfs.lab.channel import Channel
+from xenlfs.lab.channel import Channel, ChannelError
 from xenlfs.lab.images import Artefacts
 
 log = logging.getLogger("xenlfs.lab")
@@ -85,6 +85,22 @@ class Lab:
         for leftover in (self.spec.agent_socket, self.spec.qmp_socket,
                          self.spec.run_dir / STATE):
             leftover.unlink(missing_ok=True)
+
+    def attach_disk(self, image: Path, serial: str, *, readonly: bool = False,
+                    timeout: float = 60.0) -> str:
+        """Hot-plug a raw disk image into the running dom0; returns its /dev path there.
+
+        Disks given at boot (UpOptions.disks, `lab up --disk`) need no hot-plug."""
+        node = f"hot-{serial}"
+        qmp.attach_disk(self.spec.qmp_socket, image.resolve(), node, serial, readonly)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.channel.disk_device(serial)
+            except ChannelError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def install_xenlfs(self) -> dict[str, str]:
         """Put xenlfs and its pure-Python dependencies on the share as one zip; returns the
