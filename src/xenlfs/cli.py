@@ -22,6 +22,7 @@ log = logging.getLogger("xenlfs")
 COMMAND_MODULES = (
     "xenlfs.commands.config",
     "xenlfs.commands.guest",
+    "xenlfs.commands.lab",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]

@@ -104,6 +104,21 @@ SETTINGS: tuple[Setting, ...] = (
             "where guest configs are written and looked up by name (xl's own place)", "DIR"),
     Setting("xl", "shutdown_timeout", parse_int, 120,
             "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
+    Setting("lab", "instance", str, "default",
+            "name of the lab (several can be up at once)", "NAME"),
+    Setting("lab", "mirror", str, "http://deb.debian.org/debian",
+            "Debian mirror the lab's dom0 root is debootstrapped from", "URL"),
+    Setting("lab", "memory", parse_size, 3 << 30, "memory of the lab's QEMU machine", "SIZE"),
+    Setting("lab", "dom0_memory", parse_size, 1 << 30,
+            "memory Xen gives dom0 (the rest is for guests)", "SIZE"),
+    Setting("lab", "boot_timeout", parse_int, 180,
+            "seconds to wait for dom0 to be ready before giving up", "SECONDS"),
+    Setting("lab", "xen", parse_path, None,
+            "boot this Xen (xen.gz or its multiboot ELF) instead of Debian's", "FILE"),
+    Setting("lab", "dom0_kernel", parse_path, None,
+            "boot this dom0 kernel (bzImage/vmlinuz) instead of Debian's", "FILE"),
+    Setting("lab", "dom0_modules", parse_path, None,
+            "modules for --dom0-kernel: the INSTALL_MOD_PATH of its modules_install", "DIR"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -114,9 +129,14 @@ def settings_in(sections: Iterable[str]) -> list[Setting]:
     return [s for s in SETTINGS if s.section in wanted]
 
 
-def add_flags(parser: argparse.ArgumentParser, *sections: str) -> None:
-    """Add one CLI flag for every setting of these sections (the file can set all of them)."""
+def add_flags(parser: argparse.ArgumentParser, *sections: str,
+              only: Iterable[str] | None = None) -> None:
+    """Add one CLI flag for every setting of these sections (the file can set all of them);
+    `only` limits them to these setting names."""
+    names = set(only) if only is not None else None
     for setting in settings_in(sections):
+        if names is not None and setting.name not in names:
+            continue
         parser.add_argument(
             setting.flag,
             dest=setting.dest,
