@@ -79,6 +79,17 @@ def test_corpus_file_is_read_as_xl_reads_it(oracle: Oracle, path: Path):
     assert accepted == path.name.startswith("ok-"), "the file's ok-/bad- label is wrong"
 
 
+# Real-world files: the examples Xen installs (Debian: xen-utils-common, /etc/xen).
+EXAMPLES = sorted(Path("/etc/xen").glob("xlexample.*"))
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="Xen's example configs are not installed in /etc/xen")
+@pytest.mark.parametrize("path", EXAMPLES, ids=[f.name for f in EXAMPLES])
+def test_xens_own_examples_are_read_as_xl_reads_them(oracle: Oracle, path: Path):
+    accepted, report = compare(oracle, path)
+    assert accepted and report.guest is not None and report.guest.disks
+
+
 BASE = 'name = "g"\nkernel = "/k"\n'
 PIECES = ["extra", "root", "a.b", "memory", "maxmem", "vcpus", " = ", " += ", "=", " ", "\t",
           "\n", "\r", ";", ",", "[", "]", "# c\n", "#", "'", '"', "\\", "\\n", "\\x41", "\\12",
