@@ -28,6 +28,8 @@ COMMAND_MODULES = (
     "xenlfs.commands.grub",
     "xenlfs.commands.service",
     "xenlfs.commands.bridge",
+    "xenlfs.commands.guest",
+    "xenlfs.commands.lab",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]

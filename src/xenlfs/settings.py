@@ -106,6 +106,11 @@ SETTINGS: tuple[Setting, ...] = (
             "where downloads and built lab images are kept", "DIR"),
     Setting("xenlfs", "log_dir", parse_path, default_log_dir,
             "where logs of long work are written", "DIR"),
+    # hint step 6: xl guest configs and the guest lifecycle
+    Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
+            "where guest configs are written and looked up by name (xl's own place)", "DIR"),
+    Setting("xl", "shutdown_timeout", parse_int, 120,
+            "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
     Setting("lab", "instance", str, "default",
             "name of the lab (several can be up at once)", "NAME"),
     Setting("lab", "mirror", str, "http://deb.debian.org/debian",
