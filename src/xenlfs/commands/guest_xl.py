@@ -114,8 +114,8 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         output = args.output or target
     else:
         missing = [f"--{n}" for n in ("kernel", "memory") if getattr(args, n) is None]
-        if missing or not args.disk:
-            raise UsageError(f"a new config needs {', '.join([*missing, '--disk'][:3])}",
+        if missing:
+            raise UsageError(f"a new config needs {' and '.join(missing)}",
                              hint="e.g. xenlfs guest config xenguest1 --kernel /boot/vmlinuz-"
                              "domU --memory 1024 --disk phy:/dev/sdc12,xvda1,w "
                              "--root '/dev/xvda1 ro'")

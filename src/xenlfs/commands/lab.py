@@ -14,6 +14,7 @@ from pathlib import Path
 
 from xenlfs import run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
+from xenlfs.commands import lab_demo
 from xenlfs.errors import ToolMissing, UsageError
 from xenlfs.lab import boot, images, instance
 from xenlfs.lab.boot import Disk
@@ -76,6 +77,8 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
     pull.add_argument("source", help="path in dom0")
     pull.add_argument("target", type=Path, help="host path")
     pull.set_defaults(handler=cmd_pull)
+
+    lab_demo.add_demo(sub, common, BOOT_SETTINGS)
 
     clean = verb("clean", "empty the lab's cache",
                  "Remove every cached lab artefact; the next build starts from scratch.", ())

@@ -105,7 +105,7 @@ def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     request = creating.Request(root=args.root, output=output, compression=compression,
                                excludes=tuple(args.exclude), includes=tuple(args.include),
                                force=args.force, allow_unreadable=args.allow_unreadable)
-    with ui.step(f"snapshot {args.root} to {output}"):
+    with creating.terminate_as_interrupt(), ui.step(f"snapshot {args.root} to {output}"):
         result = creating.create(request)
     if not args.dry_run:
         ui.stdout.print(f"{result.archive}: {result.entries} entries, "
@@ -138,9 +138,9 @@ def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         return 0 if report.ok and found.none else 1
     for problem in report.problems:
         ui.stdout.print(f"{args.archive}: {problem}")
-    sections: tuple[tuple[str, dict[str, list[str]]], ...] = (("added", {p: [] for p in found.added}),
-                ("removed", {p: [] for p in found.removed}),
-                ("changed content", found.content), ("changed metadata", found.metadata))
+    sections: tuple[tuple[str, dict[str, list[str]]], ...] = (
+        ("added", {p: [] for p in found.added}), ("removed", {p: [] for p in found.removed}),
+        ("changed content", found.content), ("changed metadata", found.metadata))
     for title, paths in sections:
         if not paths:
             continue

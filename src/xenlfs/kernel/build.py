@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.progress import TaskID
 
@@ -66,7 +67,7 @@ class Built:
 
 
 def kernel_release(tree: Path) -> str:
-    result = run.run(["make", "-s", "-C", tree, "kernelrelease"])
+    result = run.run(["make", "-s", "-C", tree, fix.ARCH, "kernelrelease"])
     return str(result.stdout).strip().splitlines()[-1]
 
 
@@ -77,7 +78,8 @@ def build(tree: Path, *, jobs: int, log_path: Path, nice: int | None = None) -> 
                                 hint="make one first: xenlfs kernel fix --src TREE --role …")
     modules = load(tree / ".config").get("MODULES") == "y"
     targets = ["bzImage", *(["modules"] if modules else [])]
-    argv: list[str | os.PathLike[str]] = ["make", "-C", tree, f"-j{jobs}", *targets]
+    argv: list[str | os.PathLike[str]] = ["make", "-C", tree, fix.ARCH, f"-j{jobs}",
+                                                     *targets]
     if nice is not None:
         argv = ["nice", "-n", str(nice), *argv]
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +133,8 @@ def install(tree: Path, *, boot: Path, root: Path) -> Installed:
         placed.append(target)
     modules_dir = None
     if load(tree / ".config").get("MODULES") == "y":
-        run.run(["make", "-C", tree, f"INSTALL_MOD_PATH={root}", "modules_install"], writes=True)
+        run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={root}",
+                 "modules_install"], writes=True)
         modules_dir = root / "lib/modules" / release
     return Installed(release, placed, modules_dir)
 
@@ -176,32 +179,47 @@ def unpacked_tree(cache_dir: Path, tarball: Path, purpose: str) -> Path:
     return tops[0]
 
 
-def cached_domu_kernel(cache_dir: Path, *, tarball: Path = DEBIAN_SOURCE, jobs: int = 2,
-                       nice: int | None = 19) -> Path:
-    """A small PV domU kernel (tinyconfig + `kernel fix --role domU`), built once.
+# What each role's cached kernel starts from: the smallest config for a guest, the tree's
+# default for a dom0 (which must drive real, or QEMU's, hardware).
+STARTS = {Role.DOMU: "tinyconfig", Role.DOM0: "defconfig"}
 
-    Returns CACHE/kernel/builds/VERSION-domU-CONFIGHASH/bzImage; the .config and
-    System.map lie beside it. Built only if that directory does not exist yet.
+
+def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE, jobs: int = 2,
+                  nice: int | None = 19) -> Path:
+    """A kernel for `role` (STARTS[role] + `kernel fix --role ROLE`), built once.
+
+    Returns CACHE/kernel/builds/VERSION-ROLE-CONFIGHASH, holding bzImage, config, System.map,
+    release and, if the config has modules, modules/ (an INSTALL_MOD_PATH). Built only if
+    that directory does not exist yet; the hash covers the whole .config, compiler included.
     """
     with _locked(cache_dir / "kernel"):
-        tree = unpacked_tree(cache_dir, tarball, str(Role.DOMU))
-        result = fix.fix(tree, Role.DOMU, localversion="-xen-domU", start="tinyconfig")
+        tree = unpacked_tree(cache_dir, tarball, str(role))
+        result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
         if any(r.fails for r in result.results):
-            raise XenlfsError("tinyconfig + kernel fix --role domU does not meet the domU "
-                              "requirements: " + ", ".join(e.symbol for e in result.not_stuck))
+            raise XenlfsError(f"{STARTS[role]} + kernel fix --role {role} does not meet the "
+                              f"{role} requirements: "
+                              + ", ".join(e.symbol for e in result.not_stuck))
         digest = hashlib.sha256(result.text.encode()).hexdigest()[:12]
-        out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-domU-{digest}"
+        out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{role}-{digest}"
         if (out / "bzImage").is_file():
-            return out / "bzImage"
+            return out
         (tree / ".config").write_text(result.text)
-        built = build(tree, jobs=jobs, nice=nice, log_path=cache_dir / "kernel/logs" /
-                      f"{out.name}.log")
+        built = build(tree, jobs=jobs, nice=nice,
+                      log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
         partial = out.with_name(out.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
+        if built.modules:
+            run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={partial / 'modules'}",
+                     "modules_install"])
         shutil.copyfile(built.bzimage, partial / "bzImage")
         shutil.copyfile(tree / "System.map", partial / "System.map")
         shutil.copyfile(tree / ".config", partial / "config")
         (partial / "release").write_text(built.release + "\n")
         os.rename(partial, out)
-        return out / "bzImage"
+        return out
+
+
+def cached_domu_kernel(cache_dir: Path, **kwargs: Any) -> Path:
+    """The lab's PV domU kernel: CACHE/kernel/builds/VERSION-domU-HASH/bzImage."""
+    return cached_kernel(cache_dir, Role.DOMU, **kwargs) / "bzImage"

@@ -6,11 +6,19 @@ a configuration really becomes is decided by the tree's `make olddefconfig` (fix
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from xenlfs.kernel.config import KernelConfig
-from xenlfs.kernel.kconfig import Kconfig, annotate, conjuncts, evaluate, positive_symbols
+from xenlfs.kernel.kconfig import (
+    Kconfig,
+    annotate,
+    conjuncts,
+    disjuncts,
+    evaluate,
+    positive_symbols,
+)
 
 _MAX_DEPTH = 6
 
@@ -58,7 +66,7 @@ def explain(symbol: str, config: KernelConfig, kconfig: Kconfig, *, want: int = 
                 continue
             causes = tuple(
                 explain(name, config, kconfig, want=want, _seen=seen)
-                for name in dict.fromkeys(positive_symbols(part, kconfig))
+                for name in dict.fromkeys(positive_symbols(_way(part, kconfig), kconfig))
                 if name not in seen and len(seen) < _MAX_DEPTH
                 and evaluate(name, config, kconfig) < want)
             unmet.append(Unmet(annotate(part, config, kconfig), causes))
@@ -73,6 +81,15 @@ def explain(symbol: str, config: KernelConfig, kconfig: Kconfig, *, want: int = 
         notes.append("a dependency is a module, so this can only be a module")
     return Explanation(symbol, config.get(symbol), sym.prompt, sym.location, sym.defined_at,
                        tuple(unmet), tuple(sym.selected_by[:8]), notes=tuple(notes))
+
+
+def _way(expr: str, kconfig: Kconfig) -> str:
+    """Of 'A || B || C', the first alternative this tree can have (ARM is not on x86)."""
+    for alternative in disjuncts(expr):
+        names = [t for t in re.findall(r"[A-Za-z0-9_]+", alternative) if t.isupper()]
+        if all(name in kconfig for name in names):
+            return alternative
+    return expr
 
 
 def _mentions(unmet: Unmet, symbol: str) -> bool:

@@ -26,6 +26,9 @@ from xenlfs.kernel.requirements import ENABLERS, Level, Role
 
 log = logging.getLogger("xenlfs.kernel")
 
+# Xen PV needs a 64-bit kernel. With plain `make` on an x86_64 host ARCH is "x86", which
+# shows the "64-bit kernel" prompt, and allnoconfig/tinyconfig then answer it with no.
+ARCH = "ARCH=x86_64"
 STARTS = ("defconfig", "tinyconfig", "allnoconfig", "olddefconfig")
 _ROUNDS = 6
 
@@ -60,7 +63,7 @@ def tree_version(tree: Path) -> str:
 
 def make_config(tree: Path, target: str, config_file: Path) -> list[str]:
     """Run a kconfig make target on `config_file`; return the warnings it printed."""
-    result = run.run(["make", "-C", tree, f"KCONFIG_CONFIG={config_file}", target],
+    result = run.run(["make", "-C", tree, ARCH, f"KCONFIG_CONFIG={config_file}", target],
                      hint="the kernel's config tool needs gcc, make, flex and bison")
     output = f"{result.stdout}\n{result.stderr}"
     return [line.strip() for line in output.splitlines()
@@ -93,8 +96,8 @@ def _targets(results: list[checks.Result], config: KernelConfig, kconfig: Kconfi
         for dep in enablers(explain(req.symbol, config, kconfig, want=1)):
             wanted.setdefault(dep, "y")
         if sym.prompt is not None:
-            module = req.module and sym.type == "tristate" and result.status is not \
-                checks.Status.MODULE
+            module = (req.module and sym.type == "tristate" and config.get("MODULES") == "y"
+                      and result.status is not checks.Status.MODULE)
             wanted[req.symbol] = "m" if module else "y"
     return wanted
 

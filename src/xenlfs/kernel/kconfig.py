@@ -298,16 +298,38 @@ def evaluate(expr: str, config: KernelConfig, kconfig: Kconfig) -> int:
 
 def conjuncts(expr: str) -> list[str]:
     """Split an expression at its top-level &&."""
+    return _split(expr, "&&")
+
+
+def disjuncts(expr: str) -> list[str]:
+    """Split an expression at its top-level ||."""
+    return _split(expr, "||")
+
+
+def _split(expr: str, operator: str) -> list[str]:
     parts, depth, start = [], 0, 0
     tokens = _tokens(expr)
+    if len(tokens) > 2 and tokens[0] == "(" and tokens[-1] == ")":
+        inner = _tokens(" ".join(tokens[1:-1]))
+        if _balanced(inner):
+            tokens = inner
     for i, token in enumerate(tokens):
         depth += token == "("
         depth -= token == ")"
-        if token == "&&" and depth == 0:
+        if token == operator and depth == 0:
             parts.append(" ".join(tokens[start:i]))
             start = i + 1
     parts.append(" ".join(tokens[start:]))
     return [p for p in parts if p]
+
+
+def _balanced(tokens: list[str]) -> bool:
+    depth = 0
+    for token in tokens:
+        depth += (token == "(") - (token == ")")
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def positive_symbols(expr: str, kconfig: Kconfig) -> list[str]:

@@ -76,6 +76,8 @@ class Agent:
                     data = data[os.write(self.fd, data):]
                 except BlockingIOError:
                     select.select([], [self.fd], [], 1.0)
+                except OSError:
+                    return  # the host went away; it ignores answers it did not wait for
 
     def handle(self, request: dict[str, Any]) -> None:
         rid = request.get("id")
@@ -93,15 +95,18 @@ class Agent:
         self.send(answer)
 
     def serve(self) -> None:
+        """Serve requests until the port fails (then init starts a fresh agent)."""
         buffer = b""
         while True:
-            ready, _, _ = select.select([self.fd], [], [], 1.0)
-            if not ready:
-                continue
             try:
+                ready, _, _ = select.select([self.fd], [], [], 1.0)
+                if not ready:
+                    continue
                 chunk = os.read(self.fd, 1 << 16)
             except BlockingIOError:
                 continue
+            except (OSError, ValueError):
+                return
             if not chunk:  # no host connected: wait for one
                 time.sleep(0.2)
                 continue

@@ -84,3 +84,26 @@ def run_command(console: Console, command: str, timeout: float = 30) -> str:
     console.expect(re.escape(BEGIN) + r"\r?\n", timeout)
     match = console.expect(r"([\s\S]*?)" + re.escape(END), timeout)
     return match.group(1).replace("\r\n", "\n")
+
+
+# What the demo asks the guest about itself, once logged in on hvc0.
+GUEST_VIEW = {
+    "hypervisor": "cat /sys/hypervisor/type",
+    "memory_kib": "sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo",
+    "root": "awk '$2 == \"/\" && $1 != \"rootfs\" {print $1, $3}' /proc/mounts",
+    "kernel": "uname -r",
+    "hostname": "hostname",
+    "detected": "dmesg | grep -m1 -i 'hypervisor detected'",
+}
+
+
+def guest_view(domain: str, user: str, password: str, timeout: float = 180.0) -> dict[str, str]:
+    """Log in on the guest's console and return what the guest reports about itself."""
+    console = Console.open(console_tty(domain))
+    try:
+        log_in(console, user, password, timeout)
+        view = {key: run_command(console, command).strip() for key, command in GUEST_VIEW.items()}
+        console.send("exit\r")
+        return view
+    finally:
+        console.close()

@@ -40,8 +40,9 @@ F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, not exported by Python 3.11
 
 TAR_FLAGS = ("--format=posix", "--numeric-owner", "--xattrs", "--xattrs-include=*", "--acls",
              "--sparse", "--sort=name", "--ignore-failed-read", "--warning=no-file-ignored")
-UNREADABLE = re.compile(r"^tar: (.*): (?:Cannot open|Cannot read|Cannot savedir|"
-                        r"Cannot stat|Read error at byte \d+, while reading \d+ bytes): (.*)$")
+UNREADABLE = re.compile(r"^tar: (.+?)(?:: Warning)?: (?:Cannot open|Cannot read|"
+                        r"Cannot savedir|Cannot stat|Read error at byte \d+, while reading "
+                        r"\d+ bytes): (.*)$")
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def _temp(beside: Path) -> Iterator[tuple[int, Path]]:
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM unwinds like Ctrl-C, so the temporary files are removed."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -196,7 +197,7 @@ def create(request: Request) -> Result:
                  output, sidecar)
         return Result(output, sidecar, 0, 0, 0, 0.0)
     clean_stale(output.parent)
-    with _terminate_as_interrupt(), _temp(output) as (fd, temp), \
+    with terminate_as_interrupt(), _temp(output) as (fd, temp), \
             _temp(sidecar) as (manifest_fd, manifest_temp):
         try:
             scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
@@ -209,8 +210,9 @@ def create(request: Request) -> Result:
         if unreadable and not request.allow_unreadable:
             shown = "\n".join(f"  {line}" for line in unreadable[:20])
             more = f"\n  … and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
-            raise XenlfsError(f"{len(unreadable)} files could not be read, so no snapshot was "
-                              f"written:\n{shown}{more}",
+            files = f"{len(unreadable)} file" + ("s" if len(unreadable) > 1 else "")
+            raise XenlfsError(f"{files} could not be read, so no snapshot was written:\n"
+                              f"{shown}{more}",
                               hint="fix their permissions, exclude them with --exclude, or "
                               "accept a snapshot without them with --allow-unreadable")
         try:

@@ -89,7 +89,13 @@ class Scanner:
         self._stored = 0
 
     def feed(self, data: bytes | memoryview) -> None:
-        view = memoryview(data)
+        try:
+            self._feed(memoryview(data))
+        except (ValueError, IndexError, KeyError) as e:
+            raise ArchiveDamaged(f"damaged tar data before byte {self.offset} of the "
+                                 f"uncompressed stream ({type(e).__name__})") from e
+
+    def _feed(self, view: memoryview) -> None:
         pos, end = 0, len(view)
         self.offset += end
         while pos < end:

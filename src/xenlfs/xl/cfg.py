@@ -8,7 +8,8 @@ The grammar, learnt from tools/libs/util/libxlu_cfg_{l.l,y.y}.c and xl.cfg(5):
                 [',' NEWLINE*]] ']'
 Identifiers are lower case ([a-z][._0-9a-z]*); numbers ([0-9][0-9a-fx]*) are kept as strings
 and only converted by whoever reads the key; a comment runs from '#' to the newline and counts
-as one, so a comment on a last line without a newline is an error. Any other character
+as one, so a comment on a last line without a newline is an error (all but a lone '#':
+the scanner drops a bad byte that is the file's very last). Any other character
 (a carriage return, an upper-case letter, '(' ...) is a lexical error, and libxlu refuses the
 whole file on the first error. `+=` appends to the value assigned so far; the last assignment
 wins. Every value keeps its line and column so checks can point at it.
@@ -168,11 +169,17 @@ def _strtoul10_length(s: str) -> int:
     return len(m[0]) if m else 0
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
 def tokens(text: str, path: str) -> Iterator[Token]:
     line, line_start, i = 1, 0, 0
     while i < len(text):
         m = _TOKENS.match(text, i)
         pos = Pos(line, i - line_start + 1)
+        if m is None and i == len(text) - 1 and len(_bytes(text[i])) == 1:
+            break  # libxlu's scanner drops one bad byte at the very end without a word
         if m is None or (m.lastgroup == "STRING" and "\0" in m[0]):
             what, fix = _explain_bad_char(text, i, path)
             raise SourceError(path, pos.line, pos.col, what, fix or None)

@@ -41,6 +41,7 @@ class Guest:
     memory: int | None = None  # MiB
     maxmem: int | None = None
     vcpus: int | None = None
+    maxvcpus: int | None = None
     disks: list[disk.Disk] = field(default_factory=list)
     vifs: list[vif.Vif] = field(default_factory=list)
 
@@ -129,9 +130,12 @@ class _Checker:
     def basics(self) -> None:
         g, c = self.guest, self.c
         g.name = self.string("name")
-        if not g.name:
+        if g.name is None:
             where = self.at("name") if "name" in c.values else cfg.Pos(1, 1)
             self.add("error", where, "the guest has no name", 'add: name = "GUEST"')
+        elif not g.name:
+            self.add("warning", self.at("name"), "the guest's name is empty",
+                     'name it: name = "GUEST"')
         for key in ("type", "builder"):
             text = self.string(key)
             if text is None:
@@ -143,7 +147,8 @@ class _Checker:
                          f"{key} is one of: {', '.join(names)}")
             elif key == "type":
                 g.type = found
-            elif "type" in c.values and g.type != {"generic": "pv"}.get(found, found):
+            elif self.string("type") is not None and g.type != {"generic": "pv"}.get(found,
+                                                                                   found):
                 self.add("error", self.at(key), "builder contradicts type", "remove builder")
             else:
                 g.type = {"generic": "pv"}.get(found, found)
@@ -169,9 +174,11 @@ class _Checker:
         g = self.guest
         g.memory, g.maxmem = self.number("memory"), self.number("maxmem")
         g.vcpus = self.number("vcpus")
-        maxvcpus = self.number("maxvcpus")
-        if maxvcpus and g.vcpus and maxvcpus < g.vcpus:
-            self.add("error", self.at("maxvcpus"), f"maxvcpus {maxvcpus} < vcpus {g.vcpus}",
+        if g.vcpus is not None and g.vcpus < 0:
+            self.add("error", self.at("vcpus"), f"vcpus = {g.vcpus}", "give 1 or more vcpus")
+        g.maxvcpus = self.number("maxvcpus")
+        if g.maxvcpus and g.vcpus and g.maxvcpus < g.vcpus:
+            self.add("error", self.at("maxvcpus"), f"maxvcpus {g.maxvcpus} < vcpus {g.vcpus}",
                      "raise maxvcpus or lower vcpus")
         if g.memory is not None and g.maxmem is not None and g.memory > g.maxmem:
             self.add("warning", self.at("maxmem"), f"memory {g.memory} MiB is more than maxmem "
@@ -194,8 +201,15 @@ class _Checker:
         else:
             g.cmdline = extra
         firmware = self.string("firmware")
-        if g.type in ("pv", "pvh") and not g.kernel and not self.string("bootloader") \
-                and not firmware:
+        if g.type in ("pv", "pvh") and firmware is not None:
+            if g.kernel is not None:
+                self.add("error", self.at("firmware"), "both kernel and firmware are set",
+                         "remove one of them")
+            elif not any(fw.startswith(firmware) for fw in ("pvgrub32", "pvgrub64")):
+                self.add("error", self.at("firmware"), f"unknown firmware '{firmware}'",
+                         "for PV guests firmware is pvgrub32 or pvgrub64")
+        if g.type in ("pv", "pvh") and g.kernel is None and self.string("bootloader") is None \
+                and firmware is None:
             self.add("error", cfg.Pos(1, 1), "neither kernel nor bootloader is set",
                      'add: kernel = "/boot/vmlinuz-..." (the domU kernel of hint step 4)')
         for key in ("kernel", "ramdisk"):
@@ -249,6 +263,7 @@ def check_config(config: cfg.Config) -> Report:
     for step in (checker.keys, checker.basics, checker.resources, checker.boot,
                  checker.devices):
         step()
+    checker.report.findings.sort(key=lambda f: (f.line, f.col))
     return checker.report
 
 

@@ -264,6 +264,9 @@ def parse(spec: str) -> Disk:
             if best is None or length > best[0]:
                 best = (length, len(m[0]), action)
         st.offset = i
+        if best is None and i == len(spec) - 1 and len(spec[i].encode("utf-8",
+                                                                     "surrogateescape")) == 1:
+            break  # the scanner drops one bad byte at the very end without a word
         if best is None:
             st.text = spec[i:]
             raise _fail(st, f"bad disk syntax near '{spec[i:]}'",

@@ -45,18 +45,25 @@ def _strtoul(text: str, base: int) -> tuple[int | None, str]:
     return (-value % (1 << 64) if m[1] == "-" else value), text[m.end():]
 
 
-def _mac(vif: Vif, value: str) -> None:
-    rest, octets = value, []
+def _mac(vif: Vif, value: str, tail: str) -> None:
+    """xl reads six hex numbers, each after skipping one character, from the spec as it lies
+    in memory (`tail`: the value and whatever follows it); octets read before a failure stay."""
+    rest, octets, failed = tail, [0] * 6, False
     for n in range(6):
         number, after = _strtoul(rest, 16)
-        if number is None or number > 255 or (n < 5 and not after):
-            vif.problems.append((f"invalid mac '{value}': xl ignores it and picks a random one",
+        if number is None or number > 255:
+            vif.problems.append((f"invalid mac '{value}': xl ignores it"
+                                 + (" and picks a random one" if not any(octets) else ""),
                                  "write six hex pairs, e.g. mac=00:16:3e:12:34:56"))
-            return
-        octets.append(number)
+            failed = True
+            break
+        octets[n] = number
         rest = after[1:]
-    mac = ":".join(f"{o:02x}" for o in octets)
-    vif.fields["mac"] = mac
+    if any(octets):
+        vif.fields["mac"] = ":".join(f"{o:02x}" for o in octets)
+    if failed or not any(octets):
+        return
+    mac = vif.fields["mac"]
     if not MAC.fullmatch(value):
         vif.problems.append((f"mac '{value}' is read as {mac}",
                              "write six two-digit hex pairs separated by ':'"))
@@ -103,7 +110,9 @@ def rate(value: str) -> tuple[int, int]:
 def parse(spec: str) -> Vif:
     """One vif spec → Vif, or VifSpecError where xl would refuse the file."""
     vif = Vif(spec)
+    offset = 0
     for piece in spec.split(","):
+        start, offset = offset, offset + len(piece) + 1
         token = piece.lstrip(" ")
         if not piece:
             continue
@@ -116,7 +125,7 @@ def parse(spec: str) -> Vif:
                                  f"did you mean {close[0]}=?" if close else
                                  "known: " + ", ".join(sorted(OPTIONS))))
         elif key == "mac":
-            _mac(vif, value)
+            _mac(vif, value, spec[start + len(piece) - len(value):])
         elif key == "type":
             if value in ("vif", "ioemu"):
                 vif.fields["nictype"] = "vif" if value == "vif" else "vif_ioemu"

@@ -20,7 +20,7 @@ class GuestConfig:
     name: str
     kernel: str
     memory: int
-    disks: tuple[str, ...]
+    disks: tuple[str, ...] = ()
     root: str | None = None
     vifs: tuple[str, ...] = ()
     ramdisk: str | None = None
@@ -91,7 +91,8 @@ def settings_of(guest: GuestConfig) -> list[tuple[str, PlainValue]]:
         rows.append(("root", guest.root))
     if guest.extra:
         rows.append(("extra", guest.extra))
-    rows.append(("disk", list(guest.disks)))
+    if guest.disks:  # a guest may live in its initramfs alone
+        rows.append(("disk", list(guest.disks)))
     if guest.vifs:
         rows.append(("vif", list(guest.vifs)))
     rows.extend(guest.others)
