@@ -187,6 +187,12 @@ def plan_file(root: GuestRoot, plan: Plan, path: str, edit: Callable[[str | None
         return
     except UnicodeDecodeError:
         old = None
+    folder = root.resolve(path, follow=False).rsplit("/", 1)[0] or "/"
+    planned = {a.path for a in plan.actions if isinstance(a, Mkdir)}
+    if root.node(folder).kind != "dir" and folder not in planned:
+        plan.problems.append(f"{path}: its directory is {folder} in the guest, which does "
+                             "not exist; not edited")
+        return
     new = edit(old)
     linked = root.node(path, follow=False).kind == "symlink"
     if new == old and not linked:
@@ -212,8 +218,9 @@ def plan_edits(root: GuestRoot, opts: GuestOptions) -> Plan:
                   why=f"a getty on {opts.console}")
     else:
         plan.skipped.append(f"/etc/inittab: {system.init} guest ({system.evidence}); not "
-                            f"edited — systemd starts a getty on the {opts.console} console "
-                            "by itself when the kernel's console is hvc0")
+                            "edited" + (f" — systemd starts a getty on {opts.console} by "
+                                        "itself when it is the kernel's console"
+                                        if system.init == detect.SYSTEMD else ""))
     if system.init == detect.LFS:
         plan_file(root, plan, f"/etc/sysconfig/ifconfig.{opts.iface}",
                   lambda t: edits.ifconfig(t or _first_ifconfig(root, opts.iface),
