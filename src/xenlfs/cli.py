@@ -25,6 +25,9 @@ COMMAND_MODULES = (
     "xenlfs.commands.snapshot",
     "xenlfs.commands.guest",
     "xenlfs.commands.kernel",
+    "xenlfs.commands.grub",
+    "xenlfs.commands.service",
+    "xenlfs.commands.bridge",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]

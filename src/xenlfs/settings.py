@@ -134,6 +134,20 @@ SETTINGS: tuple[Setting, ...] = (
             "the kernel source tree to check, fix, build or install", "TREE"),
     Setting("kernel", "jobs", parse_int, None,
             "parallel jobs for kernel builds (default: the number of CPUs)", "N"),
+    # step 4: the GRUB entry (xenlfs grub add)
+    Setting("grub", "grub_cfg", parse_path, Path("/boot/grub/grub.cfg"),
+            "the grub.cfg GRUB reads", "FILE"),
+    Setting("grub", "xen_args", str, "", "Xen's command line, e.g. 'dom0_mem=2048M,max:2048M'",
+            "ARGS"),
+    Setting("grub", "kernel_args", str, "", "more dom0 kernel arguments besides root= and ro",
+            "ARGS"),
+    Setting("grub", "title", str, "LFS, Xen", "the menu entry's title", "TEXT"),
+    # step 4: the xencommons bootscript (xenlfs service install)
+    Setting("service", "xen_prefix", parse_path, Path("/usr"),
+            "the prefix Xen was installed with (its daemons are in PREFIX/sbin)", "DIR"),
+    # step 1: the bridge (xenlfs bridge setup)
+    Setting("bridge", "iface", str, "eth0", "the network interface the bridge takes over", "IFACE"),
+    Setting("bridge", "bridge", str, "xenbr0", "the bridge's name (guests' vif bridge=)", "NAME"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
