@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,10 +45,9 @@ def setup_bridge(args: argparse.Namespace, config: settings.Config) -> int:
         return 0
     if run.dry_run():
         if plan.text != plan.old_target:
-            ui.stdout.out(files.unified_diff(str(plan.target), plan.old_target, plan.text),
-                          end="")
+            sys.stdout.write(files.unified_diff(str(plan.target), plan.old_target, plan.text))
         if plan.retire_to:
-            ui.stdout.out(f"mv {plan.source} {plan.retire_to}")
+            sys.stdout.write(f"mv {plan.source} {plan.retire_to}\n")
         return 0
     bridge.apply_setup(plan)
     ui.stderr.print(f"wrote {plan.target}" + (f"; moved {plan.source} to {plan.retire_to}"

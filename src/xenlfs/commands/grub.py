@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def _write(path: Path, old: str, new: str) -> int:
         return 0
     if run.dry_run():
         grub.check_syntax(new, f"{path} (as xenlfs would write it)")
-        ui.stdout.out(files.unified_diff(str(path), old, new), end="")
+        sys.stdout.write(files.unified_diff(str(path), old, new))
         return 0
     grub.write_cfg(path, old, new)
     return 0

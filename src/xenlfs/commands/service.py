@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,9 +42,9 @@ def install_script(args: argparse.Namespace, config: settings.Config) -> int:
         return 0
     if run.dry_run():
         if old is not None:
-            ui.stdout.out(files.unified_diff(str(plan.script), old or None, plan.text), end="")
+            sys.stdout.write(files.unified_diff(str(plan.script), old or None, plan.text))
         for link, target in links:
-            ui.stdout.out(f"ln -sfn {target} {link}")
+            sys.stdout.write(f"ln -sfn {target} {link}\n")
         return 0
     service.apply_install(plan)
     ui.stderr.print(f"installed {plan.script}" + "".join(f"\n  {link} -> {target}"
