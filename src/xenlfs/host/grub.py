@@ -38,8 +38,8 @@ class Entry:
 
     def render(self) -> str:
         load, module = ("multiboot2", "module2") if self.multiboot2 else ("multiboot", "module")
-        # Xen and Linux skip the first word of a multiboot command line (GRUB legacy passed
-        # the file name there), hence the hint's "placeholder".
+        # The hint's "placeholder" (grub-mkconfig's Xen script writes it too): loaders that
+        # put the image name first get it stripped by Xen; after GRUB 2 it is ignored.
         xen_line = " ".join(w for w in (load, self.xen, "placeholder", self.xen_args) if w)
         dom0_line = " ".join(w for w in (module, self.kernel, "placeholder", self.kernel_args)
                              if w)
