@@ -21,9 +21,7 @@ log = logging.getLogger("xenlfs")
 # which follows the hint's steps.
 COMMAND_MODULES = (
     "xenlfs.commands.config",
-    "xenlfs.commands.lab",
     "xenlfs.commands.snapshot",
-    "xenlfs.commands.guest",
     "xenlfs.commands.kernel",
     "xenlfs.commands.grub",
     "xenlfs.commands.service",

@@ -130,11 +130,6 @@ SETTINGS: tuple[Setting, ...] = (
             "where snapshots are written and listed (hint: /var/backups)", "DIR"),
     Setting("snapshot", "compression", parse_compression, "zstd",
             "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME"),
-    # hint step 6: xl guest configs and the guest lifecycle
-    Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
-            "where guest configs are written and looked up by name (xl's own place)", "DIR"),
-    Setting("xl", "shutdown_timeout", parse_int, 120,
-            "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
     # hint step 5: a guest's root filesystem from a snapshot
     Setting("guest", "iface", str, "eth0",
             "the guest's network interface (newer kernels may call it enX0)", "NAME"),

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from xenlfs import files, run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
-from xenlfs.errors import UsageError
 from xenlfs.host import grub
 
 
@@ -80,14 +79,6 @@ def _write(path: Path, old: str, new: str) -> int:
 
 def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
     path: Path = config["grub.grub_cfg"]
-    if config["grub.kernel"] is None or config["grub.root"] is None:
-        raise UsageError("grub add needs the dom0 kernel and root device",
-                         hint="give --kernel /boot/vmlinuz-…-xen-dom0 --root /dev/sdXN "
-                         "(or set them under [grub] in the config file)")
-    old = grub.read_cfg(path)
-    entry = grub.boot_entry(
-        entry_id=args.id, title=config["grub.title"], xen=config["grub.xen"],
-        kernel=config["grub.kernel"], root=config["grub.root"],
     old = grub.read_cfg(path)
     entry = grub.boot_entry(
         entry_id=args.id, title=config["grub.title"], xen=args.xen,

@@ -57,10 +57,6 @@ def boot_tree(boot: Path, cfg: str = LFS_CFG) -> Path:
     return boot / "grub/grub.cfg"
 
 
-def grub_add(xenlfs, boot: Path, *extra: str):
-    return xenlfs("grub", "add", "--grub-cfg", str(boot / "grub/grub.cfg"),
-                  "--xen", str(boot / "xen.gz"), "--kernel", str(boot / "vmlinuz-6.1-xen-dom0"),
-                  "--root", "/dev/sda2", "--xen-args", "dom0_mem=1024M,max:1024M", *extra)
 def grub_add(xenlfs, boot: Path, *extra: str, env: dict[str, str] | None = None):
     return xenlfs("grub", "add", "--grub-cfg", str(boot / "grub/grub.cfg"),
                   "--xen", str(boot / "xen.gz"), "--kernel", str(boot / "vmlinuz-6.1-xen-dom0"),
