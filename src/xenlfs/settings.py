@@ -143,11 +143,6 @@ SETTINGS: tuple[Setting, ...] = (
     # step 4: the GRUB entry (xenlfs grub add)
     Setting("grub", "grub_cfg", parse_path, Path("/boot/grub/grub.cfg"),
             "the grub.cfg GRUB reads", "FILE"),
-    Setting("grub", "xen", parse_path, Path("/boot/xen.gz"),
-            "the Xen hypervisor image GRUB loads", "FILE"),
-    Setting("grub", "kernel", parse_path, None, "the dom0 kernel, e.g. /boot/vmlinuz-6.1-xen-dom0",
-            "FILE"),
-    Setting("grub", "root", str, None, "dom0's root device, e.g. /dev/sda2", "DEVICE"),
     Setting("grub", "xen_args", str, "", "Xen's command line, e.g. 'dom0_mem=2048M,max:2048M'",
             "ARGS"),
     Setting("grub", "kernel_args", str, "", "more dom0 kernel arguments besides root= and ro",
