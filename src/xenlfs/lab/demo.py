@@ -83,13 +83,6 @@ def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path) -> Non
            "--hostname", options.guest, "--yes")
 
 
-def write_guest_config(options: DemoOptions, kernel: str, device: str, output: Path) -> None:
-    xenlfs("guest", "config", options.guest, "--kernel", kernel,
-           "--memory", str(options.memory_mib), "--disk", f"phy:{device},xvda1,w",
-           "--vif", "bridge=xenbr0", "--root", "/dev/xvda1 ro", "--extra", "console=hvc0",
-           "-o", output, "--force")
-
-
 def in_dom0(lab: instance.Lab, env: dict[str, str], *args: str,
             timeout: float = 300.0) -> str:
     """Run xenlfs inside dom0, as a user logged in there would."""
@@ -121,7 +114,6 @@ def demo(options: DemoOptions) -> DemoReport:
     times = report.times
     work = work_dir(options.cache_dir)
     image = work / f"{options.guest}.img"
-    config_file = work / f"{options.guest}.cfg"
 
     with ui.step("step 0: snapshot the reference LFS root", times):
         snapshot = snapshot_of_reference(options, work)
@@ -136,7 +128,7 @@ def demo(options: DemoOptions) -> DemoReport:
         lab = instance.up(artefacts, up)
     report.logs["serial log (Xen and dom0)"] = str(lab.spec.serial_log)
     try:
-        _in_lab(options, lab, kernel, config_file, report)
+        _in_lab(options, lab, kernel, work, report)
     finally:
         if options.keep_up:
             log.info("the lab stays up: 'xenlfs lab run --instance %s -- xl list'; "
@@ -146,16 +138,18 @@ def demo(options: DemoOptions) -> DemoReport:
     return report
 
 
-def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, config_file: Path,
+def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, work: Path,
             report: DemoReport) -> None:
     times, guest = report.times, options.guest
     env = lab.install_xenlfs()
     device = lab.channel.disk_device(guest) + "1"
     dom0_kernel = f"{DOM0_DIR}/vmlinuz-xen-domU"
-    with ui.step(f"step 6: write {guest}'s xl config (disk {device} → xvda1)", times):
-        write_guest_config(options, dom0_kernel, device, config_file)
+    with ui.step(f"step 6: write {guest}'s xl config in dom0 (disk {device} → xvda1)", times):
         lab.channel.push(kernel, dom0_kernel)
-        lab.channel.push(config_file, f"/etc/xen/{guest}.cfg")
+        in_dom0(lab, env, "guest", "config", guest, "--kernel", dom0_kernel,
+                "--memory", str(options.memory_mib), "--disk", f"phy:{device},xvda1,w",
+                "--vif", "bridge=xenbr0", "--root", "/dev/xvda1 ro", "--extra", "console=hvc0",
+                "--force")
     with ui.step(f"step 6: xenlfs guest create {guest} (in dom0)", times):
         in_dom0(lab, env, "guest", "create", guest)
     with ui.step("wait for the guest's login prompt on hvc0", times):
@@ -171,7 +165,7 @@ def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, config_file: 
     with ui.step(f"xenlfs guest shutdown {guest} --wait (in dom0)", times):
         in_dom0(lab, env, "guest", "shutdown", guest, "--wait")
     console_log = f"/var/log/xen/console/guest-{guest}.log"
-    local_log = config_file.with_suffix(".console.log")
+    local_log = work / f"{guest}.console.log"
     lab.channel.pull(console_log, local_log)
     report.logs["guest console log"] = str(local_log)
     report.console_tail = local_log.read_text(errors="replace").splitlines()[-25:]
