@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,7 @@ def test_a_boot_that_times_out_says_why_and_keeps_the_log(
     assert caught.value.log_path.is_file()
     assert "boot-timeout" in message
     assert load(options.name) is None  # QEMU was stopped, its state cleared
+    shutil.rmtree(caught.value.log_path.parent)
 
 
 def test_a_disk_image_can_be_attached_to_the_running_dom0(lab: Lab, tmp_path: Path) -> None:

@@ -235,12 +235,16 @@ def status(name: str) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def one_shot(artefacts: Artefacts, options: UpOptions) -> Iterator[Lab]:
-    """A lab for the length of a `with` block."""
+    """A lab for the length of a `with` block; its run directory goes too unless the block
+    failed."""
     lab = up(artefacts, options)
     try:
         yield lab
-    finally:
-        lab.stop()
+    except BaseException:
+        lab.stop()  # its logs stay for a look at what went wrong
+        raise
+    lab.stop()
+    shutil.rmtree(lab.spec.run_dir, ignore_errors=True)
 
 
 def python_sources() -> list[Path]:
