@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import TaskID
-
 from xenlfs import run, ui
 from xenlfs.errors import UsageError
 from xenlfs.snapshot import excludes as ex
@@ -64,8 +62,8 @@ def verify(archive: Path) -> Report:
     scanner = Scanner()
     with tempfile.TemporaryFile() as errors, open(archive, "rb") as source, \
             ui.byte_progress() as progress:
-        task = TaskID(progress.add_task("verifying", total=recorded.meta.get("tar_bytes"),
-                                        files=0))
+        task = progress.add_task("verifying", total=recorded.meta.get("tar_bytes"),
+                                        files=0)
         child = run.spawn(compression.decompress, stdin=source, stdout=subprocess.PIPE,
                           stderr=errors) if compression.decompress else None
         stream = child.stdout if child and child.stdout else source
