@@ -70,6 +70,8 @@ def test_a_guest_written_by_config_is_created_listed_and_shut_down(lab: Lab, tmp
         listed = {d["name"]: d for d in json.loads(xenlfs("guest", "list", "--json").stdout)}
         assert NAME in listed and "Domain-0" in listed
         assert abs(listed[NAME]["memory"] - 128) <= 2 and listed[NAME]["vcpus"] == 1
+        again = xenlfs("guest", "create", NAME, check=False)
+        assert again.returncode == 2 and f"{NAME} is already running" in again.stderr
         top = json.loads(xenlfs("guest", "top", "--json").stdout)
         assert NAME in [row["NAME"] for row in top]
         started = time.monotonic()

@@ -149,11 +149,15 @@ def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     path = toolstack.config_path(args.guest, config["xl.config_dir"])
     report = toolstack.checked(path)
     print_findings([report])
+    name = report.guest.name if report.guest else path.stem
     if not run.dry_run():
         toolstack.require_dom0()
+        if any(d.name == name for d in toolstack.list_domains()):
+            raise UsageError(f"{name} is already running",
+                             hint=f"see it: xenlfs guest console {name}; stop it first: "
+                             f"xenlfs guest shutdown {name} --wait")
     toolstack.create(path, console=args.console)
     if not args.console and not run.dry_run():
-        name = report.guest.name if report.guest else path.stem
         ui.stdout.print(f"{name} is running; its console: xenlfs guest console {name}",
                         markup=False)
     return 0
