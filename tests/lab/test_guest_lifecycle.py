@@ -57,8 +57,12 @@ def test_a_guest_written_by_config_is_created_listed_and_shut_down(lab: Lab, tmp
     lab.channel.push(initrd(tmp_path), "/root/lc/initrd.gz")
     lab.channel.run(["sh", "-c", 'xl destroy "$1" 2>/dev/null; rm -f "$2"', "clean", NAME,
                      tiny.console_log(NAME)])
+    # The hint's disk line, on a loop device standing in for its partition /dev/sdc12
+    loop = lab.channel.run(["sh", "-c", "truncate -s 64M /root/lc/disk.img && "
+                            "losetup -f --show /root/lc/disk.img"]).stdout.strip()
     xenlfs("guest", "config", NAME, "--kernel", "/root/lc/vmlinuz", "--ramdisk",
-           "/root/lc/initrd.gz", "--memory", "128", "--vcpus", "1", "--extra", "console=hvc0")
+           "/root/lc/initrd.gz", "--memory", "128", "--vcpus", "1", "--extra", "console=hvc0",
+           "--disk", f"phy:{loop},xvda1,w", "--force")
     checked = json.loads(xenlfs("guest", "check", "--json", f"/etc/xen/{NAME}.cfg").stdout)
     assert checked[0]["ok"] and checked[0]["guest"]["memory"] == 128
     try:
@@ -70,6 +74,13 @@ def test_a_guest_written_by_config_is_created_listed_and_shut_down(lab: Lab, tmp
         listed = {d["name"]: d for d in json.loads(xenlfs("guest", "list", "--json").stdout)}
         assert NAME in listed and "Domain-0" in listed
         assert abs(listed[NAME]["memory"] - 128) <= 2 and listed[NAME]["vcpus"] == 1
+        # libxl gave the guest the disk as written: xvda1 (51713), writable, on the loop device
+        backend = f"/local/domain/0/backend/vbd/{listed[NAME]['id']}/51713"
+        values = lab.channel.run(["sh", "-c", 'for k in params dev mode; do xenstore-read '
+                                  '"$1/$k"; done', "read", backend]).stdout.split()
+        assert values == [loop, "xvda1", "w"]
+        again = xenlfs("guest", "create", NAME, check=False)
+        assert again.returncode == 2 and f"{NAME} is already running" in again.stderr
         top = json.loads(xenlfs("guest", "top", "--json").stdout)
         assert NAME in [row["NAME"] for row in top]
         started = time.monotonic()
@@ -81,6 +92,7 @@ def test_a_guest_written_by_config_is_created_listed_and_shut_down(lab: Lab, tmp
         assert gone.returncode == 2 and f"no running guest named {NAME}" in gone.stderr
     finally:
         lab.channel.run(["xl", "destroy", NAME], check=False)
+        lab.channel.run(["losetup", "-d", loop], check=False)
 
 
 @pytest.mark.parametrize("verb", ["list", "top"])
