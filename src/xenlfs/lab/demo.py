@@ -54,10 +54,14 @@ class DemoReport:
 
 
 def xenlfs(*args: str | Path) -> None:
-    """Run one of xenlfs's own commands on the host, its output shown to the user."""
+    """Run one of xenlfs's own commands on the host, its output shown to the user.
+
+    Its stdout goes to our stderr, so that `lab demo --json` prints only the report."""
     argv = [sys.executable, "-m", "xenlfs", *map(str, args)]
     log.info("$ xenlfs %s", shlex.join(map(str, args)))
-    run.run(argv, writes=True, capture=False)
+    proc = run.spawn(argv, stdout=sys.stderr)
+    proc.wait()
+    run.check_finished(proc)
 
 
 def work_dir(cache_dir: Path) -> Path:
@@ -123,7 +127,7 @@ def demo(options: DemoOptions) -> DemoReport:
     with ui.step("step 5: prepare the guest partition on a disk image", times):
         prepare_guest_disk(options, snapshot, image)
     with ui.step("lab: build (cached) and boot Xen + dom0 with the guest's disk", times):
-        artefacts = images.build(options.build, times)
+        artefacts = images.build(options.build)
         up = dataclasses.replace(options.up, disks=(Disk(image, options.guest),))
         lab = instance.up(artefacts, up)
     report.logs["serial log (Xen and dom0)"] = str(lab.spec.serial_log)
@@ -176,8 +180,9 @@ def check(report: DemoReport, options: DemoOptions) -> list[str]:
     view, problems = report.guest_view, []
     if view.get("hypervisor") != "xen":
         problems.append(f"/sys/hypervisor/type is {view.get('hypervisor')!r}, not 'xen'")
-    if not view.get("root", "").startswith("/dev/xvda1 "):
-        problems.append(f"root is {view.get('root')!r}, not /dev/xvda1")
+    if not view.get("root_device") or view.get("root_device") != view.get("xvda1_device"):
+        problems.append(f"root is device {view.get('root_device')!r} ({view.get('root')!r}), "
+                        f"not xvda1 ({view.get('xvda1_device')!r})")
     memory_mib = int(view.get("memory_kib") or 0) // 1024
     # MemTotal is what is left after the kernel's own reservations: within 20% of memory=.
     if not 0.8 * options.memory_mib <= memory_mib <= options.memory_mib:
