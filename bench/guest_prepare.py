@@ -78,16 +78,21 @@ def main() -> int:
     kernel.write_bytes(b"")
     (work / "xt-cfg").mkdir()
     log = work / "bench.log"
-    ours, theirs = [], []
-    try:
-        for n in range(args.repeat):
-            theirs.append(timed([
-                "xen-create-image", f"--hostname=benchxt{n}", "--install-method=tar",
+    ours, theirs, bare = [], [], []
+
+    def xen_tools(host: str, *extra: str) -> list[str]:
+        return ["xen-create-image", f"--hostname={host}", "--install-method=tar",
                 f"--install-source={archive}", f"--dir={work / 'xt'}", f"--size={args.size}",
                 "--noswap", "--fs=ext4", "--image=sparse", "--force", "--memory=512M",
                 f"--kernel={kernel}", f"--initrd={kernel}", "--dist=bookworm",
                 "--mirror=http://deb.debian.org/debian", "--genpass=0", "--password=xenlfs",
-                f"--output={work / 'xt-cfg'}", "--nocopyhosts", "--dhcp"], log))
+                f"--output={work / 'xt-cfg'}", "--nocopyhosts", "--dhcp", *extra]
+
+    try:
+        for n in range(args.repeat):
+            theirs.append(timed(xen_tools(f"benchxt{n}"), log))
+            # Without its hooks (no edits, no apt, no SSH keys): the least it can take.
+            bare.append(timed(xen_tools(f"benchbare{n}", "--hooks=0"), log))
             image = work / f"xenlfs{n}.img"
             ours.append(timed(xenlfs(
                 "guest", "prepare", f"benchx{n}", "--snapshot", str(archive), "--target",
@@ -101,8 +106,10 @@ def main() -> int:
               f"{args.repeat} run(s), median seconds:")
         a, b = statistics.median(theirs), statistics.median(ours)
         print(f"  xen-create-image --install-method=tar  {a:7.1f} s")
+        print(f"    the same with --hooks=0 (no edits)   {statistics.median(bare):7.1f} s")
         print(f"  xenlfs guest prepare                   {b:7.1f} s")
         print(f"  ratio (xen-tools / xenlfs)             {a / b:7.1f}x  (target >= 2x)")
+        print(f"  ratio (xen-tools --hooks=0 / xenlfs)   {statistics.median(bare) / b:7.1f}x")
         return 0 if a / b >= 2 else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
