@@ -21,13 +21,13 @@ log = logging.getLogger("xenlfs")
 # which follows the hint's steps.
 COMMAND_MODULES = (
     "xenlfs.commands.config",
-    "xenlfs.commands.lab",
     "xenlfs.commands.snapshot",
-    "xenlfs.commands.guest",
     "xenlfs.commands.kernel",
     "xenlfs.commands.grub",
     "xenlfs.commands.service",
     "xenlfs.commands.bridge",
+    "xenlfs.commands.guest",
+    "xenlfs.commands.lab",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from xenlfs import files, run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
-from xenlfs.errors import UsageError
 from xenlfs.host import grub
 
 
@@ -30,6 +29,15 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
         "are written as GRUB sees them (relative to the filesystem holding them). Running it "
         "again changes nothing; changed arguments replace the entry. Never runs grub-mkconfig.")
     settings.add_flags(add, "grub")
+    add.add_argument("--xen", type=Path, default=Path("/boot/xen.gz"), metavar="FILE",
+                     help="the Xen image GRUB loads (default %(default)s)")
+    add.add_argument("--kernel", type=Path, required=True, metavar="FILE",
+                     help="the dom0 kernel, e.g. /boot/vmlinuz-6.1-xen-dom0")
+    add.add_argument("--root", metavar="DEVICE",
+                     help="dom0's root device, e.g. /dev/sda2 (written as root=DEVICE ro; "
+                     "leave it out only when an initramfs finds the root)")
+    add.add_argument("--initrd", type=Path, metavar="FILE",
+                     help="an initramfs for dom0, loaded as a second module (LFS needs none)")
     add.add_argument("--id", default="xenlfs-xen", help="the entry's GRUB id (default %(default)s)")
     add.add_argument("--multiboot2", action="store_true",
                      help="load Xen with multiboot2/module2 (needed for UEFI)")
@@ -71,14 +79,10 @@ def _write(path: Path, old: str, new: str) -> int:
 
 def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
     path: Path = config["grub.grub_cfg"]
-    if config["grub.kernel"] is None or config["grub.root"] is None:
-        raise UsageError("grub add needs the dom0 kernel and root device",
-                         hint="give --kernel /boot/vmlinuz-…-xen-dom0 --root /dev/sdXN "
-                         "(or set them under [grub] in the config file)")
     old = grub.read_cfg(path)
     entry = grub.boot_entry(
-        entry_id=args.id, title=config["grub.title"], xen=config["grub.xen"],
-        kernel=config["grub.kernel"], root=config["grub.root"],
+        entry_id=args.id, title=config["grub.title"], xen=args.xen,
+        kernel=args.kernel, root=args.root, initrd=args.initrd,
         xen_args=config["grub.xen_args"], kernel_args=config["grub.kernel_args"],
         multiboot2=args.multiboot2, grub_cfg=path, boot_mount=args.boot_mount)
     new = grub.plan_add(old, entry, args.default)

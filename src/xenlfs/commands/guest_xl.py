@@ -149,6 +149,10 @@ def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     if not run.dry_run():
         toolstack.require_dom0()
     toolstack.create(path, console=args.console)
+    if not args.console and not run.dry_run():
+        name = report.guest.name if report.guest else path.stem
+        ui.stdout.print(f"{name} is running; its console: xenlfs guest console {name}",
+                        markup=False)
     return 0
 
 

@@ -172,7 +172,12 @@ def fix_config(args: argparse.Namespace, config: settings.Config) -> int:
             for line in explains.render(e, "  ", shown):
                 ui.stdout.print(escape(line))
     failing = [r for r in result.results if r.fails]
-    return 1 if failing else 0
+    if failing:
+        ui.stdout.print(f"[red]{len(failing)} required {args.role} option(s) still missing: "
+                        + ", ".join(r.requirement.symbol for r in failing) + "[/red]")
+        return 1
+    ui.stdout.print(f"[green]every required {args.role} option is set[/green]")
+    return 0
 
 
 def build_kernel(args: argparse.Namespace, config: settings.Config) -> int:

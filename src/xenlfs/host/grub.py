@@ -34,17 +34,19 @@ class Entry:
     xen_args: str = ""
     kernel_args: str = ""
     multiboot2: bool = False
+    initrd: str | None = None
 
     def render(self) -> str:
         load, module = ("multiboot2", "module2") if self.multiboot2 else ("multiboot", "module")
-        # Xen and Linux skip the first word of a multiboot command line (GRUB legacy passed
-        # the file name there), hence the hint's "placeholder".
+        # The hint's "placeholder" (grub-mkconfig's Xen script writes it too): loaders that
+        # put the image name first get it stripped by Xen; after GRUB 2 it is ignored.
         xen_line = " ".join(w for w in (load, self.xen, "placeholder", self.xen_args) if w)
         dom0_line = " ".join(w for w in (module, self.kernel, "placeholder", self.kernel_args)
                              if w)
+        initrd_line = f"\t{module} {self.initrd}\n" if self.initrd else ""
         return (f"{BEGIN}{self.id} (written by 'xenlfs grub add'; 'xenlfs grub remove' takes"
                 f" it out)\nmenuentry {quote(self.title)} --id {self.id} {{\n"
-                f"\t{xen_line}\n\t{dom0_line}\n}}\n{END}{self.id}\n")
+                f"\t{xen_line}\n\t{dom0_line}\n{initrd_line}}}\n{END}{self.id}\n")
 
 
 def quote(text: str) -> str:
@@ -250,12 +252,13 @@ def plan_add(text: str, entry: Entry, make_default: bool) -> str:
     return with_default(new, entry.id) if make_default else new
 
 
-def boot_entry(*, entry_id: str, title: str, xen: Path, kernel: Path, root: str,
+def boot_entry(*, entry_id: str, title: str, xen: Path, kernel: Path, root: str | None,
                xen_args: str, kernel_args: str, multiboot2: bool, grub_cfg: Path,
-               boot_mount: Path | None) -> Entry:
+               boot_mount: Path | None, initrd: Path | None = None) -> Entry:
     """Check the files GRUB will load and name them as GRUB sees them."""
     xen_path, xen_mount = bootfiles.locate(xen, boot_mount)
     kernel_path, kernel_mount = bootfiles.locate(kernel, boot_mount)
+    initrd_path, initrd_mount = bootfiles.locate(initrd, boot_mount) if initrd else (None, None)
     cfg_mount = bootfiles.locate(grub_cfg, boot_mount)[1] if grub_cfg.is_file() else xen_mount
     version = 2 if multiboot2 else 1
     if not bootfiles.is_multiboot(xen, version):
@@ -263,11 +266,13 @@ def boot_entry(*, entry_id: str, title: str, xen: Path, kernel: Path, root: str,
             f"{xen} is not a Multiboot{' 2' if multiboot2 else ''} image, so GRUB cannot boot it",
             hint="give the xen.gz that 'make install-xen' put in /boot (not a Linux kernel)"
             + ("" if multiboot2 else "; or try --multiboot2"))
-    for name, mount in (("kernel", kernel_mount), ("grub.cfg", cfg_mount)):
-        if mount.point != xen_mount.point:
+    for name, mount in (("kernel", kernel_mount), ("grub.cfg", cfg_mount),
+                        ("initrd", initrd_mount)):
+        if mount is not None and mount.point != xen_mount.point:
             raise PreconditionError(
                 f"{xen} and the {name} are on different filesystems ({xen_mount.point}, "
                 f"{mount.point}); GRUB reads the entry's files from the filesystem of grub.cfg",
                 hint="copy Xen and the dom0 kernel to /boot beside grub/grub.cfg")
-    args = " ".join(a for a in (f"root={root}", "ro", kernel_args) if a)
-    return Entry(check_id(entry_id), title, xen_path, kernel_path, xen_args, args, multiboot2)
+    args = " ".join(a for a in (f"root={root} ro" if root else "", kernel_args) if a)
+    return Entry(check_id(entry_id), title, xen_path, kernel_path, xen_args, args, multiboot2,
+                 initrd_path)

@@ -192,7 +192,9 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
     release and, if the config has modules, modules/ (an INSTALL_MOD_PATH). Built only if
     that directory does not exist yet; the hash covers the whole .config, compiler included.
     """
-    with _locked(cache_dir / "kernel"):
+    # One lock per role: each role has its own tree, so a long dom0 build never holds up
+    # the domU kernel the lab needs.
+    with _locked(cache_dir / "kernel/locks" / str(role)):
         tree = unpacked_tree(cache_dir, tarball, str(role))
         result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
         if any(r.fails for r in result.results):

@@ -116,8 +116,9 @@ def fix(tree: Path, role: Role, *, localversion: str | None = None, start: str |
         if current.is_file():
             shutil.copyfile(current, work)
         warnings = make_config(tree, start or "olddefconfig", work)
-        # The diff shows what fixing changed: against the start target's config, if any.
-        before = config = load(work)
+        config = load(work)
+        # The diff is against the file that will be replaced, or what --start made.
+        before = load(current) if start is None else config
         wanted = {s: "y" for s in ENABLERS[role]
                   if s in kconfig and kconfig.symbols[s].prompt and config.get(s) != "y"}
         for _ in range(_ROUNDS):

@@ -13,13 +13,10 @@ import fcntl
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,13 +25,12 @@ from rich.progress import TaskID
 from xenlfs import __version__, run, ui
 from xenlfs.errors import CommandFailed, PreconditionError, UsageError, XenlfsError
 from xenlfs.files import fsync_dir
+from xenlfs.snapshot import atomic, formats, manifest
 from xenlfs.snapshot import excludes as ex
-from xenlfs.snapshot import formats, manifest
 from xenlfs.snapshot.tarscan import Scanner
 
 log = logging.getLogger("xenlfs.snapshot")
 
-TEMP_PREFIX = ".xenlfs-snapshot-tmp-"
 CHUNK = 1 << 20
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, not exported by Python 3.11
 
@@ -101,60 +97,6 @@ def check(request: Request, mounts: list[ex.Mount]) -> None:
                     mount.fstype)
 
 
-def clean_stale(directory: Path) -> list[Path]:
-    """Remove temporary files that killed runs left behind (their lock is free)."""
-    removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for path in directory.glob(TEMP_PREFIX + "*"):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # another snapshot is being written right now
-            else:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-            finally:
-                os.close(fd)
-    for path in removed:
-        log.warning("removed %s, left by a snapshot that was killed", path)
-    return removed
-
-
-@contextlib.contextmanager
-def _temp(beside: Path) -> Iterator[tuple[int, Path]]:
-    """An exclusive, locked, private (0600: a snapshot holds /etc/shadow) temporary file."""
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + beside.name + ".", dir=beside.parent)
-    path = Path(name)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd, path
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the temporary files are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data):]
@@ -183,7 +125,7 @@ def create(request: Request) -> Result:
     sidecar = manifest.path_for(output)
     plan = ex.plan(str(root), mounts, user_excludes=request.excludes,
                    includes=request.includes,
-                   output_paths=[str(output), str(sidecar), str(output.parent / TEMP_PREFIX)
+                   output_paths=[str(output), str(sidecar), str(output.parent / atomic.TEMP_PREFIX)
                                  + "*"])
     argv = tar_argv(root, plan)
     compress = list(request.compression.compress)
@@ -193,12 +135,12 @@ def create(request: Request) -> Result:
                      e.reason)
         pipe = f" | {run.command_line(compress)}" if compress else ""
         log.info("would run: %s%s > %s%s…, then rename it to %s and write %s",
-                 run.command_line(argv), pipe, output.parent / TEMP_PREFIX, output.name,
+                 run.command_line(argv), pipe, output.parent / atomic.TEMP_PREFIX, output.name,
                  output, sidecar)
         return Result(output, sidecar, 0, 0, 0, 0.0)
-    clean_stale(output.parent)
-    with terminate_as_interrupt(), _temp(output) as (fd, temp), \
-            _temp(sidecar) as (manifest_fd, manifest_temp):
+    atomic.clean_stale(output.parent)
+    with atomic.terminate_as_interrupt(), atomic.temp(output) as (fd, temp), \
+            atomic.temp(sidecar) as (manifest_fd, manifest_temp):
         try:
             scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
         except KeyboardInterrupt:
@@ -317,4 +259,4 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
     return scanner, warnings, unreadable
 
 
-__all__ = ["Request", "Result", "clean_stale", "create"]
+__all__ = ["Request", "Result", "create"]

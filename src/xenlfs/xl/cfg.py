@@ -180,7 +180,11 @@ def tokens(text: str, path: str) -> Iterator[Token]:
         pos = Pos(line, i - line_start + 1)
         if m is None and i == len(text) - 1 and len(_bytes(text[i])) == 1:
             break  # libxlu's scanner drops one bad byte at the very end without a word
-        if m is None or (m.lastgroup == "STRING" and "\0" in m[0]):
+        if m is not None and m.lastgroup == "STRING" and "\0" in m[0]:
+            col = pos.col + m[0].index("\0")
+            raise SourceError(path, pos.line, col, "a NUL byte inside a string (xl crashes on "
+                              "it)", "remove it; the file may not be a text file")
+        if m is None:
             what, fix = _explain_bad_char(text, i, path)
             raise SourceError(path, pos.line, pos.col, what, fix or None)
         kind = m.lastgroup or ""

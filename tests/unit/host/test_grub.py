@@ -143,3 +143,11 @@ def test_paths_are_relative_to_their_filesystem(path, expected):
 
     mounts = bootfiles.parse_mountinfo(MOUNTINFO)
     assert bootfiles.grub_path(Path(path), bootfiles.holding_mount(Path(path), mounts)) == expected
+
+
+def test_initrd_is_a_second_module():
+    text = grub.Entry("xenlfs-xen", "t", "/xen.gz", "/k", initrd="/initrd.img").render()
+    assert "\tmodule /k placeholder\n\tmodule /initrd.img\n}" in text
+    text = grub.Entry("xenlfs-xen", "t", "/xen.gz", "/k", multiboot2=True,
+                      initrd="/initrd.img").render()
+    assert "\tmodule2 /initrd.img\n" in text
