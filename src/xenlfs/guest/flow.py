@@ -58,7 +58,8 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
     opts = dataclasses.replace(opts, fstype=layout.fstype)
     log.info("target: %s %s%s%s", layout.kind, layout.path,
              f", new, {layout.size // storage.MiB} MiB" if layout.create else "",
-             f", make {layout.mkfs}" if layout.mkfs else f", keep its {layout.fstype}")
+             "" if layout.kind == "dir" else f", make {layout.mkfs}" if layout.mkfs
+             else f", keep its {layout.fstype}")
     with volume.attached(layout, opts.name) as where:
         if run.dry_run():
             with tempfile.TemporaryDirectory(prefix="xenlfs-plan-") as skeleton:

@@ -6,6 +6,7 @@ plus notes on what was not done and why."""
 
 from __future__ import annotations
 
+import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,7 +170,7 @@ def plan_nodes(root: GuestRoot, plan: Plan) -> None:
             continue
         st = node.st
         if st is not None and node.kind == "char" and stat.S_IMODE(st.st_mode) == mode \
-                and (st.st_rdev >> 8 & 0xfff, st.st_rdev & 0xff) == (major, minor):
+                and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor):
             plan.done.append(f"{path} is c {major} {minor} mode {mode:o}")
         elif st is not None and node.kind == "dir":
             plan.skipped.append(f"{path} is a directory; left alone")

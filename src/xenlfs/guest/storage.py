@@ -141,8 +141,12 @@ def device_size(dev: Path) -> int:
 def fs_type(path: Path, partition: tuple[int, int] | None = None) -> str | None:
     """The filesystem or other signature on a device or image (or a partition in it)."""
     where = ["--offset", str(partition[0]), "--size", str(partition[1])] if partition else []
-    result = run.run(["blkid", "-p", *where, "-o", "value", "-s", "TYPE", path], check=False)
-    return result.stdout.strip() or None
+    result = run.run(["blkid", "-p", *where, "-o", "export", path], check=False)
+    found: dict[str, str] = dict(line.split("=", 1) for line in result.stdout.splitlines()
+                                 if "=" in line)
+    if "TYPE" in found:
+        return found["TYPE"]
+    return f"{found['PTTYPE']} partition table" if "PTTYPE" in found else None
 
 
 def check_device(dev: Path, need: int) -> None:
@@ -254,6 +258,10 @@ def _existing(layout: Layout, device: Path, request: Request,
               part: tuple[int, int] | None = None) -> Layout:
     """An existing device or image: use its filesystem, or make one (asking first)."""
     found = fs_type(device, part)
+    if found and found.endswith("partition table") and not request.mkfs:
+        raise PreconditionError(f"{device} holds a {found}, not a filesystem",
+                                hint="give one of its partitions as --target, or add --mkfs "
+                                "ext4 to make one filesystem over the whole disk (asks first)")
     mkfs = request.mkfs or (None if found else "ext4")
     if mkfs == "none":
         mkfs = None

@@ -5,6 +5,7 @@ the next run starts from the same place (it converges)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import stat
@@ -97,11 +98,33 @@ def _umount(path: Path) -> None:
 
 
 @contextlib.contextmanager
+def locked(name: str) -> Iterator[None]:
+    """One prepare per guest name at a time, so a mount found at start is a stale one."""
+    if run.dry_run():
+        yield
+        return
+    storage.MOUNT_BASE.mkdir(parents=True, exist_ok=True)
+    with open(storage.MOUNT_BASE / f"guest-{name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PreconditionError(f"another 'xenlfs guest prepare {name}' is running",
+                                    hint="wait for it to finish") from None
+        yield
+
+
+@contextlib.contextmanager
 def attached(layout: Layout, name: str) -> Iterator[Path]:
     """The directory to extract into: the target directory, or the volume mounted."""
     if layout.kind == "dir":
         yield layout.path
         return
+    with locked(name), _attached(layout, name) as mnt:
+        yield mnt
+
+
+@contextlib.contextmanager
+def _attached(layout: Layout, name: str) -> Iterator[Path]:
     mnt = mountpoint(name)
     if _is_mountpoint(mnt):
         log.warning("unmounting %s, left mounted by an earlier run", mnt)

@@ -92,7 +92,7 @@ def loops_of(image: Path) -> list[str]:
 
 def our_mounts() -> list[str]:
     return [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if "/run/xenlfs/" in line]
+            if "/run/xenlfs/guest-" in line]
 
 
 def tree_digest(root: Path) -> dict[str, tuple[int, int, int, str]]:

@@ -99,6 +99,15 @@ def test_mkfs_over_a_filesystem_asks_and_refuses_without_a_terminal(
     assert sh("blkid", "-p", "-o", "value", "-s", "LABEL", loop).stdout.strip() == "precious"
 
 
+def test_whole_disk_with_a_partition_table(xenlfs, lfs_snapshot: Path, loop: str):
+    sh("sfdisk", "--quiet", loop, input="label: dos\nstart=2048, type=L\n")
+    err = refused(xenlfs, lfs_snapshot, loop)
+    assert "dos partition table" in err and "--target" in err
+    err = refused(xenlfs, lfs_snapshot, loop, "--mkfs", "ext4")
+    assert "--yes" in err
+    assert sh("blkid", "-p", "-o", "value", "-s", "PTTYPE", loop).stdout.strip() == "dos"
+
+
 def test_running_root_directory(xenlfs, lfs_snapshot: Path):
     assert "running root" in refused(xenlfs, lfs_snapshot, "/")
 
