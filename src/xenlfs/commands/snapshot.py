@@ -131,6 +131,9 @@ def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         report = verifying.verify(args.archive)
         if args.json:
             ui.print_json(report.to_json())
+        elif report.ok and report.note:
+            ui.stdout.print(f"{args.archive}: whole, {report.entries} entries; {report.note} "
+                            f"({report.seconds:.1f} s)")
         elif report.ok:
             ui.stdout.print(f"{args.archive}: whole; all {report.entries} entries match the "
                             f"manifest ({report.seconds:.1f} s)")

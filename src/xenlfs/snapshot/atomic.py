@@ -63,9 +63,17 @@ def clean_stale(directory: Path) -> list[Path]:
 @contextlib.contextmanager
 def temp(beside: Path) -> Iterator[tuple[int, Path]]:
     """An exclusive, locked, private (0600: a snapshot holds /etc/shadow) temporary file."""
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + beside.name + ".", dir=beside.parent)
+    # Ctrl-C or SIGTERM between creating the file and guarding it would leave it behind:
+    # hold them back until the guard stands.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + beside.name + ".", dir=beside.parent)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
     path = Path(name)
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield fd, path
     except BaseException:
@@ -73,6 +81,16 @@ def temp(beside: Path) -> Iterator[tuple[int, Path]]:
         raise
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until this block is done (e.g. the pair of renames)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 @contextlib.contextmanager

@@ -161,8 +161,9 @@ def create(request: Request) -> Result:
             meta = _meta(request, root, plan, archive_bytes, scanner, warnings, unreadable)
             manifest.write_fd(manifest_fd, meta, scanner.entries)
             os.fsync(manifest_fd)
-            os.rename(manifest_temp, sidecar)
-            os.rename(temp, output)
+            with atomic.signals_held():  # both names, or neither
+                os.rename(manifest_temp, sidecar)
+                os.rename(temp, output)
             fsync_dir(output.parent)
         except OSError as e:
             sidecar.unlink(missing_ok=True)

@@ -261,6 +261,6 @@ def test_dry_run_prints_the_plan_and_writes_nothing(xenlfs, tree: Path, workdir:
     assert result.returncode == 0, result.stderr
     assert "would run: tar --create" in result.stderr
     assert "--exclude=./proc/*" in result.stderr
-    assert "| zstd -1 --long=27 -T0" in result.stderr
+    assert "| zstd -1 --long=27 -T0 -B8M" in result.stderr
     assert "exclude /proc (kept empty) (hint)" in result.stderr
     assert list(out.iterdir()) == []

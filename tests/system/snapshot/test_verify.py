@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,14 @@ def test_list_and_show(xenlfs, snapshot: Path, workdir: Path):
     assert any(e["path"] == "/proc" and e["keep_dir"] for e in shown["meta"]["excludes"])
     text = xenlfs("snapshot", "show", str(snapshot)).stdout
     assert "capabilities: /usr/bin/ping" in text
+
+
+def test_the_hints_own_archive_is_checked_for_wholeness(xenlfs, tree: Path, workdir: Path):
+    archive = workdir / "lfs-snapshot.tgz"
+    subprocess.run(["tar", "-C", str(tree), "-czpf", str(archive), "."], check=True)
+    result = xenlfs("snapshot", "verify", str(archive))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "has no manifest, so only its wholeness was checked" in result.stdout
+    with open(archive, "r+b") as f:
+        f.truncate(archive.stat().st_size - 100)
+    assert xenlfs("snapshot", "verify", str(archive)).returncode == 1
