@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.conftest import run_xenlfs
 from xenlfs import run
-from xenlfs.lab import boot, images
+from xenlfs.lab import boot, images, tiny
 from xenlfs.lab.instance import Lab
 
 # What an LFS user writes by hand before any Xen entry: GRUB talks on the serial line, so
@@ -106,3 +106,23 @@ def test_service_and_bridge_status_in_a_real_dom0(lab: Lab) -> None:
                              env=env, check=False)
     state = json.loads(bridge.stdout)
     assert state["exists"] and state["is_bridge"] and state["up"], bridge.stdout
+
+
+def test_a_guests_vif_joins_the_bridge(lab: Lab, lab_cache_dir: Path) -> None:
+    env = lab.install_xenlfs()
+    directory, name = "/root/vif-test", "vif-test"
+    lab.channel.push(lab.spec.dom0_kernel, f"{directory}/vmlinuz")
+    lab.channel.push(tiny.initrd(lab_cache_dir), f"{directory}/initrd.gz")
+    cfg = tiny.config(name, f"{directory}/vmlinuz", f"{directory}/initrd.gz")
+    lab.channel.run(["sh", "-c", 'cat > "$1"', "cfg", f"{directory}/{name}.cfg"],
+                    input=cfg + "vif = ['bridge=xenbr0']\n")
+    # Paused: the backend vif exists and xl's hotplug script has put it in the bridge.
+    lab.channel.run(["xl", "create", "-p", f"{directory}/{name}.cfg"], timeout=120)
+    try:
+        result = lab.channel.run(["python3", "-m", "xenlfs", "bridge", "status", "--json"],
+                                 env=env, check=False)
+        state = json.loads(result.stdout)
+        assert result.returncode == 0 and state["healthy"], result.stdout
+        assert any(p["name"].startswith("vif") for p in state["ports"]), state["ports"]
+    finally:
+        lab.channel.run(["xl", "destroy", name], check=False)

@@ -202,7 +202,7 @@ def status(proc: Path = Path("/proc")) -> list[Check]:
         "boot the Xen entry ('xenlfs grub add'), and build the dom0 kernel with CONFIG_XEN_DOM0 "
         "and CONFIG_XENFS; then mount xenfs: 'mount -t xenfs xenfs /proc/xen' (xencommons "
         "does this)")]
-    for daemon, names in (("xenstored", ("xenstored", "oxenstored")),
+    for daemon, names in (("xenstored", ("xenstored", "oxenstored", "cxenstored")),
                           ("xenconsoled", ("xenconsoled",))):
         pids = running(proc, names)
         checks.append(Check(daemon, bool(pids),
