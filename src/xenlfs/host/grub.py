@@ -244,7 +244,10 @@ def write_cfg(path: Path, old: str, new: str) -> Path | None:
     if new == old:
         return None
     check_syntax(new, f"{path} (as xenlfs would write it)")
-    return files.write_atomic(path, new)
+    try:
+        return files.write_atomic(path, new)
+    except PermissionError as e:
+        raise PreconditionError(f"cannot write {path}: {e.strerror}", hint="run as root") from e
 
 
 def plan_add(text: str, entry: Entry, make_default: bool) -> str:

@@ -154,6 +154,14 @@ def pending(plan: Plan) -> tuple[str | None, list[tuple[Path, str]]]:
 
 
 def apply_install(plan: Plan) -> None:
+    try:
+        _apply(plan)
+    except PermissionError as e:
+        raise PreconditionError(f"cannot write {e.filename}: {e.strerror}",
+                                hint="run as root") from e
+
+
+def _apply(plan: Plan) -> None:
     old, links = pending(plan)
     if old is not None:
         files.write_atomic(plan.script, plan.text, mode=0o755)
