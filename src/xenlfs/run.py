@@ -73,6 +73,7 @@ TOOLS: dict[str, Install] = {
     "xentop": Install("xen-utils-4.17", "build Xen: 'xenlfs build xen' (hint step 3)"),
     "grub-script-check": Install("grub2-common", "LFS book, chapter 8 'GRUB'"),
     "grub-file": Install("grub-common", "LFS book, chapter 8 'GRUB'"),
+    "grub-editenv": Install("grub-common", "LFS book, chapter 8 'GRUB'"),
     "ip": Install("iproute2", "LFS book, chapter 8 'IPRoute2'"),
     "bridge": Install("iproute2", "LFS book, chapter 8 'IPRoute2'"),
     "make": Install("make", "LFS book, chapter 8 'Make'"),

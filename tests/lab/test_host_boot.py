@@ -11,9 +11,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_xenlfs
 from xenlfs import run
-from xenlfs.lab import boot, images
+from xenlfs.lab import boot, images, tiny
 from xenlfs.lab.instance import Lab
 
 # What an LFS user writes by hand before any Xen entry: GRUB talks on the serial line, so
@@ -48,8 +50,12 @@ def qemu_from_cdrom(argv: list[str], iso: Path) -> list[str]:
     return out
 
 
+@pytest.mark.parametrize("how", ["--default", "--once"])
 def test_grub_boots_xen_and_dom0_from_the_entry_xenlfs_wrote(
-        lab_artefacts: images.Artefacts, tmp_path: Path) -> None:
+        lab_artefacts: images.Artefacts, tmp_path: Path, how: str) -> None:
+    """--default: Xen is GRUB's default. --once: the hand-written default (which cannot boot
+    this dom0: no initramfs) stays, and GRUB's next_entry alone picks Xen. (On the read-only
+    disc GRUB's save_env cannot clear next_entry afterwards; it says so and boots on.)"""
     top = tmp_path / "disc"
     (top / "boot/grub").mkdir(parents=True)
     with open(lab_artefacts.xen, "rb") as src, gzip.open(top / "boot/xen.gz", "wb") as dst:
@@ -66,7 +72,7 @@ def test_grub_boots_xen_and_dom0_from_the_entry_xenlfs_wrote(
                        "--kernel", str(top / "boot/vmlinuz-dom0"),
                        "--initrd", str(top / "boot/initrd.img"),
                        "--xen-args", boot.xen_command_line(spec),
-                       "--kernel-args", boot.dom0_command_line(spec), "--default")
+                       "--kernel-args", boot.dom0_command_line(spec), how)
     assert added.returncode == 0, added.stderr
     assert "\tmultiboot /boot/xen.gz placeholder console=com1" in cfg.read_text()
 
@@ -106,3 +112,23 @@ def test_service_and_bridge_status_in_a_real_dom0(lab: Lab) -> None:
                              env=env, check=False)
     state = json.loads(bridge.stdout)
     assert state["exists"] and state["is_bridge"] and state["up"], bridge.stdout
+
+
+def test_a_guests_vif_joins_the_bridge(lab: Lab, lab_cache_dir: Path) -> None:
+    env = lab.install_xenlfs()
+    directory, name = "/root/vif-test", "vif-test"
+    lab.channel.push(lab.spec.dom0_kernel, f"{directory}/vmlinuz")
+    lab.channel.push(tiny.initrd(lab_cache_dir), f"{directory}/initrd.gz")
+    cfg = tiny.config(name, f"{directory}/vmlinuz", f"{directory}/initrd.gz")
+    lab.channel.run(["sh", "-c", 'cat > "$1"', "cfg", f"{directory}/{name}.cfg"],
+                    input=cfg + "vif = ['bridge=xenbr0']\n")
+    # Paused: the backend vif exists and xl's hotplug script has put it in the bridge.
+    lab.channel.run(["xl", "create", "-p", f"{directory}/{name}.cfg"], timeout=120)
+    try:
+        result = lab.channel.run(["python3", "-m", "xenlfs", "bridge", "status", "--json"],
+                                 env=env, check=False)
+        state = json.loads(result.stdout)
+        assert result.returncode == 0 and state["healthy"], result.stdout
+        assert any(p["name"].startswith("vif") for p in state["ports"]), state["ports"]
+    finally:
+        lab.channel.run(["xl", "destroy", name], check=False)

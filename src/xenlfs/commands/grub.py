@@ -9,6 +9,7 @@ from pathlib import Path
 
 from xenlfs import files, run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
+from xenlfs.errors import UsageError
 from xenlfs.host import grub
 
 
@@ -43,6 +44,10 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
                      help="load Xen with multiboot2/module2 (needed for UEFI)")
     add.add_argument("--default", action="store_true",
                      help="make it the default entry; the old default becomes GRUB's fallback")
+    add.add_argument("--once", action="store_true",
+                     help="boot it on the next boot only, then the usual default again (GRUB's "
+                     "next_entry in grubenv, as grub-reboot; GRUB cannot write grubenv on LVM, "
+                     "RAID or btrfs)")
     add.add_argument("--boot-mount", type=Path, metavar="DIR",
                      help="treat DIR as the top of the filesystem GRUB reads the files from "
                      "(default: found in /proc/self/mountinfo)")
@@ -85,8 +90,16 @@ def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
         kernel=args.kernel, root=args.root, initrd=args.initrd,
         xen_args=config["grub.xen_args"], kernel_args=config["grub.kernel_args"],
         multiboot2=args.multiboot2, grub_cfg=path, boot_mount=args.boot_mount)
-    new = grub.plan_add(old, entry, args.default)
-    return _write(path, old, new)
+    if args.once and args.default:
+        raise UsageError("--once and --default contradict each other",
+                         hint="--once: Xen on the next boot only; --default: Xen from now on")
+    new = grub.plan_add(old, entry, args.default, args.once)
+    _write(path, old, new)
+    if args.once and grub.next_entry(path) != entry.id:
+        grub.boot_once(path, entry.id)
+        if not run.dry_run():
+            ui.stderr.print(f"the next boot (only) boots {entry.id}: {grub.grubenv(path)}")
+    return 0
 
 
 def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
@@ -106,4 +119,7 @@ def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
 def remove_entry(args: argparse.Namespace, config: settings.Config) -> int:
     path: Path = config["grub.grub_cfg"]
     old = grub.read_cfg(path)
-    return _write(path, old, grub.without(old, grub.check_id(args.id)))
+    _write(path, old, grub.without(old, grub.check_id(args.id)))
+    if grub.next_entry(path) == args.id:
+        run.run(["grub-editenv", str(grub.grubenv(path)), "unset", "next_entry"], writes=True)
+    return 0

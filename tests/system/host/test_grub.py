@@ -196,3 +196,30 @@ def test_without_grub_tools_the_fallbacks_agree(xenlfs, tmp_path):
     result = grub_add(xenlfs, tmp_path / "c/boot", "--boot-mount", str(tmp_path / "c"),
                       env={"PATH": "/nonexistent"})
     assert result.returncode == 1 and f"{broken}:1:15: '{{' is never closed" in result.stderr
+
+
+def test_once_boots_xen_on_the_next_boot_only(xenlfs, tmp_path):
+    boot = tmp_path / "boot"
+    cfg = boot_tree(boot)
+    env_file = boot / "grub/grubenv"
+    assert grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once", "--default"
+                    ).returncode == 2
+    dry = grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once", "--dry-run")
+    assert dry.returncode == 0 and "+\tsave_env next_entry" in dry.stdout
+    assert f"would run: grub-editenv {env_file} set next_entry=xenlfs-xen" in dry.stderr
+    assert not env_file.exists() and cfg.read_text() == LFS_CFG
+
+    assert grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once").returncode == 0
+    script_check(cfg)
+    listed = subprocess.run(["grub-editenv", str(env_file), "list"], capture_output=True,
+                            text=True, check=True).stdout
+    assert "next_entry=xenlfs-xen" in listed.splitlines()
+    text = cfg.read_text()
+    again = grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once")
+    assert again.returncode == 0 and cfg.read_text() == text
+
+    assert xenlfs("grub", "remove", "--grub-cfg", str(cfg)).returncode == 0
+    assert cfg.read_text() == LFS_CFG
+    listed = subprocess.run(["grub-editenv", str(env_file), "list"], capture_output=True,
+                            text=True, check=True).stdout
+    assert "next_entry" not in listed
