@@ -140,9 +140,10 @@ def install(tree: Path, *, boot: Path, root: Path) -> Installed:
 # ---- the cache ------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def _locked(directory: Path, name: str) -> Iterator[None]:
+    """One builder per role at a time (each role has its own tree and builds)."""
     directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / ".lock", "w") as lock:
+    with open(directory / f".lock-{name}", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -177,6 +178,12 @@ def unpacked_tree(cache_dir: Path, tarball: Path, purpose: str) -> Path:
     return tops[0]
 
 
+def config_digest(text: str) -> str:
+    """A hash of a .config's settings (CC_VERSION_TEXT among them), not of its comments."""
+    settings = "\n".join(line for line in text.splitlines() if line.startswith("CONFIG_"))
+    return hashlib.sha256(settings.encode()).hexdigest()[:12]
+
+
 # What each role's cached kernel starts from: the smallest config for a guest, the tree's
 # default for a dom0 (which must drive real, or QEMU's, hardware).
 STARTS = {Role.DOMU: "tinyconfig", Role.DOM0: "defconfig"}
@@ -190,16 +197,14 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
     release and, if the config has modules, modules/ (an INSTALL_MOD_PATH). Built only if
     that directory does not exist yet; the hash covers the whole .config, compiler included.
     """
-    # One lock per role: each role has its own tree, so a long dom0 build never holds up
-    # the domU kernel the lab needs.
-    with _locked(cache_dir / "kernel/locks" / str(role)):
+    with _locked(cache_dir / "kernel", str(role)):
         tree = unpacked_tree(cache_dir, tarball, str(role))
         result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
         if any(r.fails for r in result.results):
             raise XenlfsError(f"{STARTS[role]} + kernel fix --role {role} does not meet the "
                               f"{role} requirements: "
                               + ", ".join(e.symbol for e in result.not_stuck))
-        digest = hashlib.sha256(result.text.encode()).hexdigest()[:12]
+        digest = config_digest(result.text)
         out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{role}-{digest}"
         if (out / "bzImage").is_file():
             return out

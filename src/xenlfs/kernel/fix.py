@@ -63,11 +63,31 @@ def tree_version(tree: Path) -> str:
 
 def make_config(tree: Path, target: str, config_file: Path) -> list[str]:
     """Run a kconfig make target on `config_file`; return the warnings it printed."""
+    if target == "tinyconfig":
+        return _tinyconfig(tree, config_file)
     result = run.run(["make", "-C", tree, ARCH, f"KCONFIG_CONFIG={config_file}", target],
                      hint="the kernel's config tool needs gcc, make, flex and bison")
     output = f"{result.stdout}\n{result.stderr}"
     return [line.strip() for line in output.splitlines()
             if "WARNING" in line or "unmet" in line or "warning:" in line]
+
+
+def _tinyconfig(tree: Path, config_file: Path) -> list[str]:
+    """`make tinyconfig`, done so that it honours KCONFIG_CONFIG.
+
+    Linux 6.1's rule merges the tiny.config fragments onto the tree's literal `.config`
+    (scripts/kconfig/Makefile: `merge_config.sh -m .config …`), whatever KCONFIG_CONFIG
+    says: the result is the tree's old config, not a tiny one, and with no .config the
+    script creates an empty one. Same steps here, with the right base.
+    """
+    base = tree / "kernel/configs/tiny-base.config"
+    run.run(["make", "-C", tree, ARCH, f"KCONFIG_CONFIG={config_file}",
+             *([f"KCONFIG_ALLCONFIG={base}"] if base.is_file() else []), "allnoconfig"])
+    fragments = [f for f in (tree / "kernel/configs/tiny.config",
+                             tree / "arch/x86/configs/tiny.config") if f.is_file()]
+    run.run([tree / "scripts/kconfig/merge_config.sh", "-m", config_file, *fragments],
+            env={"KCONFIG_CONFIG": str(config_file)}, cwd=config_file.parent)
+    return make_config(tree, "olddefconfig", config_file)
 
 
 def _settings(wanted: dict[str, str], localversion: str | None) -> list[str]:

@@ -76,6 +76,16 @@ USERLAND: tuple[Requirement, ...] = (
     _r("PROC_FS", "/proc"),
     _r("SYSFS", "/sys"),
     _r("TMPFS", "tmpfs for /run and /dev/shm"),
+    _r("SHMEM", "shared memory behind tmpfs and memfd"),
+    _r("FILE_LOCKING", "flock/fcntl locks (sysvinit, package tools)"),
+    _r("POSIX_TIMERS", "POSIX timers (sleep, glibc)"),
+    _r("EPOLL", "epoll (udev, most daemons)"),
+    _r("SIGNALFD", "signalfd (udev)"),
+    _r("TIMERFD", "timerfd (udev)"),
+    _r("EVENTFD", "eventfd (udev, glibc)"),
+    _r("INOTIFY_USER", "inotify (udev; the LFS book asks for it)"),
+    _r("FHANDLE", "open_by_handle_at (udev)"),
+    _r("UNIX98_PTYS", "pseudo-terminals (ssh, script, screen)"),
 )
 
 # The domU boots with no initramfs: root disk, root filesystem and /dev must be built in.
