@@ -23,6 +23,8 @@ COMMAND_MODULES = (
     "xenlfs.commands.config",
     "xenlfs.commands.lab",
     "xenlfs.commands.snapshot",
+    "xenlfs.commands.doctor",
+    "xenlfs.commands.build",
     "xenlfs.commands.guest",
     "xenlfs.commands.kernel",
     "xenlfs.commands.grub",
