@@ -85,11 +85,19 @@ def gthread_phase(tree: Path, note: Callable[[str], None]) -> str:
     return f"applied the gthread fix to {makefile}: {found.why}"
 
 
+def builds_qemu(options: Options) -> bool:
+    """Only QEMU's configure (run by the tools' build) checks gthread."""
+    tools = any(t in ("dist", "world", "dist-tools", "tools", "install-tools", "install")
+                for t in options.targets or ("dist",))
+    return tools and not any(a in ("--disable-tools", "--with-system-qemu") or
+                             a.startswith("--with-system-qemu=") for a in options.extra)
+
+
 def phases(options: Options) -> list[Phase]:
     targets = options.targets or ("dist",)
     return [
         Phase("configure", (("./configure", f"--prefix={options.prefix}", *options.extra),)),
-        Phase("gthread check", action=gthread_phase),
+        *([Phase("gthread check", action=gthread_phase)] if builds_qemu(options) else []),
         Phase(f"make {' '.join(targets)}", (("make", f"-j{options.jobs}", *targets),)),
     ]
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from xenlfs.build import xen
+from xenlfs.build.recipe import Options
 from xenlfs.errors import PreconditionError
 
 DATA = Path(__file__).parent / "data"
@@ -122,3 +123,18 @@ def test_effective_path_expands_like_the_shell() -> None:
     assert xen.effective_path(value, Path("/x"), "/a:/b") == "/x/tools/pkg-config:/a:/b"
     assert xen.effective_path("$(XEN_ROOT)/tools/pkg-config", Path("/x"), "/a") == \
         "/x/tools/pkg-config"
+
+
+@pytest.mark.parametrize(("targets", "extra", "checked"), [
+    ((), (), True),
+    (("dist-xen",), (), False),
+    (("dist-xen", "dist-tools"), (), True),
+    (("dist",), ("--disable-tools",), False),
+    (("dist",), ("--with-system-qemu=/usr/bin/qemu-system-i386",), False),
+])
+def test_gthread_is_checked_only_when_qemu_is_built(targets: tuple[str, ...],
+                                                    extra: tuple[str, ...],
+                                                    checked: bool) -> None:
+    names = [p.name for p in xen.phases(Options(targets=targets, extra=extra))]
+    assert ("gthread check" in names) is checked
+    assert names[0] == "configure" and names[-1].startswith("make ")
