@@ -64,7 +64,10 @@ def run_build(args: argparse.Namespace, config: settings.Config) -> int:
         for phase in recipes.plan(found, options):
             ui.stdout.print(f"  {phase.name}")
             for argv in phase.commands:
-                ui.stdout.print(f"    {escape(run.command_line(argv))}")
+                line = run.command_line(argv).replace("{stage}", "STAGE")
+                ui.stdout.print(f"    {escape(line)}")
+        ui.stdout.print("(STAGE is a private directory; 'copy into place' copies it into "
+                        f"{options.destdir or '/'})")
         return 0
     tarball = args.source or sources.debian_orig(found.debian_source, cache)
     built = recipes.build(found, tarball, options, work_root=cache / "build/work",

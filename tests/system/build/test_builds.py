@@ -7,8 +7,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
-
 PROGRAM = r"""
 #include <stdio.h>
 #include <libaio.h>
@@ -108,12 +106,3 @@ def test_a_second_build_reuses_the_first(xenlfs, orig, tmp_path: Path) -> None:
     other = build(xenlfs, tmp_path, "libaio", tarball, tmp_path / "three", cache_dir,
                   "--prefix", "/opt/aio")
     assert "reused" not in other and (tmp_path / "three/opt/aio/include/libaio.h").exists()
-
-
-@pytest.mark.parametrize("name", ["yajl", "libaio", "acpica", "dev86", "xen"])
-def test_dry_run_builds_nothing(xenlfs, name: str, tmp_path: Path) -> None:
-    result = xenlfs("build", name, "--dry-run", "--destdir", str(tmp_path / "d"),
-                    "--cache-dir", str(tmp_path / "cache"))
-    assert result.returncode == 0, result.stderr
-    assert "would build" in result.stdout and not (tmp_path / "d").exists()
-    assert not (tmp_path / "cache").exists()
