@@ -241,9 +241,20 @@ def build(recipe: Recipe, tarball: Path, options: Options, *, work_root: Path,
             cached.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(archive, cached.with_suffix(".partial"))
             os.replace(cached.with_suffix(".partial"), cached)
+            _prune(cached.parent, recipe.name)
         progress.advance(task)
     return Built(recipe.name, tree, installed, skipped, notes, log_path,
                  time.monotonic() - start, phases=[p.name for p in phases])
+
+
+KEEP = 4  # cached builds kept per package: older recipes' builds are never used again
+
+
+def _prune(results: Path, name: str) -> None:
+    found = sorted(results.glob(f"{name}-*.tar"), key=lambda p: p.stat().st_mtime,
+                   reverse=True)
+    for old in found[KEEP:]:
+        old.unlink()
 
 
 def _append(log_path: Path, line: str) -> None:

@@ -97,6 +97,9 @@ def test_the_result_cache_reuses_only_an_identical_build(tmp_path: Path) -> None
     changed = tarball(tmp_path / "new", greeting="hello, LFS")
     third = build(tmp_path, changed, tmp_path / "d3", cache)
     assert not third.reused
+    for n in range(recipes.KEEP + 1):
+        build(tmp_path, source, tmp_path / "d4", cache, prefix=f"/opt/{n}")
+    assert len(list(cache.glob("hello-*.tar"))) == recipes.KEEP
     key = recipes.cache_key(HELLO, "x", Options())
     assert key != recipes.cache_key(HELLO, "y", Options())
     assert key != recipes.cache_key(HELLO, "x", Options(prefix=Path("/opt")))
