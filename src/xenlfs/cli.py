@@ -23,6 +23,8 @@ log = logging.getLogger("xenlfs")
 COMMAND_MODULES = (
     "xenlfs.commands.config",
     "xenlfs.commands.snapshot",
+    "xenlfs.commands.doctor",
+    "xenlfs.commands.build",
     "xenlfs.commands.kernel",
     "xenlfs.commands.grub",
     "xenlfs.commands.service",

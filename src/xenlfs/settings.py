@@ -151,6 +151,9 @@ SETTINGS: tuple[Setting, ...] = (
     # step 4: the xencommons bootscript (xenlfs service install)
     Setting("service", "xen_prefix", parse_path, Path("/usr"),
             "the prefix Xen was installed with (its daemons are in PREFIX/sbin)", "DIR"),
+    # steps 2–3: source builds (xenlfs build)
+    Setting("build", "prefix", parse_path, Path("/usr"),
+            "where built packages are installed (configure's --prefix)", "DIR"),
     # step 1: the bridge (xenlfs bridge setup)
     Setting("bridge", "iface", str, "eth0", "the network interface the bridge takes over", "IFACE"),
     Setting("bridge", "bridge", str, "xenbr0", "the bridge's name (guests' vif bridge=)", "NAME"),
