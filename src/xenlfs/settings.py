@@ -106,10 +106,57 @@ SETTINGS: tuple[Setting, ...] = (
             "where downloads and built lab images are kept", "DIR"),
     Setting("xenlfs", "log_dir", parse_path, default_log_dir,
             "where logs of long work are written", "DIR"),
+    # hint step 6: xl guest configs and the guest lifecycle
+    Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
+            "where guest configs are written and looked up by name (xl's own place)", "DIR"),
+    Setting("xl", "shutdown_timeout", parse_int, 120,
+            "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
+    Setting("lab", "instance", str, "default",
+            "name of the lab (several can be up at once)", "NAME"),
+    Setting("lab", "mirror", str, "http://deb.debian.org/debian",
+            "Debian mirror the lab's dom0 root is debootstrapped from", "URL"),
+    Setting("lab", "memory", parse_size, 3 << 30, "memory of the lab's QEMU machine", "SIZE"),
+    Setting("lab", "dom0_memory", parse_size, 1 << 30,
+            "memory Xen gives dom0 (the rest is for guests)", "SIZE"),
+    Setting("lab", "boot_timeout", parse_int, 180,
+            "seconds to wait for dom0 to be ready before giving up", "SECONDS"),
+    Setting("lab", "xen", parse_path, None,
+            "boot this Xen (xen.gz or its multiboot ELF) instead of Debian's", "FILE"),
+    Setting("lab", "dom0_kernel", parse_path, None,
+            "boot this dom0 kernel (bzImage/vmlinuz) instead of Debian's", "FILE"),
+    Setting("lab", "dom0_modules", parse_path, None,
+            "modules for --dom0-kernel: the INSTALL_MOD_PATH of its modules_install", "DIR"),
     Setting("snapshot", "dir", parse_path, Path("/var/backups"),
             "where snapshots are written and listed (hint: /var/backups)", "DIR"),
     Setting("snapshot", "compression", parse_compression, "zstd",
             "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME"),
+    # hint step 5: a guest's root filesystem from a snapshot
+    Setting("guest", "iface", str, "eth0",
+            "the guest's network interface (newer kernels may call it enX0)", "NAME"),
+    Setting("guest", "kernel", str, None,
+            "the domU kernel written into a prepared guest's xl config", "FILE"),
+    Setting("guest", "memory", parse_int, 512, "a prepared guest's memory in MiB", "MiB"),
+    Setting("kernel", "src", parse_path, None,
+            "the kernel source tree to check, fix, build or install", "TREE"),
+    Setting("kernel", "jobs", parse_int, None,
+            "parallel jobs for kernel builds (default: the number of CPUs)", "N"),
+    # step 4: the GRUB entry (xenlfs grub add)
+    Setting("grub", "grub_cfg", parse_path, Path("/boot/grub/grub.cfg"),
+            "the grub.cfg GRUB reads", "FILE"),
+    Setting("grub", "xen_args", str, "", "Xen's command line, e.g. 'dom0_mem=2048M,max:2048M'",
+            "ARGS"),
+    Setting("grub", "kernel_args", str, "", "more dom0 kernel arguments besides root= and ro",
+            "ARGS"),
+    Setting("grub", "title", str, "LFS, Xen", "the menu entry's title", "TEXT"),
+    # step 4: the xencommons bootscript (xenlfs service install)
+    Setting("service", "xen_prefix", parse_path, Path("/usr"),
+            "the prefix Xen was installed with (its daemons are in PREFIX/sbin)", "DIR"),
+    # steps 2–3: source builds (xenlfs build)
+    Setting("build", "prefix", parse_path, Path("/usr"),
+            "where built packages are installed (configure's --prefix)", "DIR"),
+    # step 1: the bridge (xenlfs bridge setup)
+    Setting("bridge", "iface", str, "eth0", "the network interface the bridge takes over", "IFACE"),
+    Setting("bridge", "bridge", str, "xenbr0", "the bridge's name (guests' vif bridge=)", "NAME"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -120,9 +167,14 @@ def settings_in(sections: Iterable[str]) -> list[Setting]:
     return [s for s in SETTINGS if s.section in wanted]
 
 
-def add_flags(parser: argparse.ArgumentParser, *sections: str) -> None:
-    """Add one CLI flag for every setting of these sections (the file can set all of them)."""
+def add_flags(parser: argparse.ArgumentParser, *sections: str,
+              only: Iterable[str] | None = None) -> None:
+    """Add one CLI flag for every setting of these sections (the file can set all of them);
+    `only` limits them to these setting names."""
+    names = set(only) if only is not None else None
     for setting in settings_in(sections):
+        if names is not None and setting.name not in names:
+            continue
         parser.add_argument(
             setting.flag,
             dest=setting.dest,

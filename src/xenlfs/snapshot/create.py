@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.progress import TaskID
-
 from xenlfs import __version__, run, ui
 from xenlfs.errors import CommandFailed, PreconditionError, UsageError, XenlfsError
 from xenlfs.files import fsync_dir
@@ -214,7 +212,7 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
     with tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zip_errors, \
             ui.byte_progress() as progress:
         total = _estimate(root, [e.pattern for e in plan]) if ui.interactive() else None
-        task = TaskID(progress.add_task("snapshot", total=total, files=0))
+        task = progress.add_task("snapshot", total=total, files=0)
         # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
         compressor = run.spawn(compress, stdin=subprocess.PIPE, stdout=out_fd,
                                stderr=zip_errors, start_new_session=True) if compress else None

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import TaskID
-
 from xenlfs import run, ui
 from xenlfs.errors import UsageError
 from xenlfs.snapshot import excludes as ex
@@ -74,7 +72,7 @@ def verify(archive: Path) -> Report:
     with tempfile.TemporaryFile() as errors, open(archive, "rb") as source, \
             ui.byte_progress() as progress:
         total = recorded.meta.get("tar_bytes") if recorded else None
-        task = TaskID(progress.add_task("verifying", total=total, files=0))
+        task = progress.add_task("verifying", total=total, files=0)
         child = run.spawn(compression.decompress, stdin=source, stdout=subprocess.PIPE,
                           stderr=errors) if compression.decompress else None
         stream = child.stdout if child and child.stdout else source

@@ -1,0 +1,207 @@
+"""Hint step 6 verbs: `guest check/config` (xl config files) and the lifecycle over xl."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.markup import escape
+
+from xenlfs import files, run, settings, ui
+from xenlfs.cli import ArgumentParser, add_dry_run, add_json
+from xenlfs.errors import UsageError
+from xenlfs.xl import cfg, check, toolstack, write
+
+
+def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
+    def verb(name: str, help: str, handler: object, *, flags: bool = False) -> ArgumentParser:
+        parser = sub.add_parser(name, parents=[common], help=help, description=help)
+        if flags:
+            settings.add_flags(parser, "xl")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    p = verb("check", "check xl guest configs as xl reads them: errors and likely mistakes",
+             check_cmd)
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("--host", action="store_true",
+                   help="this is the Xen host: also check that each vif's bridge exists "
+                   "(on by default in dom0)")
+    add_json(p)
+
+    p = verb("config", "write a guest's xl config, or edit one with --set", config_cmd,
+             flags=True)
+    p.add_argument("guest", metavar="NAME|FILE",
+                   help="the guest's name (file CONFIG_DIR/NAME.cfg) or a config file")
+    p.add_argument("--kernel", help="the domU kernel, e.g. /boot/vmlinuz-6.1-xen-domU")
+    p.add_argument("--memory", type=int, metavar="MiB", help="the guest's memory in MiB")
+    p.add_argument("--disk", action="append", default=[], metavar="SPEC",
+                   help="a disk spec, e.g. phy:/dev/sdc12,xvda1,w (repeat for more)")
+    p.add_argument("--vif", action="append", default=[], metavar="SPEC",
+                   help="a network interface, e.g. bridge=xenbr0 ('' for xl's defaults)")
+    p.add_argument("--root", help='the root device line, e.g. "/dev/xvda1 ro"')
+    p.add_argument("--ramdisk", help="an initramfs for the guest kernel")
+    p.add_argument("--extra", help="more kernel command line")
+    p.add_argument("--vcpus", type=int, help="virtual CPUs")
+    p.add_argument("--maxmem", type=int, metavar="MiB", help="memory the guest may grow to")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="edits",
+                   help="change KEY in an existing file, keeping its comments and order")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="write here instead of CONFIG_DIR/NAME.cfg")
+    p.add_argument("--force", action="store_true", help="replace an existing file (a backup "
+                   "is kept)")
+    add_dry_run(p)
+
+    p = verb("create", "start a guest (xl create) after checking its config", create_cmd,
+             flags=True)
+    p.add_argument("guest", metavar="NAME|FILE")
+    p.add_argument("-c", "--console", action="store_true",
+                   help="attach to its console (Ctrl-] leaves)")
+    add_dry_run(p)
+
+    p = verb("list", "list running domains (xl list)", list_cmd)
+    add_json(p)
+    p = verb("top", "one sample of each domain's CPU, memory, network and disk use (xentop)",
+             top_cmd)
+    add_json(p)
+    p = verb("console", "attach to a guest's console (Ctrl-] leaves)", console_cmd)
+    p.add_argument("guest", metavar="NAME")
+    p = verb("shutdown", "ask a guest to shut down (xl shutdown)", shutdown_cmd, flags=True)
+    p.add_argument("guest", metavar="NAME")
+    p.add_argument("-w", "--wait", action="store_true", help="wait until it is gone")
+    add_dry_run(p)
+    p = verb("destroy", "stop a guest at once, like pulling its plug (xl destroy)",
+             destroy_cmd)
+    p.add_argument("guest", metavar="NAME")
+    add_dry_run(p)
+
+
+def print_findings(reports: list[check.Report]) -> None:
+    for report in reports:
+        for f in report.findings:
+            style = "red" if f.severity == "error" else "yellow"
+            ui.stderr.print(f"[{style}]{escape(str(f))}[/{style}]", markup=True,
+                            highlight=False)
+
+
+def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    reports = [check.check_file(path) for path in args.files]
+    check.check_shared_disks(reports)
+    if args.host or toolstack.in_dom0():
+        for report in reports:
+            check.check_bridges(report)
+    if args.json:
+        ui.print_json([{"file": r.path, "ok": r.ok,
+                        "findings": [vars(f) for f in r.findings],
+                        "guest": r.guest.to_json() if r.guest else None} for r in reports])
+    else:
+        print_findings(reports)
+        for r in reports:
+            errors = sum(f.severity == "error" for f in r.findings)
+            warnings = len(r.findings) - errors
+            ui.stdout.print(f"{r.path}: {'ok' if r.ok else 'xl would refuse it'} "
+                            f"({errors} errors, {warnings} warnings)", markup=False)
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    target = toolstack.config_path(args.guest, config["xl.config_dir"])
+    old: str | None
+    if args.edits:
+        if not target.is_file():
+            raise UsageError(f"--set edits an existing file; {target} does not exist",
+                             hint="write it first: xenlfs guest config NAME --kernel ...")
+        old = target.read_text()
+        new = write.set_values(old, str(target), [write.parse_assignment(e) for e in args.edits])
+        output = args.output or target
+    else:
+        missing = [f"--{n}" for n in ("kernel", "memory") if getattr(args, n) is None]
+        if missing:
+            raise UsageError(f"a new config needs {' and '.join(missing)}",
+                             hint="e.g. xenlfs guest config xenguest1 --kernel /boot/vmlinuz-"
+                             "domU --memory 1024 --disk phy:/dev/sdc12,xvda1,w "
+                             "--root '/dev/xvda1 ro'")
+        name = Path(args.guest).stem if args.guest.endswith(".cfg") else args.guest
+        guest = write.GuestConfig(
+            name=name, kernel=args.kernel, memory=args.memory, disks=tuple(args.disk),
+            vifs=tuple(args.vif), root=args.root, ramdisk=args.ramdisk, extra=args.extra,
+            vcpus=args.vcpus, maxmem=args.maxmem)
+        new = write.render(guest)
+        output = args.output or target
+        old = output.read_text() if output.is_file() else None
+        if old is not None and not args.force and not run.dry_run():
+            raise UsageError(f"{output} exists", hint="edit it with --set KEY=VALUE, or "
+                             "replace it with --force (a backup is kept)")
+    report = check.check_config(cfg.parse(new, str(output)))
+    print_findings([report])
+    if not report.ok:
+        raise UsageError(f"not writing {output}: xl would refuse it")
+    if run.dry_run():
+        ui.stdout.print(files.unified_diff(str(output), old, new), end="", markup=False)
+        return 0
+    os.makedirs(output.parent, exist_ok=True)
+    files.write_atomic(output, new)
+    return 0
+
+
+def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    path = toolstack.config_path(args.guest, config["xl.config_dir"])
+    report = toolstack.checked(path)
+    print_findings([report])
+    name = report.guest.name if report.guest else path.stem
+    if not run.dry_run():
+        toolstack.require_dom0()
+        if any(d.name == name for d in toolstack.list_domains()):
+            raise UsageError(f"{name} is already running",
+                             hint=f"see it: xenlfs guest console {name}; stop it first: "
+                             f"xenlfs guest shutdown {name} --wait")
+    toolstack.create(path, console=args.console)
+    if not args.console and not run.dry_run():
+        ui.stdout.print(f"{name} is running; its console: xenlfs guest console {name}",
+                        markup=False)
+    return 0
+
+
+def list_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    toolstack.require_dom0()
+    domains = toolstack.list_domains()
+    if args.json:
+        ui.print_json([vars(d) for d in domains])
+        return 0
+    ui.stdout.print(f"{'Name':<32} {'ID':>5} {'Mem(MiB)':>9} {'VCPUs':>5}  State   Time(s)")
+    for d in domains:
+        ui.stdout.print(f"{d.name:<32} {d.id:>5} {d.memory:>9} {d.vcpus:>5}  {d.state}  "
+                        f"{d.time:>7.1f}", markup=False)
+    return 0
+
+
+def top_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    toolstack.require_dom0()
+    rows = toolstack.top()
+    if args.json:
+        ui.print_json(rows)
+        return 0
+    for row in rows:
+        ui.stdout.print(f"{row['NAME']:<24} cpu {row.get('CPU(%)', '?'):>6}%  mem "
+                        f"{row.get('MEM(k)', '?'):>9} KiB  vcpus {row.get('VCPUS', '?')}",
+                        markup=False)
+    return 0
+
+
+def console_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    toolstack.require_dom0()
+    toolstack.console(args.guest)
+    return 0
+
+
+def shutdown_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    toolstack.require_dom0()
+    toolstack.shutdown(args.guest, wait=args.wait, timeout=config["xl.shutdown_timeout"])
+    return 0
+
+
+def destroy_cmd(args: argparse.Namespace, config: settings.Config) -> int:
+    toolstack.require_dom0()
+    toolstack.destroy(args.guest)
+    return 0

@@ -1,0 +1,205 @@
+"""`xenlfs kernel check|explain|fix|build|install`: hint step 4, the dom0 and domU kernels."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from rich.markup import escape
+
+from xenlfs import run, settings, ui
+from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
+from xenlfs.errors import UsageError
+from xenlfs.kernel import build as builds
+from xenlfs.kernel import check as checks
+from xenlfs.kernel import config as configs
+from xenlfs.kernel import explain as explains
+from xenlfs.kernel import fix as fixes
+from xenlfs.kernel.kconfig import Kconfig, read_tree
+from xenlfs.kernel.requirements import Level, Role
+
+_COLOUR = {checks.Status.ENABLED: "green", checks.Status.MODULE: "cyan",
+           checks.Status.MISSING: "red", checks.Status.NOT_IN_KERNEL: "dim"}
+
+
+def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
+    sub = add_group(verbs, "kernel", "hint step 4: check, fix, build and install the dom0 and "
+                    "domU kernels", common)
+
+    def verb(name: str, help: str, handler: object) -> ArgumentParser:
+        parser = sub.add_parser(name, parents=[common], help=help, description=help)
+        settings.add_flags(parser, "kernel")
+        parser.set_defaults(handler=handler)
+        return parser
+
+    check = verb("check", "check a kernel config against what a dom0 or domU needs",
+                 check_config)
+    check.add_argument("kernel_config", nargs="?", type=Path, metavar="CONFIG",
+                       help="a .config (plain, .gz or .xz); default: --src TREE/.config, "
+                       "/proc/config.gz, /boot/config-$(uname -r)")
+    _role(check)
+    add_json(check)
+
+    explain = verb("explain", "why an option is off: unmet dependencies, menuconfig location",
+                   explain_symbols)
+    explain.add_argument("symbols", nargs="+", metavar="SYMBOL", help="e.g. XEN_DOM0")
+    explain.add_argument("--file", type=Path, metavar="CONFIG",
+                         help="the config to explain against (default: TREE/.config)")
+    add_json(explain)
+
+    fix = verb("fix", "set a tree's .config so it meets a role's requirements", fix_config)
+    _role(fix)
+    fix.add_argument("--localversion", metavar="SUFFIX",
+                     help="General setup → Local version, e.g. -xen-dom0 (hint step 4)")
+    fix.add_argument("--start", choices=fixes.STARTS,
+                     help="start from this make target instead of the tree's .config")
+    fix.add_argument("--recommended", action="store_true",
+                     help="also turn on the recommended options, not only the required ones")
+    add_dry_run(fix)
+
+    build = verb("build", "build bzImage and modules in a configured tree", build_kernel)
+    build.add_argument("--nice", type=int, metavar="N", help="run make under nice -n N")
+    build.set_defaults(writes_log=True)
+
+    install = verb("install", "install vmlinuz-, System.map-, config-VERSION and the modules",
+                   install_kernel)
+    install.add_argument("--boot", type=Path, metavar="DIR",
+                         help="where the kernel goes (default: ROOT/boot)")
+    install.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",
+                         help="the system to install into: modules go to ROOT/lib/modules")
+    add_dry_run(install)
+
+
+def _role(parser: ArgumentParser) -> None:
+    parser.add_argument("--role", required=True, type=Role, choices=list(Role),
+                        help="dom0 (privileged, runs xl) or domU (a guest)")
+
+
+def _tree(config: settings.Config, required: bool = True) -> Path | None:
+    tree: Path | None = config["kernel.src"]
+    if tree is None and required:
+        raise UsageError("this needs a kernel tree", hint="give --src TREE (or [kernel] src)")
+    if tree is not None:
+        fixes.require_tree(tree)
+    return tree
+
+
+def check_config(args: argparse.Namespace, config: settings.Config) -> int:
+    tree = _tree(config, required=False)
+    path = configs.locate(args.kernel_config, tree)
+    kernel_config = configs.load(path)
+    kconfig = read_tree(tree) if tree is not None else None
+    results = checks.check(kernel_config, args.role, kconfig)
+    failing = checks.failed(results)
+    explanations = {r.requirement.symbol: explains.explain(
+        r.requirement.symbol, kernel_config, kconfig, want=2 if r.requirement.builtin else 1)
+        for r in results if not r.met} if kconfig is not None else {}
+    if args.json:
+        ui.print_json({"config": str(path), "version": kernel_config.version,
+                       "tree": str(tree) if tree else None, "role": str(args.role),
+                       "ok": not failing, "options": [
+                           r.as_dict() | ({"explanation": explanations[r.requirement.symbol]
+                                           .as_dict()} if r.requirement.symbol in explanations
+                                          else {}) for r in results]})
+        return 1 if failing else 0
+    version = f" (Linux {kernel_config.version})" if kernel_config.version else ""
+    ui.stdout.print(f"{escape(str(path))}{version} as a {args.role}:")
+    shown: set[str] = set()
+    for r in results:
+        colour = _COLOUR[r.status]
+        if r.status is checks.Status.MODULE and not r.met:
+            colour = "red" if r.fails else "yellow"
+        elif r.status is checks.Status.MISSING and not r.fails:
+            colour = "yellow"
+        optional = "" if r.requirement.level is Level.REQUIRED else " (recommended)"
+        problem = f"  [dim]— {escape(r.problem() or '')}[/dim]" if not r.met else ""
+        ui.stdout.print(f"  [{colour}]{r.status!s:<13}[/{colour}] "
+                        f"CONFIG_{r.requirement.symbol}{optional}{problem}")
+        if r.requirement.symbol in explanations:
+            lines = explains.render(explanations[r.requirement.symbol], "      ", shown)
+            for line in lines[1:]:
+                ui.stdout.print(f"[dim]{escape(line)}[/dim]")
+    if failing:
+        ui.stdout.print(f"[red]{len(failing)} required option(s) missing for a {args.role}[/red]"
+                        + ("" if tree else "; add --src TREE to see why and where"))
+        return 1
+    ui.stdout.print(f"[green]every required {args.role} option is set[/green]")
+    return 0
+
+
+def explain_symbols(args: argparse.Namespace, config: settings.Config) -> int:
+    tree = _tree(config)
+    assert tree is not None
+    kernel_config = configs.load(configs.locate(args.file or tree / ".config", tree))
+    kconfig: Kconfig = read_tree(tree)
+    found = [explains.explain(s.removeprefix("CONFIG_"), kernel_config, kconfig)
+             for s in args.symbols]
+    if args.json:
+        ui.print_json([e.as_dict() for e in found])
+    else:
+        shown: set[str] = set()
+        for e in found:
+            for line in explains.render(e, "", shown):
+                ui.stdout.print(escape(line))
+    return 0
+
+
+def fix_config(args: argparse.Namespace, config: settings.Config) -> int:
+    tree = _tree(config)
+    assert tree is not None
+    with ui.step(f"kernel fix --role {args.role}"):
+        result = fixes.fix(tree, args.role, localversion=args.localversion, start=args.start,
+                           recommended=args.recommended)
+    changes = fixes.diff(result.before, result.after)
+    if run.dry_run():
+        ui.stdout.print(f"would change {tree / '.config'}"
+                        + (f" (made by make {args.start})" if args.start else "") + ":")
+        for line in changes:
+            ui.stdout.print(escape(line))
+    else:
+        backup = fixes.apply(tree, result)
+        ui.stdout.print(f"wrote {tree / '.config'}: {len(changes)} option(s) changed"
+                        + (f"; the old one is {backup}" if backup else ""))
+    if result.added:
+        ui.stdout.print("also turned on, as dependencies: " + ", ".join(result.added))
+    for warning in result.warnings:
+        ui.stdout.print(f"[yellow]olddefconfig: {escape(warning)}[/yellow]")
+    if result.not_stuck:
+        ui.stdout.print("[red]did not stick (make olddefconfig turned them off):[/red]")
+        shown: set[str] = set()
+        for e in result.not_stuck:
+            for line in explains.render(e, "  ", shown):
+                ui.stdout.print(escape(line))
+    failing = [r for r in result.results if r.fails]
+    if failing:
+        ui.stdout.print(f"[red]{len(failing)} required {args.role} option(s) still missing: "
+                        + ", ".join(r.requirement.symbol for r in failing) + "[/red]")
+        return 1
+    ui.stdout.print(f"[green]every required {args.role} option is set[/green]")
+    return 0
+
+
+def build_kernel(args: argparse.Namespace, config: settings.Config) -> int:
+    tree = _tree(config)
+    assert tree is not None
+    jobs = config["kernel.jobs"] or os.cpu_count() or 1
+    log_path = config["xenlfs.log_dir"] / f"kernel-build-{fixes.tree_version(tree)}.log"
+    with ui.step(f"kernel build in {tree} (-j{jobs}, log {log_path})"):
+        built = builds.build(tree, jobs=jobs, log_path=log_path, nice=args.nice)
+    ui.stdout.print(f"built {built.release}: {built.bzimage}"
+                    + (" and modules" if built.modules else "") + f" in {built.seconds:.0f} s")
+    return 0
+
+
+def install_kernel(args: argparse.Namespace, config: settings.Config) -> int:
+    tree = _tree(config)
+    assert tree is not None
+    boot = args.boot or args.root / "boot"
+    installed = builds.install(tree, boot=boot, root=args.root)
+    verb = "would install" if run.dry_run() else "installed"
+    for path in installed.files:
+        ui.stdout.print(f"{verb} {path}")
+    if installed.modules_dir is not None:
+        ui.stdout.print(f"{verb} modules in {installed.modules_dir}")
+    return 0

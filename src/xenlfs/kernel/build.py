@@ -1,0 +1,230 @@
+"""`xenlfs kernel build` and `kernel install`: bzImage and modules, installed the LFS way.
+
+Also the cache the lab and CI use: an unpacked source tree per tarball and role, and built
+kernels keyed by kernel version + a hash of the exact .config, so a kernel is built once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xenlfs import files, run, ui
+from xenlfs.errors import PreconditionError, XenlfsError
+from xenlfs.kernel import fix
+from xenlfs.kernel.config import load
+from xenlfs.kernel.requirements import Role
+
+log = logging.getLogger("xenlfs.kernel")
+
+DEBIAN_SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
+
+# kbuild's quiet-mode tags → the phase of a build they belong to.
+_PREPARE = {"HOSTCC", "HOSTLD", "SYNC", "WRAP", "UPD", "GEN", "SYSHDR", "SYSTBL", "CALL",
+            "DESCEND", "CHK", "POLICY", "HYPERCALLS", "MKCAP", "MKREQ"}
+_LINK = {"KSYMS", "SORTTAB", "NM", "KSYM", "MODPOST"}
+
+
+def phase_of(line: str) -> str | None:
+    words = line.split()
+    if not words:
+        return None
+    tag = words[0]
+    if "[M]" in line or (tag == "MODPOST" and "modules" in line):
+        return "modules"
+    if any("arch/x86/boot" in w for w in words[1:]) or tag in ("BUILD", "OBJCOPY", "ZOFFSET",
+                                                               "VOFFSET", "MKPIGGY", "RELOCS"):
+        return "bzImage"
+    if tag in _PREPARE:
+        return "prepare"
+    if tag in _LINK or (tag == "LD" and words[-1].startswith("vmlinux")):
+        return "link vmlinux"
+    if tag in ("CC", "AS", "AR", "LD", "CPP", "LDS", "CHECK"):
+        return "compile"
+    return None
+
+
+@dataclass(frozen=True)
+class Built:
+    tree: Path
+    release: str          # `make kernelrelease`: version + LOCALVERSION
+    bzimage: Path
+    modules: bool
+    seconds: float
+    log: Path
+
+
+def kernel_release(tree: Path) -> str:
+    result = run.run(["make", "-s", "-C", tree, fix.ARCH, "kernelrelease"])
+    return str(result.stdout).strip().splitlines()[-1]
+
+
+def build(tree: Path, *, jobs: int, log_path: Path, nice: int | None = None) -> Built:
+    fix.require_tree(tree)
+    if not (tree / ".config").is_file():
+        raise PreconditionError(f"{tree}/.config does not exist",
+                                hint="make one first: xenlfs kernel fix --src TREE --role …")
+    modules = load(tree / ".config").get("MODULES") == "y"
+    targets = ["bzImage", *(["modules"] if modules else [])]
+    argv: list[str | os.PathLike[str]] = ["make", "-C", tree, fix.ARCH, f"-j{jobs}",
+                                                     *targets]
+    if nice is not None:
+        argv = ["nice", "-n", str(nice), *argv]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    counts: dict[str, int] = {}
+    with open(log_path, "w", encoding="utf-8", buffering=1) as out, \
+            ui.count_progress() as progress:
+        task = progress.add_task("kernel build: prepare", total=None)
+        proc = run.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        seen: set[str] = set()
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace")
+            out.write(line)
+            phase = phase_of(line)
+            if phase is None:
+                continue
+            counts[phase] = counts.get(phase, 0) + 1
+            if phase not in seen:  # prepare and compile interleave: announce each once
+                seen.add(phase)
+                log.info("    %s (%.0f s)", phase, time.monotonic() - start)
+            progress.update(task, description=f"kernel build: {phase}", completed=counts[phase])
+        proc.wait()
+    tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
+    run.check_finished(proc, stderr=tail, hint=f"the whole build log is {log_path}")
+    return Built(tree, kernel_release(tree), tree / "arch/x86/boot/bzImage", modules,
+                 time.monotonic() - start, log_path)
+
+
+@dataclass(frozen=True)
+class Installed:
+    release: str
+    files: list[Path]
+    modules_dir: Path | None
+
+
+def install(tree: Path, *, boot: Path, root: Path) -> Installed:
+    """Copy bzImage, System.map and .config to BOOT as LFS names them; modules_install."""
+    fix.require_tree(tree)
+    image = tree / "arch/x86/boot/bzImage"
+    if not image.is_file():
+        raise PreconditionError(f"{image} does not exist", hint="build first: xenlfs kernel build")
+    release = kernel_release(tree)
+    if not run.dry_run():
+        boot.mkdir(parents=True, exist_ok=True)
+    placed = []
+    for source, name in ((image, "vmlinuz"), (tree / "System.map", "System.map"),
+                         (tree / ".config", "config")):
+        target = boot / f"{name}-{release}"
+        files.write_atomic(target, source.read_bytes(), mode=0o644)
+        placed.append(target)
+    modules_dir = None
+    if load(tree / ".config").get("MODULES") == "y":
+        run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={root}",
+                 "modules_install"], writes=True)
+        modules_dir = root / "lib/modules" / release
+    return Installed(release, placed, modules_dir)
+
+
+# ---- the cache ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _locked(directory: Path, name: str) -> Iterator[None]:
+    """One builder per role at a time (each role has its own tree and builds)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f".lock-{name}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def source_key(tarball: Path) -> str:
+    digest = hashlib.sha256()
+    with open(tarball, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    name = tarball.name.split(".tar")[0]
+    return f"{name}-{digest.hexdigest()[:12]}"
+
+
+def unpacked_tree(cache_dir: Path, tarball: Path, purpose: str) -> Path:
+    """The tarball unpacked once per purpose (a role, the tests) under CACHE/kernel/trees."""
+    if not tarball.is_file():
+        raise PreconditionError(f"{tarball} does not exist",
+                                hint="on Debian: apt-get install linux-source-6.1")
+    trees = cache_dir / "kernel/trees"
+    target = trees / f"{source_key(tarball)}-{purpose}"
+    if not target.is_dir():
+        partial = target.with_name(target.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        with ui.step(f"unpack {tarball.name}"):
+            run.run(["tar", "-xf", tarball, "-C", partial])
+        os.rename(partial, target)
+    tops = [p for p in target.iterdir() if (p / "Kconfig").is_file()]
+    if len(tops) != 1:
+        raise PreconditionError(f"{target} holds no single kernel tree",
+                                hint=f"remove {target} and try again")
+    return tops[0]
+
+
+def config_digest(text: str) -> str:
+    """A hash of a .config's settings (CC_VERSION_TEXT among them), not of its comments."""
+    settings = "\n".join(line for line in text.splitlines() if line.startswith("CONFIG_"))
+    return hashlib.sha256(settings.encode()).hexdigest()[:12]
+
+
+# What each role's cached kernel starts from: the smallest config for a guest, the tree's
+# default for a dom0 (which must drive real, or QEMU's, hardware).
+STARTS = {Role.DOMU: "tinyconfig", Role.DOM0: "defconfig"}
+
+
+def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE, jobs: int = 2,
+                  nice: int | None = 19) -> Path:
+    """A kernel for `role` (STARTS[role] + `kernel fix --role ROLE`), built once.
+
+    Returns CACHE/kernel/builds/VERSION-ROLE-CONFIGHASH, holding bzImage, config, System.map,
+    release and, if the config has modules, modules/ (an INSTALL_MOD_PATH). Built only if
+    that directory does not exist yet; the hash covers the whole .config, compiler included.
+    """
+    with _locked(cache_dir / "kernel", str(role)):
+        tree = unpacked_tree(cache_dir, tarball, str(role))
+        result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
+        if any(r.fails for r in result.results):
+            raise XenlfsError(f"{STARTS[role]} + kernel fix --role {role} does not meet the "
+                              f"{role} requirements: "
+                              + ", ".join(e.symbol for e in result.not_stuck))
+        digest = config_digest(result.text)
+        out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{role}-{digest}"
+        if (out / "bzImage").is_file():
+            return out
+        (tree / ".config").write_text(result.text)
+        built = build(tree, jobs=jobs, nice=nice,
+                      log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
+        partial = out.with_name(out.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        if built.modules:
+            run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={partial / 'modules'}",
+                     "modules_install"])
+        shutil.copyfile(built.bzimage, partial / "bzImage")
+        shutil.copyfile(tree / "System.map", partial / "System.map")
+        shutil.copyfile(tree / ".config", partial / "config")
+        (partial / "release").write_text(built.release + "\n")
+        os.rename(partial, out)
+        return out
+
+
+def cached_domu_kernel(cache_dir: Path, **kwargs: Any) -> Path:
+    """The lab's PV domU kernel: CACHE/kernel/builds/VERSION-domU-HASH/bzImage."""
+    return cached_kernel(cache_dir, Role.DOMU, **kwargs) / "bzImage"

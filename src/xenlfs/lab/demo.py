@@ -1,0 +1,190 @@
+"""`xenlfs lab demo`: the whole hint, end to end, with xenlfs's own commands.
+
+Step 0 snapshots a reference LFS-like root; step 4 builds (or takes from the cache) a domU
+kernel made by `kernel fix --role domU`; step 5 prepares the guest partition on a disk
+image; step 6 writes its xl config. Then the lab boots Xen and dom0 with that disk, and
+inside dom0 `xenlfs guest create` starts the guest, we wait for its login prompt on hvc0,
+log in, ask the guest about itself, list it and shut it down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xenlfs import run, ui
+from xenlfs.errors import XenlfsError
+from xenlfs.kernel import build as kernel_build
+from xenlfs.lab import images, instance, reference
+from xenlfs.lab.boot import Disk
+
+log = logging.getLogger("xenlfs.lab")
+
+DOM0_DIR = "/root/xenlfs-demo"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    cache_dir: Path
+    mirror: str
+    build: images.BuildOptions
+    up: instance.UpOptions
+    guest: str = "xenguest1"
+    memory_mib: int = 256
+    disk_size: str = "2G"
+    login_timeout: float = 240.0
+    keep_up: bool = False
+
+
+@dataclass
+class DemoReport:
+    times: ui.StepTimes = field(default_factory=ui.StepTimes)
+    guest_view: dict[str, str] = field(default_factory=dict)
+    guest_listed: dict[str, Any] = field(default_factory=dict)
+    console_tail: list[str] = field(default_factory=list)
+    logs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def xenlfs(*args: str | Path) -> None:
+    """Run one of xenlfs's own commands on the host, its output shown to the user.
+
+    Its stdout goes to our stderr, so that `lab demo --json` prints only the report."""
+    argv = [sys.executable, "-m", "xenlfs", *map(str, args)]
+    log.info("$ xenlfs %s", shlex.join(map(str, args)))
+    proc = run.spawn(argv, stdout=sys.stderr)
+    proc.wait()
+    run.check_finished(proc)
+
+
+def work_dir(cache_dir: Path) -> Path:
+    path = cache_dir / "lab" / "demo"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def snapshot_of_reference(options: DemoOptions, work: Path) -> Path:
+    root = reference.reference_root(options.cache_dir, options.mirror)
+    archive = work / f"lfs-snapshot-{root.name.rsplit('-', 1)[-1]}.tar.zst"
+    if archive.is_file():
+        log.info("snapshot of this reference root already made: %s", archive)
+        return archive
+    xenlfs("snapshot", "create", "--root", root, archive)
+    return archive
+
+
+def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path) -> None:
+    image.unlink(missing_ok=True)
+    xenlfs("guest", "prepare", options.guest, "--snapshot", snapshot,
+           "--target", image, "--size", options.disk_size, "--partition-table", "dos",
+           "--hostname", options.guest, "--yes")
+
+
+def in_dom0(lab: instance.Lab, env: dict[str, str], *args: str,
+            timeout: float = 300.0) -> str:
+    """Run xenlfs inside dom0, as a user logged in there would."""
+    log.info("dom0$ xenlfs %s", shlex.join(args))
+    result = lab.channel.run(["python3", "-m", "xenlfs", *args], env=env, timeout=timeout)
+    if result.stderr.strip():
+        log.info("%s", result.stderr.rstrip())
+    return result.stdout
+
+
+def wait_for_login_prompt(lab: instance.Lab, guest: str, timeout: float) -> float:
+    path = f"/var/log/xen/console/guest-{guest}.log"
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        text = lab.channel.run(["cat", path], check=False, timeout=30).stdout
+        if "login:" in text:
+            return time.monotonic() - start
+        time.sleep(1.0)
+    raise XenlfsError(f"guest {guest} showed no login prompt on hvc0 within {timeout:g} s",
+                      hint=f"its console log in dom0 is {path}; 'xenlfs lab run -- cat {path}'")
+
+
+VIEW_SCRIPT = ("import json, sys\nfrom xenlfs.lab.guest_console import guest_view\n"
+               "print(json.dumps(guest_view(*sys.argv[1:4])))")
+
+
+def demo(options: DemoOptions) -> DemoReport:
+    report = DemoReport()
+    times = report.times
+    work = work_dir(options.cache_dir)
+    image = work / f"{options.guest}.img"
+
+    with ui.step("step 0: snapshot the reference LFS root", times):
+        snapshot = snapshot_of_reference(options, work)
+    with ui.step("step 4: domU kernel (tinyconfig + 'xenlfs kernel fix --role domU')", times):
+        kernel = kernel_build.cached_domu_kernel(options.cache_dir)
+        log.info("domU kernel: %s", kernel)
+    with ui.step("step 5: prepare the guest partition on a disk image", times):
+        prepare_guest_disk(options, snapshot, image)
+    with ui.step("lab: build (cached) and boot Xen + dom0 with the guest's disk", times):
+        artefacts = images.build(options.build)
+        up = dataclasses.replace(options.up, disks=(Disk(image, options.guest),))
+        lab = instance.up(artefacts, up)
+    report.logs["serial log (Xen and dom0)"] = str(lab.spec.serial_log)
+    try:
+        _in_lab(options, lab, kernel, work, report)
+    finally:
+        if options.keep_up:
+            log.info("the lab stays up: 'xenlfs lab run --instance %s -- xl list'; "
+                     "'xenlfs lab down --instance %s' stops it", up.name, up.name)
+        else:
+            lab.stop()
+    return report
+
+
+def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, work: Path,
+            report: DemoReport) -> None:
+    times, guest = report.times, options.guest
+    env = lab.install_xenlfs()
+    device = lab.channel.disk_device(guest) + "1"
+    dom0_kernel = f"{DOM0_DIR}/vmlinuz-xen-domU"
+    with ui.step(f"step 6: write {guest}'s xl config in dom0 (disk {device} → xvda1)", times):
+        lab.channel.push(kernel, dom0_kernel)
+        in_dom0(lab, env, "guest", "config", guest, "--kernel", dom0_kernel,
+                "--memory", str(options.memory_mib), "--disk", f"phy:{device},xvda1,w",
+                "--vif", "bridge=xenbr0", "--root", "/dev/xvda1 ro", "--extra", "console=hvc0",
+                "--force")
+    with ui.step(f"step 6: xenlfs guest create {guest} (in dom0)", times):
+        in_dom0(lab, env, "guest", "create", guest)
+    with ui.step("wait for the guest's login prompt on hvc0", times):
+        wait_for_login_prompt(lab, guest, options.login_timeout)
+    with ui.step("log in on hvc0 and ask the guest about itself", times):
+        result = lab.channel.run(["python3", "-c", VIEW_SCRIPT, guest, "root",
+                                  reference.ROOT_PASSWORD], env=env, timeout=120)
+        report.guest_view = json.loads(result.stdout)
+    with ui.step("xenlfs guest list (in dom0)", times):
+        listed = json.loads(in_dom0(lab, env, "guest", "list", "--json"))
+        rows = listed if isinstance(listed, list) else listed.get("domains", [])
+        report.guest_listed = next((d for d in rows if d.get("name") == guest), {})
+    with ui.step(f"xenlfs guest shutdown {guest} --wait (in dom0)", times):
+        in_dom0(lab, env, "guest", "shutdown", guest, "--wait")
+    console_log = f"/var/log/xen/console/guest-{guest}.log"
+    local_log = work / f"{guest}.console.log"
+    lab.channel.pull(console_log, local_log)
+    report.logs["guest console log"] = str(local_log)
+    report.console_tail = local_log.read_text(errors="replace").splitlines()[-25:]
+
+
+def check(report: DemoReport, options: DemoOptions) -> list[str]:
+    """What the guest reported that does not match what the hint promises; empty when all do."""
+    view, problems = report.guest_view, []
+    if view.get("hypervisor") != "xen":
+        problems.append(f"/sys/hypervisor/type is {view.get('hypervisor')!r}, not 'xen'")
+    if not view.get("root_device") or view.get("root_device") != view.get("xvda1_device"):
+        problems.append(f"root is device {view.get('root_device')!r} ({view.get('root')!r}), "
+                        f"not xvda1 ({view.get('xvda1_device')!r})")
+    memory_mib = int(view.get("memory_kib") or 0) // 1024
+    # MemTotal is what is left after the kernel's own reservations: within 20% of memory=.
+    if not 0.8 * options.memory_mib <= memory_mib <= options.memory_mib:
+        problems.append(f"the guest sees {memory_mib} MiB, configured {options.memory_mib} MiB")
+    return problems

@@ -1,0 +1,326 @@
+"""xl guest config files, read exactly as Xen's libxlu reads them (Xen 4.17).
+
+The grammar, learnt from tools/libs/util/libxlu_cfg_{l.l,y.y}.c and xl.cfg(5):
+  file       := statement* [assignment]          (the last line may lack its newline)
+  statement  := assignment (NEWLINE | ';') | NEWLINE | ';'
+  assignment := IDENT ('=' | '+=') value
+  value      := STRING | NUMBER | '[' NEWLINE* [value NEWLINE* (',' NEWLINE* value NEWLINE*)*
+                [',' NEWLINE*]] ']'
+Identifiers are lower case ([a-z][._0-9a-z]*); numbers ([0-9][0-9a-fx]*) are kept as strings
+and only converted by whoever reads the key; a comment runs from '#' to the newline and counts
+as one, so a comment on a last line without a newline is an error (all but a lone '#':
+the scanner drops a bad byte that is the file's very last). Any other character
+(a carriage return, an upper-case letter, '(' ...) is a lexical error, and libxlu refuses the
+whole file on the first error. `+=` appends to the value assigned so far; the last assignment
+wins. Every value keeps its line and column so checks can point at it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from xenlfs.errors import SourceError
+
+
+@dataclass(frozen=True)
+class Pos:
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Atom:
+    """A string or a number: libxlu keeps both as text."""
+
+    text: str
+    pos: Pos
+    number: bool = False
+
+
+@dataclass(frozen=True)
+class List:
+    items: tuple[Value, ...]
+    pos: Pos
+
+
+Value = Atom | List
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    op: str  # "=" or "+="
+    value: Value
+    pos: Pos
+    start: int  # offsets of the statement in the text, for the editor
+    end: int
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    text: str
+    assignments: tuple[Assignment, ...]
+    values: Mapping[str, Value]  # what xl sees for each key: last assignment, += applied
+    ops: Mapping[str, str]  # the operator of the assignment that produced values[key]
+
+    def where(self, name: str) -> Assignment:
+        """The last assignment of `name` (where xl's value for it comes from)."""
+        return [a for a in self.assignments if a.name == name][-1]
+
+    def string(self, name: str) -> str | None:
+        value = self.values.get(name)
+        return value.text if isinstance(value, Atom) else None
+
+    def plain(self) -> dict[str, object]:
+        return {k: plain(v) for k, v in self.values.items()}
+
+
+def plain(value: Value) -> object:
+    return value.text if isinstance(value, Atom) else [plain(v) for v in value.items]
+
+
+# --- lexer -------------------------------------------------------------------------------
+
+_TOKENS = re.compile(r"""
+    (?P<IDENT>[a-z][._0-9a-z]*)
+  | (?P<NUMBER>[0-9][0-9a-fx]*)
+  | (?P<WS>[ \t]+)
+  | (?P<ADD>\+=)
+  | (?P<PUNCT>[,\[\]=;])
+  | (?P<NEWLINE>\n|\#[^\n]*\n)
+  | (?P<STRING>'(?:[^'\\\n]|\\[^\n])*'|"(?:[^"\\\n]|\\[^\n])*")
+""", re.VERBOSE)
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # IDENT NUMBER STRING NEWLINE EOF or the punctuation itself
+    text: str  # for STRING: the dequoted value
+    start: int
+    end: int
+    pos: Pos
+
+
+def _explain_bad_char(text: str, i: int, path: str) -> tuple[str, str]:
+    c = text[i]
+    if c == "\r":
+        return ("carriage return: the file has Windows (CRLF) line endings, which xl rejects",
+                f"convert it to Unix line endings: sed -i 's/\\r$//' {path} (or dos2unix)")
+    if c == "#":
+        return ("comment on the last line without a newline at its end: xl rejects this",
+                "end the file with a newline")
+    if c in "'\"":
+        return (f"string not closed: no matching {c} before the end of the line",
+                f"close the string with {c}; a string cannot span lines")
+    word_match = re.match(r"[^\s=,;\[\]#'\"]+", text[i:])
+    word = word_match[0] if word_match else c
+    in_value = "=" in text[text.rfind("\n", 0, i) + 1:i]
+    if c == "-" and re.fullmatch(r"-[0-9][0-9a-fx]*", word):
+        return (f"'{word}': a negative number must be quoted in xl configs",
+                f'write "{word}"')
+    if in_value and (c.isalpha() or c in "/."):
+        return (f"'{word}' is not quoted: xl values are \"strings\", numbers or [lists]",
+                f'write "{word}"')
+    if c.isupper():
+        return (f"'{word}': xl key names are lower case", f"write '{word.lower()}'")
+    if c in "+-.():":
+        return (f"'{c}' is not allowed here: xl config files are not Python",
+                "write key = value with a quoted string, a whole number or a [list]")
+    shown = c if c.isprintable() else f"\\x{ord(c):02x}"
+    return (f"character '{shown}' is not allowed here",
+            "quote the value: key = \"...\"")
+
+
+def _dequote(raw: str, path: str, pos: Pos) -> str:
+    """libxlu's escapes: \\" \\' \\\\ \\a \\b \\f \\n \\r \\t \\v. Its numeric escapes are
+    quirky: \\xHH is always refused, and an 'octal' escape (\\ then 0-7 then 1-2 more
+    characters read as decimal) is accepted but produces no character at all."""
+    body, out, i = raw[1:-1], [], 0
+    simple = {'"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "n": "\n",
+              "r": "\r", "t": "\t", "v": "\v"}
+    while i < len(body):
+        c = body[i]
+        if c != "\\":
+            out.append(c)
+            i += 1
+            continue
+        nc = body[i + 1]
+        at = Pos(pos.line, pos.col + 1 + i)
+        if nc in simple:
+            out.append(simple[nc])
+            i += 2
+        elif nc == "x":
+            raise SourceError(path, at.line, at.col, "xl cannot read the \\x escape",
+                              "write the character itself instead of \\x..")
+        elif "0" <= nc <= "7":
+            numbuf = (body[i + 2:] + raw[-1])[:3]
+            used = _strtoul10_length(numbuf)
+            if used <= 1:
+                raise SourceError(path, at.line, at.col,
+                                  "xl cannot read this backslash-number escape",
+                                  "write the character itself")
+            i += 2 + used  # the digits are consumed; libxlu emits nothing for them
+        else:
+            raise SourceError(path, at.line, at.col, f"unknown escape \\{nc} in a string",
+                              "write \\\\ for a backslash; known: \\n \\t \\\" \\' \\\\")
+    return "".join(out)
+
+
+def _strtoul10_length(s: str) -> int:
+    """How many characters C's strtoul(s, &ep, 10) consumes (0 if it converts nothing)."""
+    m = re.match(r"[ \t\n\v\f\r]*[+-]?[0-9]+", s)
+    return len(m[0]) if m else 0
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def tokens(text: str, path: str) -> Iterator[Token]:
+    line, line_start, i = 1, 0, 0
+    while i < len(text):
+        m = _TOKENS.match(text, i)
+        pos = Pos(line, i - line_start + 1)
+        if m is None and i == len(text) - 1 and len(_bytes(text[i])) == 1:
+            break  # libxlu's scanner drops one bad byte at the very end without a word
+        if m is not None and m.lastgroup == "STRING" and "\0" in m[0]:
+            col = pos.col + m[0].index("\0")
+            raise SourceError(path, pos.line, col, "a NUL byte inside a string (xl crashes on "
+                              "it)", "remove it; the file may not be a text file")
+        if m is None:
+            what, fix = _explain_bad_char(text, i, path)
+            raise SourceError(path, pos.line, pos.col, what, fix or None)
+        kind = m.lastgroup or ""
+        end = m.end()
+        if kind == "NEWLINE":
+            yield Token("NEWLINE", m[0], i, end, pos)
+            line, line_start = line + 1, end
+        elif kind in ("IDENT", "NUMBER"):
+            yield Token(kind, m[0], i, end, pos)
+        elif kind == "STRING":
+            yield Token("STRING", _dequote(m[0], path, pos), i, end, pos)
+        elif kind in ("ADD", "PUNCT"):
+            yield Token(m[0], m[0], i, end, pos)
+        i = end
+    yield Token("EOF", "", i, i, Pos(line, i - line_start + 1))
+
+
+# --- parser ------------------------------------------------------------------------------
+
+class _Parser:
+    def __init__(self, text: str, path: str) -> None:
+        self.path = path
+        self.toks = list(tokens(text, path))
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def take(self) -> Token:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def fail(self, what: str, fix: str | None = None) -> SourceError:
+        tok = self.tok
+        shown = {"NEWLINE": "end of line", "EOF": "end of file"}.get(tok.kind)
+        found = "a string" if tok.kind == "STRING" else shown or f"'{tok.text}'"
+        return SourceError(self.path, tok.pos.line, tok.pos.col, f"{what}, found {found}", fix)
+
+    def skip_newlines(self) -> None:
+        while self.tok.kind == "NEWLINE":
+            self.i += 1
+
+    def value(self) -> Value:
+        tok = self.tok
+        if tok.kind in ("STRING", "NUMBER"):
+            self.i += 1
+            return Atom(tok.text, tok.pos, tok.kind == "NUMBER")
+        if tok.kind != "[":
+            if tok.kind == "IDENT":
+                raise self.fail("expected a value (a quoted string, a number or a [list])",
+                                f'quote it: "{tok.text}"')
+            raise self.fail("expected a value (a quoted string, a number or a [list])",
+                            "put the value on the same line as the '='")
+        self.i += 1
+        items: list[Value] = []
+        self.skip_newlines()
+        while self.tok.kind != "]":
+            items.append(self.value())
+            self.skip_newlines()
+            if self.tok.kind == ",":
+                self.i += 1
+                self.skip_newlines()
+            elif self.tok.kind != "]":
+                raise self.fail("expected ',' or ']' in the list",
+                                "separate list items with commas and close the list with ]")
+        self.i += 1
+        return List(tuple(items), tok.pos)
+
+    def parse(self) -> list[Assignment]:
+        out: list[Assignment] = []
+        while self.tok.kind != "EOF":
+            tok = self.tok
+            if tok.kind in ("NEWLINE", ";"):
+                self.i += 1
+                continue
+            if tok.kind != "IDENT":
+                raise self.fail("expected a setting name (key = value)",
+                                "start each line with a lower-case key name")
+            self.i += 1
+            if self.tok.kind not in ("=", "+="):
+                raise self.fail(f"expected '=' after '{tok.text}'", f"write {tok.text} = VALUE")
+            op = self.take().kind
+            value = self.value()
+            end = self.toks[self.i - 1].end
+            if self.tok.kind not in ("NEWLINE", ";", "EOF"):
+                fix = ("xl numbers have no units: write a plain number (memory is in MiB)"
+                       if isinstance(value, Atom) and value.number and self.tok.kind == "IDENT"
+                       else "put one setting per line, or separate them with ';'")
+                raise self.fail("expected the end of the setting", fix)
+            out.append(Assignment(tok.text, op, value, tok.pos, tok.start, end))
+        return out
+
+
+def _effective(path: str, assignments: list[Assignment]) -> tuple[dict[str, Value],
+                                                                   dict[str, str]]:
+    values: dict[str, Value] = {}
+    ops: dict[str, str] = {}
+    for a in assignments:
+        value = a.value
+        prev = values.get(a.name)
+        if a.op == "+=" and prev is not None:
+            if isinstance(prev, Atom) and isinstance(value, Atom):
+                value = Atom(prev.text + value.text, value.pos, False)
+            elif isinstance(prev, List) and isinstance(value, List):
+                value = List(prev.items + value.items, value.pos)
+            else:
+                kinds = ("a list" if isinstance(value, List) else "a string",
+                         "a list" if isinstance(prev, List) else "a string")
+                raise SourceError(path, a.value.pos.line, a.value.pos.col,
+                                  f"'{a.name} +=' adds {kinds[0]} to {kinds[1]}",
+                                  "use the same kind of value as the earlier assignment")
+        values[a.name] = value
+        ops[a.name] = a.op
+    return values, ops
+
+
+def parse(text: str, path: str = "<config>") -> Config:
+    """Parse xl config text; raise SourceError where xl would refuse the file."""
+    assignments = _Parser(text, path).parse()
+    values, ops = _effective(path, assignments)
+    return Config(path, text, tuple(assignments), values, ops)
+
+
+def read(path: Path) -> Config:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise SourceError(str(path), 1, 1, f"cannot read the file: {e.strerror}",
+                          "check the path") from e
+    return parse(data.decode("utf-8", "surrogateescape"), str(path))

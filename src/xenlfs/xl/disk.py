@@ -1,0 +1,326 @@
+"""Disk specs (xl-disk-configuration(5)), read as libxlu's disk scanner reads them (Xen 4.17).
+
+A spec is comma-separated. Keyword parameters (format=, vdev=, access=, devtype=, backend=,
+backendtype=, script=, ...) may come anywhere; the rest are positional: target, format, vdev,
+access. `target=` swallows everything after it, commas included, so it must come last. A
+deprecated prefix (phy:, file:, tap:aio:, raw:, qcow2:, ...) before the target removes the
+positional format: 'phy:/dev/sdc12,xvda1,w' is target, vdev, access. Without a prefix the
+second positional is the format, which is why '/dev/sdc12,xvda1,w' fails ("unknown value for
+format"). Like flex, the scanner takes the longest match at each point, the first rule on a tie.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+FORMATS = {"": "raw", "raw": "raw", "qcow": "qcow", "qcow2": "qcow2", "vhd": "vhd",
+           "empty": "empty", "qed": "qed"}
+BACKENDTYPES = ("phy", "tap", "qdisk", "standalone")
+
+
+class DiskSpecError(Exception):
+    """xl refuses this spec. `near` is the piece of the spec xl names, `offset` where it is."""
+
+    def __init__(self, what: str, near: str | None, offset: int, fix: str) -> None:
+        super().__init__(what)
+        self.what, self.near, self.offset, self.fix = what, near, offset, fix
+
+
+@dataclass
+class Disk:
+    """What libxl gets from one spec (only what xenlfs looks at)."""
+
+    spec: str
+    target: str | None = None  # libxl's pdev_path
+    format: str | None = None
+    vdev: str | None = None
+    readwrite: bool = True
+    is_cdrom: bool = False
+    removable: bool = False
+    backend: str | None = None  # backend domain name
+    backendtype: str | None = None
+    script: str | None = None
+    specification: str | None = None
+    deprecated_prefix: bool = False
+    options: dict[str, str] = field(default_factory=dict)  # flags: discard, trusted, ...
+
+
+@dataclass
+class _State:
+    disk: Disk
+    access_set: bool = False
+    offset: int = 0
+    text: str = ""
+
+
+def _fail(st: _State, what: str, fix: str, near: str | None = None) -> DiskSpecError:
+    return DiskSpecError(what, near if near is not None else st.text, st.offset, fix)
+
+
+def _save(st: _State, attr: str, value: str) -> None:
+    old = getattr(st.disk, attr)
+    if old:  # an empty earlier value may be overwritten silently, as libxlu does
+        raise _fail(st, f"{'target' if attr == 'target' else attr} given twice",
+                    "give each parameter once", value)
+    setattr(st.disk, attr, value)
+
+
+def _set_enum(st: _State, attr: str, value: str) -> None:
+    old = getattr(st.disk, attr)
+    if old is not None and old != value:
+        raise _fail(st, f"{attr} given twice, differently", "give each parameter once")
+    setattr(st.disk, attr, value)
+
+
+def _format(st: _State, value: str) -> None:
+    if value not in FORMATS:
+        raise _fail(st, f"unknown format '{value}'",
+                    "formats are raw, qcow, qcow2, vhd, qed, empty; without a phy:/file: "
+                    "prefix the 2nd positional parameter is the format: write "
+                    "TARGET,FORMAT,VDEV,ACCESS or phy:TARGET,VDEV,ACCESS", value)
+    _set_enum(st, "format", FORMATS[value])
+
+
+def _access(st: _State, value: str) -> None:
+    if value in ("r", "ro"):
+        st.disk.readwrite = False
+    elif value in ("rw", "w", ""):
+        st.disk.readwrite = True
+    else:
+        raise _fail(st, f"unknown access '{value}'", "access is r, ro, w or rw", value)
+
+
+def _vdev_and_devtype(st: _State, value: str) -> bool:
+    if ":" not in value:
+        return False
+    vdev, _, devtype = value.rpartition(":")
+    _save(st, "vdev", vdev)
+    if devtype not in ("cdrom", "disk"):
+        raise _fail(st, f"unknown device type '{devtype}'", "write VDEV:cdrom or VDEV:disk",
+                    devtype)
+    st.disk.is_cdrom = devtype == "cdrom"
+    return True
+
+
+def _positional(st: _State, value: str) -> None:
+    d = st.disk
+    if d.target is None:
+        _save(st, "target", value)
+    elif not d.deprecated_prefix and d.format is None:
+        if not d.target and _vdev_and_devtype(st, value):
+            d.format = "empty"
+        else:
+            _format(st, value)
+    elif d.vdev is None:
+        if not _vdev_and_devtype(st, value):
+            _save(st, "vdev", value)
+    elif not st.access_set:
+        st.access_set = True
+        _access(st, value)
+    else:
+        raise _fail(st, f"too many positional parameters: '{value}'",
+                    "the positional parameters are TARGET,FORMAT,VDEV,ACCESS (TARGET,VDEV,"
+                    "ACCESS after a phy:/file: prefix); name the others, e.g. devtype=cdrom")
+
+
+def _flag(name: str, value: str) -> Callable[[_State, str], None]:
+    def action(st: _State, _text: str) -> None:
+        st.disk.options[name] = value
+        if name == "devtype":
+            st.disk.is_cdrom = value == "cdrom"
+    return action
+
+
+def _keyword(attr: str) -> Callable[[_State, str], None]:
+    def action(st: _State, text: str) -> None:
+        _save(st, attr, text.partition("=")[2].removesuffix(","))
+    return action
+
+
+def _with_value(fn: Callable[[_State, str], None]) -> Callable[[_State, str], None]:
+    return lambda st, text: fn(st, text.partition("=")[2].removesuffix(","))
+
+
+def _bad_devtype(st: _State, text: str) -> None:
+    raise _fail(st, f"unknown devtype in '{text}'", "devtype is disk or cdrom")
+
+
+def _backendtype(st: _State, value: str) -> None:
+    if value not in BACKENDTYPES:
+        raise _fail(st, f"unknown backendtype '{value}'", "backendtype is phy, tap or qdisk",
+                    value)
+    _set_enum(st, "backendtype", value)
+
+
+def _specification(st: _State, value: str) -> None:
+    if value not in ("xen", "virtio"):
+        raise _fail(st, f"unknown specification '{value}'", "specification is xen or virtio",
+                    value)
+    _set_enum(st, "specification", value)
+
+
+def _colo_port(st: _State, value: str) -> None:
+    m = re.match(r"\s*[+-]?\d+", value)
+    if not m or int(m[0]) == 0:
+        raise _fail(st, f"bad colo-port '{value}'", "give a port number", value)
+
+
+def _prefix(st: _State, text: str) -> None:
+    st.disk.deprecated_prefix = True
+    name = text.removesuffix(":")
+    if name in ("raw", "qcow", "qcow2", "vhd"):
+        _format(st, name)
+    elif name in ("iscsi", "nbd", "enbd", "drbd"):
+        _save(st, "script", f"block-{name}")
+
+
+def _unknown_prefix(st: _State, text: str) -> None:
+    raise _fail(st, f"unknown disk prefix '{text}'",
+                "known prefixes are phy:, file:, tap:aio:, raw:, qcow2:, vhd:; or use "
+                "keywords: format=raw, vdev=xvda1, access=rw, target=/dev/sdc12 (target last)")
+
+
+def _unknown_parameter(st: _State, text: str) -> None:
+    name = text.partition("=")[0]
+    raise _fail(st, f"unknown parameter '{name}='",
+                "known: format= vdev= access= devtype= backend= backendtype= script= "
+                "specification= target= (target= last)", name)
+
+
+def _target(st: _State, text: str) -> None:
+    _save(st, "target", text.partition("=")[2].removesuffix(","))
+    st.disk.options["target="] = str(st.offset)
+
+
+def _positional_action(st: _State, text: str) -> None:
+    _positional(st, text.removesuffix(","))
+
+
+# (pattern, trailing context or None, action), in libxlu's order. With a trailing context the
+# match counts as long as pattern+context, but only the pattern is consumed.
+_V = r"[^,]*,?"
+_RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
+    (r"format=" + _V, None, _with_value(_format)),
+    (r"cdrom,?", None, _flag("devtype", "cdrom")),
+    (r"devtype=cdrom,?", None, _flag("devtype", "cdrom")),
+    (r"devtype=disk,?", None, _flag("devtype", "disk")),
+    (r"devtype=" + _V, None, _bad_devtype),
+    (r"access=" + _V, None, _with_value(_access)),
+    (r"backend=" + _V, None, _keyword("backend")),
+    (r"backendtype=" + _V, None, _with_value(_backendtype)),
+    (r"specification=" + _V, None, _with_value(_specification)),
+    (r"vdev=" + _V, None, _keyword("vdev")),
+    (r"script=" + _V, None, _keyword("script")),
+    (r"direct-io-safe,?", None, _flag("direct-io-safe", "1")),
+    (r"discard,?", None, _flag("discard", "1")),
+    (r"no-discard,?", None, _flag("discard", "0")),
+    (r"colo,?", None, _flag("colo", "1")),
+    (r"no-colo,?", None, _flag("colo", "0")),
+    (r"colo-host=" + _V, None, _flag("colo-host", "1")),
+    (r"colo-port=" + _V, None, _with_value(_colo_port)),
+    (r"colo-export=" + _V, None, _flag("colo-export", "1")),
+    (r"active-disk=" + _V, None, _flag("active-disk", "1")),
+    (r"hidden-disk=" + _V, None, _flag("hidden-disk", "1")),
+    (r"trusted,?", None, _flag("trusted", "1")),
+    (r"untrusted,?", None, _flag("trusted", "0")),
+    (r"target=.*", None, _target),
+    (r"[a-z][-a-z0-9]*=[^,],?", None, _unknown_parameter),
+    (r"(?:raw|qcow2?|vhd):", r".*", _prefix),
+    (r"(?:iscsi|e?nbd|drbd):", r".*", _prefix),
+    (r"tapdisk:", r".*", _prefix),
+    (r"tap2?:", r".*", _prefix),
+    (r"aio:", r".*", _prefix),
+    (r"ioemu:", r".*", _prefix),
+    (r"file:", r".*", _prefix),
+    (r"phy:", r".*", _prefix),
+    (r"[a-z][a-z0-9]*:", r"(?:[^a-z0-9].*)?", _unknown_prefix),
+    (r"[^=,]*,", None, _positional_action),
+    (r"[^=,]+,?", None, _positional_action),
+]
+_COMPILED = [(re.compile(p), re.compile(c) if c is not None else None, a) for p, c, a in _RULES]
+_SPACE = re.compile(r"[ \t\n]+")
+
+
+def parse(spec: str) -> Disk:
+    """One disk spec → Disk, or DiskSpecError where xl would refuse it."""
+    st = _State(Disk(spec))
+    i = 0
+    while i < len(spec):
+        space = _SPACE.match(spec, i)
+        if space:  # its trailing context reaches the end of the line: no rule is longer
+            i = space.end()
+            continue
+        best: tuple[int, int, Callable[[_State, str], None]] | None = None
+        for pattern, context, action in _COMPILED:
+            m = pattern.match(spec, i)
+            if not m:
+                continue
+            length = len(m[0])
+            if context is not None:
+                c = context.match(spec, m.end())
+                length += len(c[0]) if c else 0
+            if best is None or length > best[0]:
+                best = (length, len(m[0]), action)
+        st.offset = i
+        if best is None and i == len(spec) - 1 and len(spec[i].encode("utf-8",
+                                                                     "surrogateescape")) == 1:
+            break  # the scanner drops one bad byte at the very end without a word
+        if best is None:
+            st.text = spec[i:]
+            raise _fail(st, f"bad disk syntax near '{spec[i:]}'",
+                        "a parameter cannot start with '='; see xl-disk-configuration(5)")
+        st.text = spec[i:i + best[1]]
+        best[2](st, st.text)
+        i += best[1]
+    d = st.disk
+    st.offset, st.text = len(spec), ""
+    if d.format is None:
+        d.format = "raw"
+    if d.is_cdrom:
+        d.removable, d.readwrite = True, False
+        if not d.target:
+            d.format = "empty"
+    if d.vdev is None:
+        if "target=" in d.options and d.target and "," in d.target:
+            st.offset = int(d.options["target="])
+            raise _fail(st, f"no vdev: target= must be the last parameter, so "
+                        f"'{d.target}' was all taken as the target path",
+                        f"put target= last: '{_reordered(d.target)}'", d.target)
+        raise _fail(st, "no vdev (the guest's device name, e.g. xvda1)",
+                    "write phy:TARGET,VDEV,ACCESS like 'phy:/dev/sdc12,xvda1,w', "
+                    "or add vdev=xvda1")
+    if d.target is None and not d.removable:
+        raise _fail(st, "no target (the disk, partition or image to give the guest)",
+                    "start the spec with the target, e.g. 'phy:/dev/sdc12,xvda1,w'")
+    return d
+
+
+def _reordered(swallowed: str) -> str:
+    """'/dev/sdc12,xvda1,w' swallowed by a leading target= → a spec that means it."""
+    path, _, rest = swallowed.partition(",")
+    parts = rest.split(",")
+    names = ["vdev", "access"] if len(parts) <= 2 else ["format", "vdev", "access"]
+    named = [f"{n}={v}" for n, v in zip(names, parts, strict=False)]
+    return ", ".join([*named, f"target={path}"])
+
+
+def vdev_number(vdev: str) -> int | None:
+    """Whether libxl can read a vdev name (xen-vbd-interface(7)): its number, or None."""
+    m = re.fullmatch(r"d(\d+)(?:p(\d+))?", vdev)
+    if m and int(m[1]) < 1 << 20 and int(m[2] or 0) < 256:
+        return int(m[1]) << 8 | int(m[2] or 0)
+    if vdev.isdigit():
+        return int(vdev)
+    m = re.fullmatch(r"(xvd|hd|sd)([a-z]*)([1-9]\d*)?", vdev)
+    if not m:
+        return None
+    disk = -1
+    for ch in m[2]:
+        disk = (disk + 1) * 26 + ord(ch) - ord("a")
+    partition = int(m[3] or 0)
+    limits = {"hd": (3, 63), "sd": (15, 15), "xvd": ((1 << 20) - 1, 255)}[m[1]]
+    if disk > limits[0] or partition > limits[1] or disk < 0:
+        return None
+    return disk << 8 | partition

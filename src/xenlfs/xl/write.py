@@ -1,0 +1,170 @@
+"""Writing xl config files: a new guest's file from a GuestConfig, and `key=value` edits of an
+existing file that keep its comments and order. Whatever is written is parsed back with
+cfg.parse and must give exactly the values meant; otherwise nothing is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from xenlfs.errors import SourceError, UsageError
+from xenlfs.xl import cfg
+
+PlainValue = str | int | Sequence["PlainValue"]
+
+
+@dataclass(frozen=True)
+class GuestConfig:
+    """What the hint's step 6 puts in xenguest1.cfg. memory and maxmem are in MiB."""
+
+    name: str
+    kernel: str
+    memory: int
+    disks: tuple[str, ...] = ()
+    root: str | None = None
+    vifs: tuple[str, ...] = ()
+    ramdisk: str | None = None
+    extra: str | None = None
+    vcpus: int | None = None
+    maxmem: int | None = None
+    type: str | None = None  # xl's default is "pv", which is what the hint builds
+    others: tuple[tuple[str, PlainValue], ...] = field(default=())
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\a": "\\a",
+            "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+
+
+def quote(text: str) -> str:
+    """A libxlu string literal that reads back as `text`."""
+    out = []
+    for c in text:
+        if c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        elif ord(c) < 0x20 or c == "\x7f" or 0xDC80 <= ord(c) <= 0xDCFF:
+            # libxlu has no working numeric escape (\x is refused): it cannot be written.
+            raise UsageError(f"cannot write {text!r} in an xl config: it contains the "
+                             f"control character {c!r}", hint="remove it from the value")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def value_text(value: PlainValue) -> str:
+    if isinstance(value, bool):
+        raise UsageError("xl has no true/false: write 1 or 0")
+    if isinstance(value, int):
+        if value < 0:
+            return quote(str(value))  # '-' cannot start a bare number in xl's grammar
+        return str(value)
+    if isinstance(value, str):
+        return quote(value)
+    return "[" + ", ".join(value_text(v) for v in value) + "]"
+
+
+def _plain(value: PlainValue) -> object:
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    return [_plain(v) for v in value]
+
+
+def settings_of(guest: GuestConfig) -> list[tuple[str, PlainValue]]:
+    """The keys to write, in the order the hint writes them."""
+    if not guest.name:
+        raise UsageError("the guest needs a name")
+    if guest.memory <= 0:
+        raise UsageError(f"memory must be a positive number of MiB, not {guest.memory}")
+    rows: list[tuple[str, PlainValue]] = [("name", guest.name)]
+    if guest.type:
+        rows.append(("type", guest.type))
+    rows.append(("kernel", guest.kernel))
+    if guest.ramdisk:
+        rows.append(("ramdisk", guest.ramdisk))
+    rows.append(("memory", guest.memory))
+    if guest.maxmem is not None:
+        rows.append(("maxmem", guest.maxmem))
+    if guest.vcpus is not None:
+        rows.append(("vcpus", guest.vcpus))
+    if guest.root:
+        rows.append(("root", guest.root))
+    if guest.extra:
+        rows.append(("extra", guest.extra))
+    if guest.disks:  # a guest may live in its initramfs alone
+        rows.append(("disk", list(guest.disks)))
+    if guest.vifs:
+        rows.append(("vif", list(guest.vifs)))
+    rows.extend(guest.others)
+    return rows
+
+
+def render(guest: GuestConfig) -> str:
+    """The text of a new xl config file for `guest`; it always parses back to these values."""
+    rows = settings_of(guest)
+    text = ("# xl config for a Xen guest, written by xenlfs (hint step 6).\n"
+            "# See xl.cfg(5); check it with: xenlfs guest check FILE\n"
+            + "".join(f"{key} = {value_text(value)}\n" for key, value in rows))
+    _verify(text, {key: _plain(value) for key, value in rows}, "<new config>")
+    return text
+
+
+def _verify(text: str, expected: dict[str, object], path: str) -> None:
+    try:
+        got = cfg.parse(text, path).plain()
+    except SourceError as e:  # a bug in this module: never write such a file
+        raise UsageError(f"internal error: the written config does not parse: {e}") from e
+    for key, value in expected.items():
+        if got.get(key) != value:
+            raise UsageError(f"internal error: {key} would read back as {got.get(key)!r}, "
+                             f"not {value!r}")
+
+
+def parse_assignment(text: str) -> tuple[str, str]:
+    """`key=value` from the command line → (key, the value as xl config text).
+
+    The value is taken as xl syntax when it is a number, a quoted string or a [list];
+    anything else is a plain string and is quoted: --set kernel=/boot/vmlinuz-domU."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise UsageError(f"--set {text!r}: expected KEY=VALUE", hint="e.g. --set memory=2048")
+    try:
+        tokens = list(cfg.tokens(key, "--set"))
+    except SourceError:
+        tokens = []
+    if len(tokens) != 2 or tokens[0].kind != "IDENT":
+        raise UsageError(f"--set {text!r}: {key!r} is not an xl key name",
+                         hint="key names are lower case letters, digits, '_' and '.'")
+    raw = raw.strip()
+    try:
+        # Taken as xl text only if it is exactly one value: no comment, ';' or newline.
+        if not any(t.kind in ("NEWLINE", ";") for t in cfg.tokens(raw, "--set")):
+            cfg.parse(f"x = {raw}", "--set")
+            return key, raw
+    except SourceError:
+        pass
+    return key, quote(raw)
+
+
+def set_values(text: str, path: str, edits: Sequence[tuple[str, str]]) -> str:
+    """Apply `key = value` edits (value as xl text) to a config file's text.
+
+    An existing key's last assignment (the one xl uses) is replaced in place, so comments,
+    blank lines and order stay; a new key is appended at the end."""
+    for key, raw in edits:
+        config = cfg.parse(text, path)
+        new_value = cfg.parse(f"{key} = {raw}\n", "--set").values[key]
+        if key in config.values:
+            last = config.where(key)
+            text = text[:last.start] + f"{key} = {raw}" + text[last.end:]
+        else:
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += f"{key} = {raw}\n"
+        after = cfg.parse(text, path)
+        expected = {k: cfg.plain(v) for k, v in config.values.items()}
+        expected[key] = cfg.plain(new_value)
+        if after.plain() != expected:
+            raise UsageError(f"internal error: editing {key} would change other settings")
+    return text

@@ -1,0 +1,127 @@
+"""Step 4 on a real tree: Debian's linux-source-6.1, its own kconfig tools, a real build.
+
+The tree is unpacked once into the cache (CACHE/kernel/trees/…-tests); the domU kernel is
+built only if the cache lacks it (build.cached_domu_kernel), so CI builds it at most once.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from xenlfs.kernel import build, check, config, fix
+from xenlfs.kernel.kconfig import read_tree
+from xenlfs.kernel.requirements import Role
+from xenlfs.settings import default_cache_dir
+
+BUILT_IN = ("XEN_BLKDEV_FRONTEND", "EXT4_FS", "HVC_XEN", "DEVTMPFS", "DEVTMPFS_MOUNT")
+
+
+@pytest.fixture(scope="module")
+def tree() -> Path:
+    return build.unpacked_tree(default_cache_dir(), build.DEBIAN_SOURCE, "tests")
+
+
+def test_tinyconfig_plus_fix_gives_a_domU(xenlfs, tree: Path) -> None:
+    result = xenlfs("kernel", "fix", "--src", str(tree), "--role", "domU", "--start",
+                    "tinyconfig", "--localversion=-xen-domU")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "did not stick" not in result.stdout
+    fixed = config.load(tree / ".config")
+    for symbol in BUILT_IN:
+        assert fixed.get(symbol) == "y", symbol
+    assert fixed.get("LOCALVERSION") == "-xen-domU"
+    report = json.loads(xenlfs("kernel", "check", "--src", str(tree), "--role", "domU",
+                               "--json").stdout)
+    assert report["ok"] and report["config"] == str(tree / ".config")
+    assert all(o["met"] for o in report["options"] if o["level"] == "required")
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(xenlfs, tree: Path) -> None:
+    fix.make_config(tree, "tinyconfig", tree / ".config")
+    before = (tree / ".config").read_bytes()
+    result = xenlfs("kernel", "fix", "--src", str(tree), "--role", "dom0", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert (tree / ".config").read_bytes() == before
+    assert " XEN_DOM0 n -> y" in result.stdout or "+XEN_DOM0 y" in result.stdout
+    assert "+BRIDGE y" in result.stdout  # tinyconfig has no module support: built in
+
+
+def test_explain_says_why_and_where(xenlfs, tree: Path) -> None:
+    fix.make_config(tree, "tinyconfig", tree / ".config")
+    result = xenlfs("kernel", "explain", "--src", str(tree), "XEN_DOM0", "HVC_XEN")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert 'CONFIG_XEN_DOM0 "Xen Dom0 support" [=n]  (arch/x86/xen/Kconfig:' in out
+    assert "menuconfig: Processor type and features → Linux guest support (HYPERVISOR_GUEST)" in out
+    assert "needs: PCI [=n]" in out and "CONFIG_HYPERVISOR_GUEST" in out
+    report = json.loads(xenlfs("kernel", "check", "--src", str(tree), "--role", "dom0",
+                               "--json").stdout)
+    xen = next(o for o in report["options"] if o["symbol"] == "CONFIG_XEN")
+    assert xen["explanation"]["defined_at"].startswith("arch/x86/xen/Kconfig:")
+
+
+def test_the_wikis_vanished_symbols_are_not_in_this_kernel(tree: Path) -> None:
+    kconfig = read_tree(tree)
+    empty = config.parse("", "empty")
+    for gone in ("PARAVIRT_GUEST", "XEN_TMEM", "ACPI_PROCFS"):
+        assert check.status_of(gone, empty, kconfig) is check.Status.NOT_IN_KERNEL
+    assert check.status_of("XEN_DOM0", empty, kconfig) is check.Status.MISSING
+
+
+def test_defconfig_plus_fix_gives_a_dom0(xenlfs, tree: Path) -> None:
+    result = xenlfs("kernel", "fix", "--src", str(tree), "--role", "dom0", "--start",
+                    "defconfig", "--localversion=-xen-dom0")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert xenlfs("kernel", "check", "--src", str(tree), "--role", "dom0").returncode == 0
+    fixed = config.load(tree / ".config")
+    # defconfig has modules: backends and the bridge become modules, as in xen.config.
+    assert fixed.get("XEN_DOM0") == "y" and fixed.get("BRIDGE") == "m"
+    assert fixed.get("XEN_NETDEV_BACKEND") == "m" and fixed.get("LOCALVERSION") == "-xen-dom0"
+
+
+def bzimage_version(image: Path) -> str:
+    """The version string a bzImage carries (boot protocol: header 'HdrS', kernel_version)."""
+    data = image.read_bytes()
+    assert data[0x202:0x206] == b"HdrS", "not a bzImage"
+    (offset,) = struct.unpack_from("<H", data, 0x20E)
+    return data[offset + 0x200:].split(b"\0", 1)[0].decode()
+
+
+def test_cached_domU_kernel_builds_and_installs(xenlfs, tmp_path: Path) -> None:
+    image = build.cached_domu_kernel(default_cache_dir())
+    assert image.stat().st_size > 500_000
+    release = (image.parent / "release").read_text().strip()
+    assert release == "6.1.192-xen-domU"
+    assert bzimage_version(image).startswith(release + " ")
+    built = config.load(image.parent / "config")
+    assert not check.failed(check.check(built, Role.DOMU))
+    for symbol in BUILT_IN:
+        assert built.get(symbol) == "y", symbol
+    assert build.cached_domu_kernel(default_cache_dir()) == image  # cached: no rebuild
+    domu_tree = build.unpacked_tree(default_cache_dir(), build.DEBIAN_SOURCE, "domU")
+    boot = tmp_path / "boot"
+    result = xenlfs("kernel", "install", "--src", str(domu_tree), "--boot", str(boot),
+                    "--root", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    # The tree's own image (another build of the same release may have replaced the cached
+    # one's files in the tree since: compare with the tree, and with the release).
+    installed = boot / f"vmlinuz-{release}"
+    assert installed.read_bytes() == (domu_tree / "arch/x86/boot/bzImage").read_bytes()
+    assert bzimage_version(installed).startswith(release + " ")
+    assert (boot / f"config-{release}").read_text() == (domu_tree / ".config").read_text()
+    assert (boot / f"System.map-{release}").stat().st_size > 0
+
+
+def test_tinyconfig_ignores_the_trees_own_config(tree: Path, tmp_path: Path) -> None:
+    # 6.1's tinyconfig rule merges onto the tree's .config whatever KCONFIG_CONFIG says.
+    fix.make_config(tree, "defconfig", tree / ".config")
+    assert config.load(tree / ".config").get("NET") == "y"
+    tiny = tmp_path / "tiny.config"
+    fix.make_config(tree, "tinyconfig", tiny)
+    made = config.load(tiny)
+    assert made.get("NET") == "n" and made.get("BLOCK") == "n" and made.get("64BIT") == "y"
+    assert not list(tmp_path.glob(".tmp.config*")) and not list(tree.glob(".tmp.config*"))

@@ -1,0 +1,161 @@
+"""Our reading of xl configs against Xen's own: the real xl 4.17 (`xl -N create`) decides.
+
+Per corpus file: the same accept/reject, the label in its name is right, and for accepted
+files the same values for the keys xenlfs models. Then random files, compared the same way."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.oracle.xl import Oracle
+from xenlfs.xl import check
+
+CORPUS = Path(__file__).parents[2] / "unit" / "xl" / "corpus"
+FILES = sorted(CORPUS.glob("*.cfg"))
+
+
+def expected_from_libxl(config: dict[str, Any]) -> dict[str, Any]:
+    b = config["b_info"]
+    return {
+        "name": config["c_info"]["name"],
+        "type": config["c_info"]["type"],
+        "kernel": b.get("kernel"),
+        "ramdisk": b.get("ramdisk"),
+        "cmdline": b.get("cmdline"),
+        "memory_kb": b.get("target_memkb"),
+        "maxmem_kb": b.get("max_memkb"),
+        "vcpus": len(b["avail_vcpus"]) if "avail_vcpus" in b else None,
+        "maxvcpus": b.get("max_vcpus"),
+        "disks": [{"target": d.get("pdev_path"), "vdev": d.get("vdev"),
+                   "format": d.get("format"), "readwrite": bool(d.get("readwrite")),
+                   "is_cdrom": bool(d.get("is_cdrom")), "removable": bool(d.get("removable")),
+                   "script": d.get("script"), "backend": d.get("backend_domname")}
+                  for d in config.get("disks", [])],
+        "vifs": [{k: n[k] for k in ("mac", "bridge", "ip", "script", "ifname", "model",
+                                    "nictype", "rate_bytes_per_interval",
+                                    "rate_interval_usecs", "mtu", "devid") if k in n}
+                 for n in config.get("nics", [])],
+    }
+
+
+def ours(guest: check.Guest) -> dict[str, Any]:
+    # libxl keeps KiB in 64-bit unsigned integers: a negative memory wraps around
+    memory_kb = guest.memory * 1024 % (1 << 64) if guest.memory is not None else None
+    maxmem_kb = guest.maxmem * 1024 % (1 << 64) if guest.maxmem is not None else memory_kb
+    return {
+        "name": guest.name, "type": guest.type, "kernel": guest.kernel,
+        "ramdisk": guest.ramdisk, "cmdline": guest.cmdline, "memory_kb": memory_kb,
+        "maxmem_kb": maxmem_kb, "vcpus": guest.vcpus or None,
+        "maxvcpus": guest.maxvcpus or guest.vcpus or None,
+        "disks": [{"target": d.target, "vdev": d.vdev, "format": d.format,
+                   "readwrite": d.readwrite, "is_cdrom": d.is_cdrom, "removable": d.removable,
+                   "script": d.script, "backend": d.backend} for d in guest.disks],
+        # xl numbers NICs in order unless devid= says otherwise
+        "vifs": [{"devid": i, **{k: v for k, v in n.fields.items() if k != "trusted"}}
+                 for i, n in enumerate(guest.vifs)],
+    }
+
+
+def compare(oracle: Oracle, path: Path) -> tuple[bool, check.Report]:
+    verdict = oracle.create_dry_run(path)
+    report = check.check_file(path)
+    errors = [str(f) for f in report.findings if f.severity == "error"]
+    assert report.ok == verdict.accepted, f"xl said:\n{verdict.stderr}\nwe said: {errors}"
+    if verdict.accepted:
+        assert verdict.config is not None and report.guest is not None
+        assert ours(report.guest) == expected_from_libxl(verdict.config)
+    return verdict.accepted, report
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.stem for f in FILES])
+def test_corpus_file_is_read_as_xl_reads_it(oracle: Oracle, path: Path):
+    accepted, _ = compare(oracle, path)
+    assert accepted == path.name.startswith("ok-"), "the file's ok-/bad- label is wrong"
+
+
+# Real-world files: the examples Xen installs (Debian: xen-utils-common, /etc/xen).
+EXAMPLES = sorted(Path("/etc/xen").glob("xlexample.*"))
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="Xen's example configs are not installed in /etc/xen")
+@pytest.mark.parametrize("path", EXAMPLES, ids=[f.name for f in EXAMPLES])
+def test_xens_own_examples_are_read_as_xl_reads_them(oracle: Oracle, path: Path):
+    accepted, report = compare(oracle, path)
+    assert accepted and report.guest is not None and report.guest.disks
+
+
+BASE = 'name = "g"\nkernel = "/k"\n'
+PIECES = ["extra", "root", "a.b", "memory", "maxmem", "vcpus", " = ", " += ", "=", " ", "\t",
+          "\n", "\r", ";", ",", "[", "]", "# c\n", "#", "'", '"', "\\", "\\n", "\\x41", "\\12",
+          "\\0 1", "\\9", "0x1f", "012", "12", "1g", '"s"', "'t'", "(", "-", ":", "A", "é"]
+DISKS = ["phy:", "file:", "tap:", "aio:", "qcow2:", "raw:", "nbd:", "foo:", "/dev/sdc12", "/i",
+         "xvda1", "hdc:cdrom", "hdc:disk", "raw", "qcow2", "w", "r", "ro", "rw", "", ",", ", ",
+         "=", "target=", "vdev=", "format=", "access=", "devtype=", "devtype=cdrom", "cdrom",
+         "acess=r", "script=", "backendtype=phy", "backend=d0", "discard", "x:y", " ", "\t", "\n",
+         "colo-port=0", "specification=virtio", "vdev=xvdb", "d1p2", "hda:disk,"]
+VIFS = ["mac=", "00:16:3e:00:00:01", "01:02:03:04:05:06", "zz", "bridge=", "xenbr0", "rate=",
+        "10Mb/s", "5MB/s", "010Kb/s", "@20ms", "@1s", "@5us", "@0", "devid=", "mtu=", "1500",
+        "type=", "vif", "ioemu", ",", " ", "=", "ip=10.0.0.2", "vifname=v", "model=e1000",
+        "script=vif-bridge", "trusted", "brige=x"]
+
+joined = st.lists(st.sampled_from(PIECES), max_size=25).map("".join)
+spec = st.lists(st.sampled_from(DISKS), max_size=8).map("".join)
+nic = st.lists(st.sampled_from(VIFS), max_size=8).map("".join)
+
+
+def quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+@settings(max_examples=int(os.environ.get("XL_FUZZ_EXAMPLES", "300")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(body=joined, disks=st.lists(spec, max_size=3), vifs=st.lists(nic, max_size=2))
+def test_random_files_are_read_as_xl_reads_them(oracle: Oracle, tmp_path_factory, body, disks,
+                                                vifs):
+    path = tmp_path_factory.mktemp("fuzz") / "g.cfg"
+    text = (BASE + f"disk = [{', '.join(map(quoted, disks))}]\n"
+            f"vif = [{', '.join(map(quoted, vifs))}]\n" + body)
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    compare(oracle, path)
+
+
+KEYS = ["type", "builder", "memory", "maxmem", "vcpus", "maxvcpus", "on_crash", "on_reboot",
+        "uuid", "kernel", "ramdisk", "root", "extra", "cmdline", "bootloader", "name",
+        "max_grant_frames", "disk", "vif", "memroy"]
+ATOMS = ["hvm", "pv", "pvh", "p", "", "h", "generic", "destroy", "restart", "x", "1", "0", "-1",
+         "0x10", "010", "08", " 12", "12 ", "abc", "/k", "00000000-0000-0000-0000-00000000000a",
+         "phy:/dev/sdc12,xvda1,w", "bridge=xenbr0"]
+
+
+def value_text(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(st.sampled_from(["atom", "atom", "number", "list"] if depth < 2 else ["atom"]))
+    if kind == "number":
+        return draw(st.sampled_from(["1", "0", "128", "0x10", "010", "08", "4"]))
+    if kind == "atom":
+        return quoted(draw(st.sampled_from(ATOMS)))
+    items = draw(st.lists(st.deferred(lambda: st.just(0)), max_size=3))
+    return "[" + ", ".join(value_text(draw, depth + 1) for _ in items) + "]"
+
+
+@st.composite
+def settings_files(draw: st.DrawFn) -> str:
+    lines = ['name = "g"', 'kernel = "/k"']
+    for _ in range(draw(st.integers(0, 6))):
+        op = draw(st.sampled_from([" = ", " = ", " += "]))
+        lines.append(draw(st.sampled_from(KEYS)) + op + value_text(draw))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=int(os.environ.get("XL_FUZZ_EXAMPLES", "300")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(text=settings_files())
+def test_random_settings_are_judged_as_xl_judges_them(oracle: Oracle, tmp_path_factory, text):
+    path = tmp_path_factory.mktemp("keys") / "g.cfg"
+    path.write_text(text)
+    compare(oracle, path)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xenlfs.lab import demo, images, instance
+
+
+def options(memory: int = 256) -> demo.DemoOptions:
+    cache = Path("/nonexistent")
+    return demo.DemoOptions(cache_dir=cache, mirror="http://deb.debian.org/debian",
+                            build=images.BuildOptions(cache_dir=cache),
+                            up=instance.UpOptions(), memory_mib=memory)
+
+
+def report(**view: str) -> demo.DemoReport:
+    result = demo.DemoReport()
+    result.guest_view = {"hypervisor": "xen", "root": "/dev/root ext4", "root_device": "202:1",
+                         "xvda1_device": "202:1",
+                         "memory_kib": str(230 * 1024), **view}
+    return result
+
+
+def test_a_guest_as_the_hint_promises_passes():
+    assert demo.check(report(), options()) == []
+
+
+@pytest.mark.parametrize(
+    ("view", "problem"),
+    [
+        ({"hypervisor": ""}, "/sys/hypervisor/type is ''"),
+        ({"root_device": "8:2"}, "root is device '8:2' ('/dev/root ext4'), not xvda1 ('202:1')"),
+        ({"root_device": "", "xvda1_device": ""}, "root is device ''"),
+        ({"memory_kib": str(1024 * 1024)}, "the guest sees 1024 MiB, configured 256 MiB"),
+        ({"memory_kib": str(100 * 1024)}, "the guest sees 100 MiB"),
+    ],
+)
+def test_each_wrong_answer_is_reported(view, problem):
+    problems = demo.check(report(**view), options())
+    assert len(problems) == 1
+    assert problem in problems[0]
+
+
+def test_demo_verb_has_help(xenlfs):
+    result = xenlfs("lab", "demo", "--help")
+    assert result.returncode == 0
+    assert "--guest-memory" in result.stdout

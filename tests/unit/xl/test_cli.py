@@ -1,0 +1,93 @@
+"""`xenlfs guest check/config` tried as a new user would, through the real command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HINT = ('kernel = "/boot/vmlinuz-4.9.40-xen-domU"\nmemory = 1024\nname = "xenguest1"\n'
+        "vif = [ '' ]\ndisk = ['phy:/dev/sdc12,xvda1,w']\nroot = \"/dev/xvda1 ro\"\n")
+
+
+def test_crlf_line_endings_are_explained(xenlfs, tmp_path: Path):
+    cfg = tmp_path / "xenguest1.cfg"
+    cfg.write_bytes(HINT.replace("\n", "\r\n").encode())
+    result = xenlfs("guest", "check", str(cfg))
+    assert result.returncode == 1
+    assert f"{cfg}:1:41: error: carriage return" in result.stderr
+    assert f"sed -i 's/\\r$//' {cfg}" in result.stderr
+
+
+def test_a_misspelt_key_gets_a_did_you_mean(xenlfs, tmp_path: Path):
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text(HINT.replace("memory", "memroy"))
+    result = xenlfs("guest", "check", str(cfg))
+    assert result.returncode == 0  # xl accepts it: a warning, not an error
+    assert f"{cfg}:2:1: warning: unknown key 'memroy': xl ignores it — did you mean 'memory'?" \
+        in result.stderr
+
+
+def test_target_not_last_says_how_to_reorder(xenlfs, tmp_path: Path):
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text(HINT.replace("phy:/dev/sdc12,xvda1,w", "target=/dev/sdc12,xvda1,w"))
+    result = xenlfs("guest", "check", str(cfg))
+    assert result.returncode == 1
+    assert f"{cfg}:5:10: error: disk 'target=/dev/sdc12,xvda1,w': no vdev: target= must be " \
+        "the last parameter" in result.stderr
+    assert "'vdev=xvda1, access=w, target=/dev/sdc12'" in result.stderr
+
+
+def test_check_json_reports_what_xl_makes_of_the_file(xenlfs, tmp_path: Path):
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text(HINT)
+    result = xenlfs("guest", "check", "--json", str(cfg))
+    assert result.returncode == 0, result.stderr
+    [report] = json.loads(result.stdout)
+    guest = report["guest"]
+    assert (guest["name"], guest["memory"], guest["cmdline"]) == ("xenguest1", 1024,
+                                                                  "root=/dev/xvda1 ro")
+    assert guest["disks"][0]["target"] == "/dev/sdc12" and guest["disks"][0]["vdev"] == "xvda1"
+
+
+def test_two_guests_writing_one_disk_are_warned(xenlfs, tmp_path: Path):
+    a, b = tmp_path / "a.cfg", tmp_path / "b.cfg"
+    a.write_text(HINT)
+    b.write_text(HINT.replace("xenguest1", "xenguest2"))
+    result = xenlfs("guest", "check", str(a), str(b))
+    assert "disk /dev/sdc12 is also written by" in result.stderr
+
+
+def test_config_writes_a_file_that_checks_and_set_edits_it(xenlfs, tmp_path: Path):
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(b"kernel")
+    out = tmp_path / "xen" / "g1.cfg"
+    result = xenlfs("guest", "config", "g1", "--kernel", str(kernel), "--memory", "512",
+                    "--disk", f"file:{kernel},xvda1,w", "--root", "/dev/xvda1 ro",
+                    "--config-dir", str(tmp_path / "xen"))
+    assert result.returncode == 0, result.stderr
+    assert out.is_file() and "warning" not in result.stderr
+    text = out.read_text().replace("memory = 512", "memory = 512  # MiB")
+    out.write_text(text)
+    result = xenlfs("guest", "config", str(out), "--set", "memory=2048", "--set", "vcpus=2")
+    assert result.returncode == 0, result.stderr
+    assert "memory = 2048  # MiB" in out.read_text() and "vcpus = 2\n" in out.read_text()
+    assert list(out.parent.glob("g1.cfg.*.xenlfs-bak"))
+    checked = json.loads(xenlfs("guest", "check", "--json", str(out)).stdout)
+    assert checked[0]["ok"] and checked[0]["guest"]["memory"] == 2048
+
+
+def test_config_refuses_to_replace_without_force(xenlfs, tmp_path: Path):
+    out = tmp_path / "g.cfg"
+    out.write_text("# mine\n")
+    result = xenlfs("guest", "config", "g", "-o", str(out), "--kernel", "/k", "--memory", "1",
+                    "--disk", "phy:/dev/x,xvda,w")
+    assert result.returncode == 2 and "exists" in result.stderr
+    assert out.read_text() == "# mine\n"
+
+
+def test_lifecycle_outside_dom0_says_so(xenlfs):
+    result = xenlfs("guest", "list")
+    if Path("/proc/xen/capabilities").exists():
+        return  # running in a Xen domain: covered by the lab tier
+    assert result.returncode == 3
+    assert "not running in Xen's dom0" in result.stderr and "Traceback" not in result.stderr
