@@ -7,6 +7,7 @@ import difflib
 import importlib
 import logging
 import re
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,13 +22,15 @@ log = logging.getLogger("xenlfs")
 # which follows the hint's steps.
 COMMAND_MODULES = (
     "xenlfs.commands.config",
-    "xenlfs.commands.lab",
     "xenlfs.commands.snapshot",
-    "xenlfs.commands.guest",
+    "xenlfs.commands.doctor",
+    "xenlfs.commands.build",
     "xenlfs.commands.kernel",
     "xenlfs.commands.grub",
     "xenlfs.commands.service",
     "xenlfs.commands.bridge",
+    "xenlfs.commands.guest",
+    "xenlfs.commands.lab",
 )
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]
@@ -95,7 +98,14 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def _terminated(signum: int, frame: object) -> None:
+    # SIGTERM unwinds like Ctrl-C: mounts, loop devices, QEMU and temporary files are cleaned
+    # up by the same finally blocks.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminated)
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))

@@ -106,6 +106,11 @@ SETTINGS: tuple[Setting, ...] = (
             "where downloads and built lab images are kept", "DIR"),
     Setting("xenlfs", "log_dir", parse_path, default_log_dir,
             "where logs of long work are written", "DIR"),
+    # hint step 6: xl guest configs and the guest lifecycle
+    Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
+            "where guest configs are written and looked up by name (xl's own place)", "DIR"),
+    Setting("xl", "shutdown_timeout", parse_int, 120,
+            "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
     Setting("lab", "instance", str, "default",
             "name of the lab (several can be up at once)", "NAME"),
     Setting("lab", "mirror", str, "http://deb.debian.org/debian",
@@ -125,11 +130,12 @@ SETTINGS: tuple[Setting, ...] = (
             "where snapshots are written and listed (hint: /var/backups)", "DIR"),
     Setting("snapshot", "compression", parse_compression, "zstd",
             "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME"),
-    # hint step 6: xl guest configs and the guest lifecycle
-    Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
-            "where guest configs are written and looked up by name (xl's own place)", "DIR"),
-    Setting("xl", "shutdown_timeout", parse_int, 120,
-            "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
+    # hint step 5: a guest's root filesystem from a snapshot
+    Setting("guest", "iface", str, "eth0",
+            "the guest's network interface (newer kernels may call it enX0)", "NAME"),
+    Setting("guest", "kernel", str, None,
+            "the domU kernel written into a prepared guest's xl config", "FILE"),
+    Setting("guest", "memory", parse_int, 512, "a prepared guest's memory in MiB", "MiB"),
     Setting("kernel", "src", parse_path, None,
             "the kernel source tree to check, fix, build or install", "TREE"),
     Setting("kernel", "jobs", parse_int, None,
@@ -137,11 +143,6 @@ SETTINGS: tuple[Setting, ...] = (
     # step 4: the GRUB entry (xenlfs grub add)
     Setting("grub", "grub_cfg", parse_path, Path("/boot/grub/grub.cfg"),
             "the grub.cfg GRUB reads", "FILE"),
-    Setting("grub", "xen", parse_path, Path("/boot/xen.gz"),
-            "the Xen hypervisor image GRUB loads", "FILE"),
-    Setting("grub", "kernel", parse_path, None, "the dom0 kernel, e.g. /boot/vmlinuz-6.1-xen-dom0",
-            "FILE"),
-    Setting("grub", "root", str, None, "dom0's root device, e.g. /dev/sda2", "DEVICE"),
     Setting("grub", "xen_args", str, "", "Xen's command line, e.g. 'dom0_mem=2048M,max:2048M'",
             "ARGS"),
     Setting("grub", "kernel_args", str, "", "more dom0 kernel arguments besides root= and ro",
@@ -150,6 +151,9 @@ SETTINGS: tuple[Setting, ...] = (
     # step 4: the xencommons bootscript (xenlfs service install)
     Setting("service", "xen_prefix", parse_path, Path("/usr"),
             "the prefix Xen was installed with (its daemons are in PREFIX/sbin)", "DIR"),
+    # steps 2–3: source builds (xenlfs build)
+    Setting("build", "prefix", parse_path, Path("/usr"),
+            "where built packages are installed (configure's --prefix)", "DIR"),
     # step 1: the bridge (xenlfs bridge setup)
     Setting("bridge", "iface", str, "eth0", "the network interface the bridge takes over", "IFACE"),
     Setting("bridge", "bridge", str, "xenbr0", "the bridge's name (guests' vif bridge=)", "NAME"),

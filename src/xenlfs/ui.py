@@ -10,27 +10,30 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
 
 log = logging.getLogger("xenlfs")
 
-# rich honours NO_COLOR and stops colouring when the stream is not a terminal.
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# rich is imported on first use: importing it costs seconds under the lab's TCG dom0,
+# where xenlfs runs once per command.
+@cache
+def _console(to_stderr: bool) -> Console:
+    from rich.console import Console
+
+    # rich honours NO_COLOR and stops colouring when the stream is not a terminal.
+    return Console(stderr=to_stderr, highlight=False, soft_wrap=True)
+
+
+def __getattr__(name: str) -> Console:
+    if name in ("stdout", "stderr"):
+        return _console(name == "stderr")
+    raise AttributeError(name)
 
 
 def interactive() -> bool:
@@ -82,14 +85,25 @@ class _Quiet:
 
 
 @contextlib.contextmanager
-def byte_progress() -> Iterator[Progress | _Quiet]:
+def byte_progress() -> Iterator[Any]:
     """Bytes and files with rate and ETA on a terminal; nothing when not a terminal.
 
-    Tasks take `total` in bytes; put the file count in the description field `files`.
+    Yields rich's Progress, or a stand-in with the same add_task/update/advance. Tasks
+    take `total` in bytes; put the file count in the description field `files`.
     """
     if not interactive():
         yield _Quiet()
         return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -98,7 +112,7 @@ def byte_progress() -> Iterator[Progress | _Quiet]:
         TransferSpeedColumn(),
         TextColumn("{task.fields[files]} files"),
         TimeRemainingColumn(),
-        console=stderr,
+        console=_console(True),
         transient=True,
     )
     with progress:
@@ -106,13 +120,15 @@ def byte_progress() -> Iterator[Progress | _Quiet]:
 
 
 @contextlib.contextmanager
-def count_progress() -> Iterator[Progress | _Quiet]:
+def count_progress() -> Iterator[Any]:
     """Steps of a build (n of m) with elapsed time on a terminal."""
     if not interactive():
         yield _Quiet()
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=stderr, transient=True)
+                        TimeElapsedColumn(), console=_console(True), transient=True)
     with progress:
         yield progress
 

@@ -14,7 +14,8 @@ def test_lab_demo_guest_logs_in_and_reports_xen():
     report = json.loads(result.stdout)
     view = report["guest_view"]
     assert view["hypervisor"] == "xen"
-    assert view["root"].startswith("/dev/xvda1 ")
+    assert view["root"] == "/dev/root ext4"
+    assert view["root_device"] == view["xvda1_device"] == "202:1"
     assert 200 * 1024 <= int(view["memory_kib"]) <= 256 * 1024
     assert report["guest_listed"]["memory"] == 256
     assert report["problems"] == []

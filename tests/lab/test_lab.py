@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,17 @@ def test_a_boot_that_times_out_says_why_and_keeps_the_log(
     assert caught.value.log_path.is_file()
     assert "boot-timeout" in message
     assert load(options.name) is None  # QEMU was stopped, its state cleared
+    shutil.rmtree(caught.value.log_path.parent)
+
+
+def test_a_disk_image_can_be_attached_to_the_running_dom0(lab: Lab, tmp_path: Path) -> None:
+    image = tmp_path / "guest.img"
+    with open(image, "wb") as f:
+        f.truncate(64 << 20)
+    serial = f"t{os.getpid()}"[:20]
+    device = lab.attach_disk(image, serial)
+    assert device.startswith("/dev/vd")
+    lab.channel.run(["mkfs.ext4", "-q", "-F", device], timeout=120)
+    with open(image, "rb") as f:
+        f.seek(1024 + 0x38)
+        assert f.read(2) == b"\x53\xef"  # ext4's superblock magic, written from dom0

@@ -46,8 +46,8 @@ class Oracle:
         result = subprocess.run([self.xl, "-N", "create", str(path)], capture_output=True,
                                 env=env, timeout=30, check=False)
         stderr = result.stderr.decode("utf-8", "replace")
-        if result.returncode < 0:
-            raise AssertionError(f"xl crashed (signal {-result.returncode}) on {path}: {stderr}")
+        if result.returncode < 0:  # libxlu asserts on a NUL in a string: xl refuses by crashing
+            stderr += f"\n(xl was killed by signal {-result.returncode})"
         if result.returncode != 0:
             return Verdict(False, None, stderr)
         return Verdict(True, json.loads(result.stdout.decode("utf-8", "surrogateescape")),

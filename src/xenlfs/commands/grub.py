@@ -30,11 +30,24 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
         "are written as GRUB sees them (relative to the filesystem holding them). Running it "
         "again changes nothing; changed arguments replace the entry. Never runs grub-mkconfig.")
     settings.add_flags(add, "grub")
+    add.add_argument("--xen", type=Path, default=Path("/boot/xen.gz"), metavar="FILE",
+                     help="the Xen image GRUB loads (default %(default)s)")
+    add.add_argument("--kernel", type=Path, required=True, metavar="FILE",
+                     help="the dom0 kernel, e.g. /boot/vmlinuz-6.1-xen-dom0")
+    add.add_argument("--root", metavar="DEVICE",
+                     help="dom0's root device, e.g. /dev/sda2 (written as root=DEVICE ro; "
+                     "leave it out only when an initramfs finds the root)")
+    add.add_argument("--initrd", type=Path, metavar="FILE",
+                     help="an initramfs for dom0, loaded as a second module (LFS needs none)")
     add.add_argument("--id", default="xenlfs-xen", help="the entry's GRUB id (default %(default)s)")
     add.add_argument("--multiboot2", action="store_true",
                      help="load Xen with multiboot2/module2 (needed for UEFI)")
     add.add_argument("--default", action="store_true",
                      help="make it the default entry; the old default becomes GRUB's fallback")
+    add.add_argument("--once", action="store_true",
+                     help="boot it on the next boot only, then the usual default again (GRUB's "
+                     "next_entry in grubenv, as grub-reboot; GRUB cannot write grubenv on LVM, "
+                     "RAID or btrfs)")
     add.add_argument("--boot-mount", type=Path, metavar="DIR",
                      help="treat DIR as the top of the filesystem GRUB reads the files from "
                      "(default: found in /proc/self/mountinfo)")
@@ -71,18 +84,22 @@ def _write(path: Path, old: str, new: str) -> int:
 
 def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
     path: Path = config["grub.grub_cfg"]
-    if config["grub.kernel"] is None or config["grub.root"] is None:
-        raise UsageError("grub add needs the dom0 kernel and root device",
-                         hint="give --kernel /boot/vmlinuz-…-xen-dom0 --root /dev/sdXN "
-                         "(or set them under [grub] in the config file)")
     old = grub.read_cfg(path)
     entry = grub.boot_entry(
-        entry_id=args.id, title=config["grub.title"], xen=config["grub.xen"],
-        kernel=config["grub.kernel"], root=config["grub.root"],
+        entry_id=args.id, title=config["grub.title"], xen=args.xen,
+        kernel=args.kernel, root=args.root, initrd=args.initrd,
         xen_args=config["grub.xen_args"], kernel_args=config["grub.kernel_args"],
         multiboot2=args.multiboot2, grub_cfg=path, boot_mount=args.boot_mount)
-    new = grub.plan_add(old, entry, args.default)
-    return _write(path, old, new)
+    if args.once and args.default:
+        raise UsageError("--once and --default contradict each other",
+                         hint="--once: Xen on the next boot only; --default: Xen from now on")
+    new = grub.plan_add(old, entry, args.default, args.once)
+    _write(path, old, new)
+    if args.once and grub.next_entry(path) != entry.id:
+        grub.boot_once(path, entry.id)
+        if not run.dry_run():
+            ui.stderr.print(f"the next boot (only) boots {entry.id}: {grub.grubenv(path)}")
+    return 0
 
 
 def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
@@ -102,4 +119,7 @@ def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
 def remove_entry(args: argparse.Namespace, config: settings.Config) -> int:
     path: Path = config["grub.grub_cfg"]
     old = grub.read_cfg(path)
-    return _write(path, old, grub.without(old, grub.check_id(args.id)))
+    _write(path, old, grub.without(old, grub.check_id(args.id)))
+    if grub.next_entry(path) == args.id:
+        run.run(["grub-editenv", str(grub.grubenv(path)), "unset", "next_entry"], writes=True)
+    return 0

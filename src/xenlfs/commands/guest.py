@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 
 from xenlfs.cli import ArgumentParser, add_group
-from xenlfs.commands import guest_xl
+from xenlfs.commands import guest_prepare, guest_xl
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
     sub = add_group(verbs, "guest", "make, check and run Xen guests (hint steps 5 and 6)",
                     common)
+    guest_prepare.add_prepare(sub, common)  # step 5: prepare
     guest_xl.register(sub, common)  # step 6: check, config, create, list, top, console, ...

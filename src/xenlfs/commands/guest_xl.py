@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from rich.markup import escape
+
 from xenlfs import files, run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_json
 from xenlfs.errors import UsageError
@@ -79,7 +81,8 @@ def print_findings(reports: list[check.Report]) -> None:
     for report in reports:
         for f in report.findings:
             style = "red" if f.severity == "error" else "yellow"
-            ui.stderr.print(f"[{style}]{f}[/{style}]", markup=True, highlight=False)
+            ui.stderr.print(f"[{style}]{escape(str(f))}[/{style}]", markup=True,
+                            highlight=False)
 
 
 def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
@@ -98,7 +101,7 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
             errors = sum(f.severity == "error" for f in r.findings)
             warnings = len(r.findings) - errors
             ui.stdout.print(f"{r.path}: {'ok' if r.ok else 'xl would refuse it'} "
-                            f"({errors} errors, {warnings} warnings)")
+                            f"({errors} errors, {warnings} warnings)", markup=False)
     return 0 if all(r.ok for r in reports) else 1
 
 
@@ -146,9 +149,17 @@ def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     path = toolstack.config_path(args.guest, config["xl.config_dir"])
     report = toolstack.checked(path)
     print_findings([report])
+    name = report.guest.name if report.guest else path.stem
     if not run.dry_run():
         toolstack.require_dom0()
+        if any(d.name == name for d in toolstack.list_domains()):
+            raise UsageError(f"{name} is already running",
+                             hint=f"see it: xenlfs guest console {name}; stop it first: "
+                             f"xenlfs guest shutdown {name} --wait")
     toolstack.create(path, console=args.console)
+    if not args.console and not run.dry_run():
+        ui.stdout.print(f"{name} is running; its console: xenlfs guest console {name}",
+                        markup=False)
     return 0
 
 

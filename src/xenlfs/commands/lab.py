@@ -58,13 +58,22 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 
     run_ = verb("run", "run a command in dom0",
                 "Run a command in the lab's dom0 and exit with its status. Without a lab up, "
-                "boot one for this command only.", BOOT_SETTINGS)
+                "boot one for this command only (the boot options apply only then).",
+                BOOT_SETTINGS)
     run_.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                       help="give up on the command after this long (default 600)")
     add_disk(run_)
     run_.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND",
                       help="the command and its arguments, after --")
     run_.set_defaults(handler=cmd_run)
+
+    attach = verb("attach", "hot-plug a disk image into the running dom0",
+                  "Attach a raw disk image to the running lab as a virtio disk and print its "
+                  "device in dom0.", ("instance",))
+    attach.add_argument("disk", metavar="IMAGE[:SERIAL]",
+                        help="the image; SERIAL (default: the file's name) names it in dom0")
+    attach.add_argument("--read-only", action="store_true", help="attach it read-only")
+    attach.set_defaults(handler=cmd_attach)
 
     push = verb("push", "copy a file or directory into dom0",
                 "Copy a host file or directory to a path in dom0.", ("instance",))
@@ -188,6 +197,9 @@ def cmd_run(args: argparse.Namespace, config: settings.Config) -> int:
     options = up_options(args, config)
     existing = instance.load(options.name)
     if existing is not None and existing.running():
+        if options.disks:
+            raise UsageError(f"--disk: lab {options.name!r} is already up; disks are given at "
+                             "boot", hint="hot-plug it: xenlfs lab attach IMAGE[:SERIAL]")
         return _run_in(existing, command, args.timeout)
     log.info("no lab %r is up: booting one for this command ('xenlfs lab up' keeps one "
              "running)", options.name)
@@ -207,6 +219,13 @@ def _run_in(lab: instance.Lab, command: list[str], timeout: float) -> int:
     sys.stderr.write(result.stderr)
     log.debug("dom0 command took %.1f s", time.monotonic() - start)
     return result.returncode
+
+
+def cmd_attach(args: argparse.Namespace, config: settings.Config) -> int:
+    disk = parse_disk(args.disk)
+    lab = instance.find(config["lab.instance"])
+    ui.stdout.print(lab.attach_disk(disk.path, disk.serial, readonly=args.read_only))
+    return 0
 
 
 def cmd_push(args: argparse.Namespace, config: settings.Config) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 from xenlfs import settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.errors import UsageError
-from xenlfs.snapshot import catalog, extract, formats
+from xenlfs.snapshot import atomic, catalog, extract, formats
 from xenlfs.snapshot import create as creating
 from xenlfs.snapshot import verify as verifying
 
@@ -96,6 +96,12 @@ def output_path(given: Path | None, directory: Path, compression: str,
     return path, by_name
 
 
+def shown(path: str) -> str:
+    """A manifest path for the terminal: absolute, non-UTF-8 bytes as \\xNN."""
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "/" if text == "." else "/" + text
+
+
 def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     output, compression = output_path(
         args.output, config["snapshot.dir"], config["snapshot.compression"],
@@ -105,7 +111,7 @@ def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     request = creating.Request(root=args.root, output=output, compression=compression,
                                excludes=tuple(args.exclude), includes=tuple(args.include),
                                force=args.force, allow_unreadable=args.allow_unreadable)
-    with creating.terminate_as_interrupt(), ui.step(f"snapshot {args.root} to {output}"):
+    with atomic.terminate_as_interrupt(), ui.step(f"snapshot {args.root} to {output}"):
         result = creating.create(request)
     if not args.dry_run:
         ui.stdout.print(f"{result.archive}: {result.entries} entries, "
@@ -125,6 +131,9 @@ def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         report = verifying.verify(args.archive)
         if args.json:
             ui.print_json(report.to_json())
+        elif report.ok and report.note:
+            ui.stdout.print(f"{args.archive}: whole, {report.entries} entries; {report.note} "
+                            f"({report.seconds:.1f} s)")
         elif report.ok:
             ui.stdout.print(f"{args.archive}: whole; all {report.entries} entries match the "
                             f"manifest ({report.seconds:.1f} s)")
@@ -147,8 +156,7 @@ def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         ui.stdout.print(f"{title} ({len(paths)}):", markup=False)
         for path, fields in list(paths.items())[:verifying.SHOWN]:
             detail = f"  ({', '.join(fields)})" if fields else ""
-            ui.stdout.print(f"  /{path.removeprefix('.')}{detail}".replace("//", "/"),
-                            markup=False)
+            ui.stdout.print(f"  {shown(path)}{detail}", markup=False)
         if len(paths) > verifying.SHOWN:
             ui.stdout.print(f"  … and {len(paths) - verifying.SHOWN} more (see --json)")
     if found.none:
@@ -188,7 +196,7 @@ def show_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
              "excluded     " + ", ".join(
                  e["path"] + ("/*" if e["keep_dir"] else "") for e in meta.get("excludes", [])),
              f"setuid/gid   {len(data['setuid'])} files; capabilities: "
-             + (", ".join(data["capabilities"]) or "none")]
+             + (", ".join(shown(p) for p in data["capabilities"]) or "none")]
     if meta.get("unreadable"):
         lines.append(f"unreadable   {len(meta['unreadable'])} files were left out")
     for line in lines:

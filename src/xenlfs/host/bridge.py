@@ -127,12 +127,16 @@ def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
 
 def apply_setup(plan: Plan) -> None:
     """Bridge file first, then retire: a crash between leaves a state a re-run completes."""
-    if plan.text != plan.old_target:
-        files.write_atomic(plan.target, plan.text, mode=0o644)
-    if plan.retire_to is not None and not run.dry_run():
-        plan.retire_to.parent.mkdir(exist_ok=True)
-        plan.source.rename(plan.retire_to)
-        files.fsync_dir(plan.source.parent)
+    try:
+        if plan.text != plan.old_target:
+            files.write_atomic(plan.target, plan.text, mode=0o644)
+        if plan.retire_to is not None and not run.dry_run():
+            plan.retire_to.parent.mkdir(exist_ok=True)
+            plan.source.rename(plan.retire_to)
+            files.fsync_dir(plan.source.parent)
+    except PermissionError as e:
+        raise PreconditionError(f"cannot write {e.filename}: {e.strerror}",
+                                hint="run as root") from e
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from xenlfs.errors import PreconditionError, SourceError, UsageError
 from xenlfs.host import bootfiles
 
 BEGIN, END = "### xenlfs begin ", "### xenlfs end "
-DEFAULT_BLOCK = "default"
+DEFAULT_BLOCK, ONCE_BLOCK = "default", "once"
 _ID = re.compile(r"^xenlfs-[A-Za-z0-9_.-]+$")
 
 
@@ -34,17 +34,19 @@ class Entry:
     xen_args: str = ""
     kernel_args: str = ""
     multiboot2: bool = False
+    initrd: str | None = None
 
     def render(self) -> str:
         load, module = ("multiboot2", "module2") if self.multiboot2 else ("multiboot", "module")
-        # Xen and Linux skip the first word of a multiboot command line (GRUB legacy passed
-        # the file name there), hence the hint's "placeholder".
+        # The hint's "placeholder" (grub-mkconfig's Xen script writes it too): loaders that
+        # put the image name first get it stripped by Xen; after GRUB 2 it is ignored.
         xen_line = " ".join(w for w in (load, self.xen, "placeholder", self.xen_args) if w)
         dom0_line = " ".join(w for w in (module, self.kernel, "placeholder", self.kernel_args)
                              if w)
+        initrd_line = f"\t{module} {self.initrd}\n" if self.initrd else ""
         return (f"{BEGIN}{self.id} (written by 'xenlfs grub add'; 'xenlfs grub remove' takes"
                 f" it out)\nmenuentry {quote(self.title)} --id {self.id} {{\n"
-                f"\t{xen_line}\n\t{dom0_line}\n}}\n{END}{self.id}\n")
+                f"\t{xen_line}\n\t{dom0_line}\n{initrd_line}}}\n{END}{self.id}\n")
 
 
 def quote(text: str) -> str:
@@ -152,16 +154,33 @@ def with_entry(text: str, entry: Entry) -> str:
 _SET_DEFAULT = re.compile(r"""^set\s+default\s*=\s*(?P<v>"[^"]*"|'[^']*'|\S+)""")
 
 
+def _own(lines: list[str]) -> set[int]:
+    """Indexes of the lines inside xenlfs's blocks."""
+    inside, owned = False, set()
+    for i, line in enumerate(lines):
+        if line.startswith(BEGIN):
+            inside = True
+        if inside:
+            owned.add(i)
+        if line.startswith(END):
+            inside = False
+    return owned
+
+
+def _user_default(lines: list[str]) -> tuple[str, int]:
+    """The user's own last `set default=` and the line index after it (0 when none)."""
+    previous, at, owned = "0", 0, _own(lines)
+    for i, line in enumerate(lines):
+        match = _SET_DEFAULT.match(line)
+        if match and i not in owned:
+            previous, at = match["v"].strip("\"'"), i + 1
+    return previous, at
+
+
 def with_default(text: str, entry_id: str) -> str:
     """Make `entry_id` the default; the previous default becomes GRUB's `fallback`, booted
     automatically when Xen's entry fails to load (a wrong path, a file that is not Xen)."""
-    lines = text.splitlines()
-    own = _block(lines, DEFAULT_BLOCK)
-    previous, at = "0", 0
-    for i, line in enumerate(lines):
-        match = _SET_DEFAULT.match(line)
-        if match and not (own and own[0] <= i <= own[1]):
-            previous, at = match["v"].strip("\"'"), i + 1
+    previous, at = _user_default(text.splitlines())
     if previous == entry_id:
         previous = "0"
     block = (f"{BEGIN}{DEFAULT_BLOCK} (Xen first; the previous default if it fails to load)\n"
@@ -169,8 +188,26 @@ def with_default(text: str, entry_id: str) -> str:
     return _replace(text, DEFAULT_BLOCK, block, at)
 
 
+def with_once(text: str) -> str:
+    """GRUB's one-shot boot, as grub-reboot uses it: `next_entry` in the environment block
+    beside grub.cfg becomes the default and is cleared before that entry boots, so if Xen
+    hangs or panics, the next boot is the usual default again."""
+    lines = text.splitlines()
+    at = _user_default(lines)[1]
+    own_default = _block(lines, DEFAULT_BLOCK)
+    if own_default and own_default[1] + 1 > at:
+        at = own_default[1] + 1
+    block = (f"{BEGIN}{ONCE_BLOCK} (boots grubenv's next_entry once, as grub-reboot does)\n"
+             'if [ -s "$prefix/grubenv" ]; then load_env; fi\n'
+             'if [ "${next_entry}" ]; then\n'
+             '\tset default="${next_entry}"\n\tset next_entry=\n\tsave_env next_entry\nfi\n'
+             f"{END}{ONCE_BLOCK}\n")
+    return _replace(text, ONCE_BLOCK, block, at)
+
+
 def without(text: str, entry_id: str) -> str:
-    """Remove entry `entry_id` and, if it names that entry, xenlfs's default block."""
+    """Remove entry `entry_id`, xenlfs's default block if it names that entry, and the
+    one-shot block when no xenlfs entry is left."""
     lines = text.splitlines(keepends=True)
     for name in (entry_id, DEFAULT_BLOCK):
         found = _block(lines, name)
@@ -184,6 +221,11 @@ def without(text: str, entry_id: str) -> str:
         if start > 0 and not lines[start - 1].strip() and name != DEFAULT_BLOCK:
             start -= 1
         del lines[start:end + 1]
+    entries_left = [line for line in lines if line.startswith(BEGIN) and
+                    line[len(BEGIN):].split(" ", 1)[0] not in (DEFAULT_BLOCK, ONCE_BLOCK)]
+    once = _block(lines, ONCE_BLOCK)
+    if once and not entries_left:
+        del lines[once[0]:once[1] + 1]
     return "".join(lines)
 
 
@@ -204,7 +246,9 @@ def entries(text: str) -> list[Listed]:
     """Menu entries of a grub.cfg (top level and in submenus), in file order."""
     lines = text.splitlines()
     owned = {i for i, line in enumerate(lines) if line.startswith(BEGIN)}
-    default_match = [m["v"].strip("\"'") for m in map(_SET_DEFAULT.match, lines) if m]
+    owned = _own(lines)
+    default_match = [m["v"].strip("\"'") for i, m in enumerate(map(_SET_DEFAULT.match, lines))
+                     if m and (i not in owned or lines[i].strip() != 'set default="${next_entry}"')]
     default = default_match[-1] if default_match else "0"
     found: list[Listed] = []
     for i, line in enumerate(lines):
@@ -242,20 +286,47 @@ def write_cfg(path: Path, old: str, new: str) -> Path | None:
     if new == old:
         return None
     check_syntax(new, f"{path} (as xenlfs would write it)")
-    return files.write_atomic(path, new)
+    try:
+        return files.write_atomic(path, new)
+    except PermissionError as e:
+        raise PreconditionError(f"cannot write {path}: {e.strerror}", hint="run as root") from e
 
 
-def plan_add(text: str, entry: Entry, make_default: bool) -> str:
+def plan_add(text: str, entry: Entry, make_default: bool, once: bool = False) -> str:
     new = with_entry(text, entry)
-    return with_default(new, entry.id) if make_default else new
+    new = with_default(new, entry.id) if make_default else new
+    return with_once(new) if once else new
 
 
-def boot_entry(*, entry_id: str, title: str, xen: Path, kernel: Path, root: str,
+def grubenv(grub_cfg: Path) -> Path:
+    """GRUB's environment block: the file `grubenv` in $prefix, beside grub.cfg."""
+    return grub_cfg.parent / "grubenv"
+
+
+def boot_once(grub_cfg: Path, entry_id: str) -> None:
+    """Ask GRUB to boot `entry_id` on the next boot only (grub.cfg needs with_once's block)."""
+    env = grubenv(grub_cfg)
+    if not env.exists():
+        run.run(["grub-editenv", str(env), "create"], writes=True)
+    run.run(["grub-editenv", str(env), "set", f"next_entry={entry_id}"], writes=True)
+
+
+def next_entry(grub_cfg: Path) -> str | None:
+    env = grubenv(grub_cfg)
+    if not env.exists():
+        return None
+    listed = run.run(["grub-editenv", str(env), "list"]).stdout
+    return next((line.split("=", 1)[1] for line in listed.splitlines()
+                 if line.startswith("next_entry=")), None)
+
+
+def boot_entry(*, entry_id: str, title: str, xen: Path, kernel: Path, root: str | None,
                xen_args: str, kernel_args: str, multiboot2: bool, grub_cfg: Path,
-               boot_mount: Path | None) -> Entry:
+               boot_mount: Path | None, initrd: Path | None = None) -> Entry:
     """Check the files GRUB will load and name them as GRUB sees them."""
     xen_path, xen_mount = bootfiles.locate(xen, boot_mount)
     kernel_path, kernel_mount = bootfiles.locate(kernel, boot_mount)
+    initrd_path, initrd_mount = bootfiles.locate(initrd, boot_mount) if initrd else (None, None)
     cfg_mount = bootfiles.locate(grub_cfg, boot_mount)[1] if grub_cfg.is_file() else xen_mount
     version = 2 if multiboot2 else 1
     if not bootfiles.is_multiboot(xen, version):
@@ -263,11 +334,13 @@ def boot_entry(*, entry_id: str, title: str, xen: Path, kernel: Path, root: str,
             f"{xen} is not a Multiboot{' 2' if multiboot2 else ''} image, so GRUB cannot boot it",
             hint="give the xen.gz that 'make install-xen' put in /boot (not a Linux kernel)"
             + ("" if multiboot2 else "; or try --multiboot2"))
-    for name, mount in (("kernel", kernel_mount), ("grub.cfg", cfg_mount)):
-        if mount.point != xen_mount.point:
+    for name, mount in (("kernel", kernel_mount), ("grub.cfg", cfg_mount),
+                        ("initrd", initrd_mount)):
+        if mount is not None and mount.point != xen_mount.point:
             raise PreconditionError(
                 f"{xen} and the {name} are on different filesystems ({xen_mount.point}, "
                 f"{mount.point}); GRUB reads the entry's files from the filesystem of grub.cfg",
                 hint="copy Xen and the dom0 kernel to /boot beside grub/grub.cfg")
-    args = " ".join(a for a in (f"root={root}", "ro", kernel_args) if a)
-    return Entry(check_id(entry_id), title, xen_path, kernel_path, xen_args, args, multiboot2)
+    args = " ".join(a for a in (f"root={root} ro" if root else "", kernel_args) if a)
+    return Entry(check_id(entry_id), title, xen_path, kernel_path, xen_args, args, multiboot2,
+                 initrd_path)

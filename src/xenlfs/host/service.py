@@ -154,6 +154,14 @@ def pending(plan: Plan) -> tuple[str | None, list[tuple[Path, str]]]:
 
 
 def apply_install(plan: Plan) -> None:
+    try:
+        _apply(plan)
+    except PermissionError as e:
+        raise PreconditionError(f"cannot write {e.filename}: {e.strerror}",
+                                hint="run as root") from e
+
+
+def _apply(plan: Plan) -> None:
     old, links = pending(plan)
     if old is not None:
         files.write_atomic(plan.script, plan.text, mode=0o755)
@@ -202,7 +210,7 @@ def status(proc: Path = Path("/proc")) -> list[Check]:
         "boot the Xen entry ('xenlfs grub add'), and build the dom0 kernel with CONFIG_XEN_DOM0 "
         "and CONFIG_XENFS; then mount xenfs: 'mount -t xenfs xenfs /proc/xen' (xencommons "
         "does this)")]
-    for daemon, names in (("xenstored", ("xenstored", "oxenstored")),
+    for daemon, names in (("xenstored", ("xenstored", "oxenstored", "cxenstored")),
                           ("xenconsoled", ("xenconsoled",))):
         pids = running(proc, names)
         checks.append(Check(daemon, bool(pids),

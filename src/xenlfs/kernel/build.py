@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.progress import TaskID
-
 from xenlfs import files, run, ui
 from xenlfs.errors import PreconditionError, XenlfsError
 from xenlfs.kernel import fix
@@ -88,7 +86,7 @@ def build(tree: Path, *, jobs: int, log_path: Path, nice: int | None = None) -> 
     counts: dict[str, int] = {}
     with open(log_path, "w", encoding="utf-8", buffering=1) as out, \
             ui.count_progress() as progress:
-        task = TaskID(progress.add_task("kernel build: prepare", total=None))
+        task = progress.add_task("kernel build: prepare", total=None)
         proc = run.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         assert proc.stdout is not None
         seen: set[str] = set()

@@ -54,10 +54,14 @@ class DemoReport:
 
 
 def xenlfs(*args: str | Path) -> None:
-    """Run one of xenlfs's own commands on the host, its output shown to the user."""
+    """Run one of xenlfs's own commands on the host, its output shown to the user.
+
+    Its stdout goes to our stderr, so that `lab demo --json` prints only the report."""
     argv = [sys.executable, "-m", "xenlfs", *map(str, args)]
     log.info("$ xenlfs %s", shlex.join(map(str, args)))
-    run.run(argv, writes=True, capture=False)
+    proc = run.spawn(argv, stdout=sys.stderr)
+    proc.wait()
+    run.check_finished(proc)
 
 
 def work_dir(cache_dir: Path) -> Path:
@@ -81,13 +85,6 @@ def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path) -> Non
     xenlfs("guest", "prepare", options.guest, "--snapshot", snapshot,
            "--target", image, "--size", options.disk_size, "--partition-table", "dos",
            "--hostname", options.guest, "--yes")
-
-
-def write_guest_config(options: DemoOptions, kernel: str, device: str, output: Path) -> None:
-    xenlfs("guest", "config", options.guest, "--kernel", kernel,
-           "--memory", str(options.memory_mib), "--disk", f"phy:{device},xvda1,w",
-           "--vif", "bridge=xenbr0", "--root", "/dev/xvda1 ro", "--extra", "console=hvc0",
-           "-o", output, "--force")
 
 
 def in_dom0(lab: instance.Lab, env: dict[str, str], *args: str,
@@ -121,7 +118,6 @@ def demo(options: DemoOptions) -> DemoReport:
     times = report.times
     work = work_dir(options.cache_dir)
     image = work / f"{options.guest}.img"
-    config_file = work / f"{options.guest}.cfg"
 
     with ui.step("step 0: snapshot the reference LFS root", times):
         snapshot = snapshot_of_reference(options, work)
@@ -131,12 +127,12 @@ def demo(options: DemoOptions) -> DemoReport:
     with ui.step("step 5: prepare the guest partition on a disk image", times):
         prepare_guest_disk(options, snapshot, image)
     with ui.step("lab: build (cached) and boot Xen + dom0 with the guest's disk", times):
-        artefacts = images.build(options.build, times)
+        artefacts = images.build(options.build)
         up = dataclasses.replace(options.up, disks=(Disk(image, options.guest),))
         lab = instance.up(artefacts, up)
     report.logs["serial log (Xen and dom0)"] = str(lab.spec.serial_log)
     try:
-        _in_lab(options, lab, kernel, config_file, report)
+        _in_lab(options, lab, kernel, work, report)
     finally:
         if options.keep_up:
             log.info("the lab stays up: 'xenlfs lab run --instance %s -- xl list'; "
@@ -146,16 +142,18 @@ def demo(options: DemoOptions) -> DemoReport:
     return report
 
 
-def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, config_file: Path,
+def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, work: Path,
             report: DemoReport) -> None:
     times, guest = report.times, options.guest
     env = lab.install_xenlfs()
     device = lab.channel.disk_device(guest) + "1"
     dom0_kernel = f"{DOM0_DIR}/vmlinuz-xen-domU"
-    with ui.step(f"step 6: write {guest}'s xl config (disk {device} → xvda1)", times):
-        write_guest_config(options, dom0_kernel, device, config_file)
+    with ui.step(f"step 6: write {guest}'s xl config in dom0 (disk {device} → xvda1)", times):
         lab.channel.push(kernel, dom0_kernel)
-        lab.channel.push(config_file, f"/etc/xen/{guest}.cfg")
+        in_dom0(lab, env, "guest", "config", guest, "--kernel", dom0_kernel,
+                "--memory", str(options.memory_mib), "--disk", f"phy:{device},xvda1,w",
+                "--vif", "bridge=xenbr0", "--root", "/dev/xvda1 ro", "--extra", "console=hvc0",
+                "--force")
     with ui.step(f"step 6: xenlfs guest create {guest} (in dom0)", times):
         in_dom0(lab, env, "guest", "create", guest)
     with ui.step("wait for the guest's login prompt on hvc0", times):
@@ -171,7 +169,7 @@ def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, config_file: 
     with ui.step(f"xenlfs guest shutdown {guest} --wait (in dom0)", times):
         in_dom0(lab, env, "guest", "shutdown", guest, "--wait")
     console_log = f"/var/log/xen/console/guest-{guest}.log"
-    local_log = config_file.with_suffix(".console.log")
+    local_log = work / f"{guest}.console.log"
     lab.channel.pull(console_log, local_log)
     report.logs["guest console log"] = str(local_log)
     report.console_tail = local_log.read_text(errors="replace").splitlines()[-25:]
@@ -182,8 +180,9 @@ def check(report: DemoReport, options: DemoOptions) -> list[str]:
     view, problems = report.guest_view, []
     if view.get("hypervisor") != "xen":
         problems.append(f"/sys/hypervisor/type is {view.get('hypervisor')!r}, not 'xen'")
-    if not view.get("root", "").startswith("/dev/xvda1 "):
-        problems.append(f"root is {view.get('root')!r}, not /dev/xvda1")
+    if not view.get("root_device") or view.get("root_device") != view.get("xvda1_device"):
+        problems.append(f"root is device {view.get('root_device')!r} ({view.get('root')!r}), "
+                        f"not xvda1 ({view.get('xvda1_device')!r})")
     memory_mib = int(view.get("memory_kib") or 0) // 1024
     # MemTotal is what is left after the kernel's own reservations: within 20% of memory=.
     if not 0.8 * options.memory_mib <= memory_mib <= options.memory_mib:

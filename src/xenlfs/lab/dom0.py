@@ -21,16 +21,28 @@ PACKAGES = (XEN_UTILS_PACKAGE, "iproute2", "kmod", "python3", "fdisk", "e2fsprog
 MODULES = (
     "xenfs", "xen-evtchn", "xen-gntdev", "xen-gntalloc", "xen-privcmd", "xen-blkback",
     "xen-netback", "loop", "bridge", "virtio_pci", "virtio_console", "virtio_blk",
-    "9pnet_virtio", "9p", "dm-mod", "ext4",
+    "9pnet_virtio", "9p", "virtio_rng", "dm-mod", "ext4",
 )
 
-# Never needed in a lab dom0; leaving them out keeps the initramfs small and the boot fast.
+# Never needed in a lab dom0 (glob patterns): leaving them out keeps the initramfs small and
+# the boot fast (the kernel unpacks it at about 20 MB/s under TCG).
 EXCLUDE = (
     "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/i18n",
-    "usr/share/zoneinfo", "usr/share/common-licenses", "var/cache/apt", "var/lib/apt/lists",
-    "var/cache/debconf", "usr/lib/udev/hwdb.bin", "usr/lib/udev/hwdb.d",
-    "usr/lib/x86_64-linux-gnu/gconv", f"usr/lib/xen-{XEN_SERIES}/boot",
-    "usr/lib/python3.11/test", "usr/lib/python3.11/pydoc_data",
+    "usr/share/zoneinfo", "usr/share/common-licenses", "usr/share/bash-completion",
+    "usr/share/perl5", "usr/bin/perl*", "usr/lib/x86_64-linux-gnu/perl*",
+    "var/cache/apt", "var/lib/apt/lists", "var/cache/debconf", "var/lib/dpkg/info",
+    "usr/bin/apt*", "usr/lib/apt", "usr/lib/x86_64-linux-gnu/libapt-*",
+    "usr/lib/udev/hwdb.bin", "usr/lib/udev/hwdb.d", "usr/lib/x86_64-linux-gnu/gconv",
+    f"usr/lib/xen-{XEN_SERIES}/boot", "usr/lib/python3.11/test",
+    "usr/lib/python3.11/pydoc_data", "usr/lib/python3.11/ensurepip",
+)
+
+# Modules whose bytecode is compiled into the image (the agent's and xenlfs's imports).
+PYTHON_IMPORTS = (
+    "argparse", "base64", "contextlib", "dataclasses", "difflib", "fcntl", "glob", "gzip",
+    "hashlib", "importlib.metadata", "json", "logging", "lzma", "os", "re", "select", "shlex",
+    "shutil", "socket", "subprocess", "tempfile", "termios", "threading", "tomllib", "tty",
+    "uuid", "zlib",
 )
 
 SHARE_TAG = "xenlfs"
@@ -60,9 +72,8 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/lock /run/xen /var/log/xen/console /var/lib/xen /tmp {SHARE_MOUNT}
 hostname dom0
 ip link set lo up
-for m in {" ".join(MODULES)}; do
-    modprobe "$m" 2>/dev/null || echo "xenlfs-dom0: modprobe $m failed (built in, or missing)"
-done
+modprobe -a {" ".join(MODULES)} \\
+    || echo "xenlfs-dom0: some modules did not load (built in, or missing)"
 mount -t xenfs xenfs /proc/xen || echo "xenlfs-dom0: cannot mount xenfs: is this Xen's dom0?"
 echo "xenlfs-dom0: /proc/xen/capabilities: $(cat /proc/xen/capabilities 2>/dev/null)"
 {XEN_BIN}/xenstored --pid-file=/run/xenstored.pid
@@ -77,6 +88,6 @@ echo "{UP_MARKER} in $(cut -d' ' -f1 /proc/uptime) s of dom0 uptime (userspace f
 
 INITTAB = f"""\
 ::sysinit:/etc/xenlfs/dom0-up
-::respawn:/usr/bin/python3 -u {AGENT_PATH}
+::respawn:/usr/bin/env PYTHONHASHSEED=0 /usr/bin/python3 -S -u {AGENT_PATH}
 ::shutdown:/bin/sync
 """

@@ -90,7 +90,11 @@ def run_command(console: Console, command: str, timeout: float = 30) -> str:
 GUEST_VIEW = {
     "hypervisor": "cat /sys/hypervisor/type",
     "memory_kib": "sed -n 's/^MemTotal: *\\([0-9]*\\) kB/\\1/p' /proc/meminfo",
+    # The kernel mounts root as /dev/root (df shows that too, as the hint says); its device
+    # number tells which disk it really is.
     "root": "awk '$2 == \"/\" && $1 != \"rootfs\" {print $1, $3}' /proc/mounts",
+    "root_device": "mountpoint -d /",
+    "xvda1_device": "cat /sys/class/block/xvda1/dev",
     "kernel": "uname -r",
     "hostname": "hostname",
     "detected": "dmesg | grep -m1 -i 'hypervisor detected'",

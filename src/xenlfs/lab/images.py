@@ -14,10 +14,13 @@ import gzip
 import hashlib
 import json
 import logging
+import lzma
 import os
 import re
 import shutil
 import stat
+import struct
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +33,7 @@ from xenlfs.lab import dom0
 log = logging.getLogger("xenlfs.lab")
 
 # Bump when the way any artefact is built changes: it is part of every cache key.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -174,6 +177,8 @@ def building(target: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    if target.exists():  # an incomplete or older artefact under the same key
+        shutil.rmtree(target)
     os.rename(work, target)
 
 
@@ -239,15 +244,61 @@ def user_xen(cache: Path, path: Path) -> Path:
 # --- the dom0 kernel ------------------------------------------------------------------------
 
 def kernel_tree(cache: Path, versions: Versions) -> tuple[Path, str]:
-    """Debian's kernel package unpacked with its modules indexed: (tree, module version)."""
+    """Debian's kernel package unpacked with its modules indexed: (tree, module version).
+
+    boot/vmlinux-RELEASE is its uncompressed ELF: Xen decompressing a bzImage under TCG
+    costs 10-20 s of every boot; loading an ELF costs nothing."""
     target = cache / f"kernel-{cache_key({'kernel': [versions.kernel_package, versions.kernel]})}"
     release = versions.kernel_package.removeprefix("linux-image-")
-    if not (target / "boot" / f"vmlinuz-{release}").is_file():
+    if not (target / "boot" / f"vmlinux-{release}").is_file():
         deb = download(versions.kernel_package, versions.kernel, cache / "downloads")
         with building(target) as work:
             run.run(["dpkg-deb", "-x", deb, work])
             run.run(["depmod", "-b", work, release])
+            elf = vmlinux(work / "boot" / f"vmlinuz-{release}")
+            if elf is None:
+                raise PreconditionError(f"cannot unpack the ELF kernel from {deb.name}")
+            (work / "boot" / f"vmlinux-{release}").write_bytes(elf)
     return target, release
+
+
+def vmlinux(bzimage: Path) -> bytes | None:
+    """The ELF kernel inside a bzImage (xz, gzip or lzma payload), or None."""
+    data = bzimage.read_bytes()
+    if data[:4] == b"\x7fELF":
+        return data
+    if len(data) < 0x250 or data[0x202:0x206] != b"HdrS":
+        return None
+    setup_sectors = data[0x1F1] or 4
+    offset, length = struct.unpack_from("<II", data, 0x248)
+    start = (setup_sectors + 1) * 512 + offset
+    payload = data[start:start + length]
+    try:
+        if payload.startswith(b"\xfd7zXZ\x00"):
+            elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
+        elif payload.startswith(b"\x1f\x8b"):
+            elf = zlib.decompressobj(wbits=31).decompress(payload)
+        elif payload.startswith(b"\x5d\x00\x00"):
+            elf = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(payload)
+        else:
+            return None
+    except (lzma.LZMAError, zlib.error):
+        return None
+    return elf if elf.startswith(b"\x7fELF") else None
+
+
+def user_kernel(cache: Path, path: Path) -> Path:
+    """A user's dom0 kernel, as its ELF when it can be unpacked (faster boots), else as is."""
+    target = cache / f"kernel-user-{cache_key({'sha256': file_digest(path)})}"
+    if (target / "vmlinux").is_file():
+        return target / "vmlinux"
+    elf = vmlinux(path)
+    if elf is None:
+        log.info("%s: kept compressed (Xen will unpack it at every boot)", path)
+        return path
+    with building(target) as work:
+        (work / "vmlinux").write_bytes(elf)
+    return target / "vmlinux"
 
 
 def module_files(show_depends: str, tree: Path) -> list[str]:
@@ -277,7 +328,7 @@ def needed_modules(tree: Path, release: str, modules: Sequence[str]) -> list[str
 def rootfs(cache: Path, versions: Versions, mirror: str, packages: Sequence[str]) -> Path:
     """debootstrap minbase with the toolstack (about a minute), slimmed; cached."""
     inputs = {"suite": versions.suite, "mirror": mirror, "packages": sorted(packages),
-              "xen_utils": versions.xen_utils, "exclude": dom0.EXCLUDE}
+              "xen_utils": versions.xen_utils}
     target = cache / f"rootfs-{cache_key(inputs)}"
     if (target / "etc/os-release").exists():
         return target
@@ -285,12 +336,6 @@ def rootfs(cache: Path, versions: Versions, mirror: str, packages: Sequence[str]
         run.run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
                  versions.suite, work, mirror], writes=True, timeout=3600,
                 hint="debootstrap needs the Debian mirror; set [lab] mirror or --mirror")
-        for relative in dom0.EXCLUDE:
-            path = work / relative
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists():
-                path.unlink()
         got = run.run(["chroot", work, "dpkg-query", "-W", "-f", "${Version}",
                        dom0.XEN_UTILS_PACKAGE], check=False).stdout.strip()
         if got and got != versions.xen_utils:
@@ -326,7 +371,21 @@ def cpio(stage: Path, output: Path) -> None:
             input="\n".join(names) + "\n", cwd=stage, timeout=600)
 
 
+def slim(stage: Path) -> None:
+    """Leave out what a lab dom0 never uses; precompile what its Python imports."""
+    for pattern in dom0.EXCLUDE:
+        for path in sorted(stage.glob(pattern), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+    # Debian's python3 ships no bytecode; compiling at every boot costs seconds under TCG.
+    run.run(["chroot", stage, "python3", "-c", f"import {', '.join(dom0.PYTHON_IMPORTS)}"],
+            env={"PYTHONHASHSEED": "0"})
+
+
 def populate(stage: Path, kernel: tuple[Path, str] | None, modules: Sequence[str]) -> None:
+    slim(stage)
     if kernel is not None:
         tree, release = kernel
         for relative in needed_modules(tree, release, modules):
@@ -352,7 +411,8 @@ def populate(stage: Path, kernel: tuple[Path, str] | None, modules: Sequence[str
 def dom0_initrd(cache: Path, root: Path, kernel: tuple[Path, str] | None,
                 kernel_id: str, modules: Sequence[str]) -> Path:
     inputs = {"root": root.name, "kernel": kernel_id, "modules": sorted(modules),
-              "overlay": overlay_files(), "busybox": file_digest(busybox())}
+              "overlay": overlay_files(), "busybox": file_digest(busybox()),
+              "exclude": dom0.EXCLUDE, "imports": dom0.PYTHON_IMPORTS}
     target = cache / f"dom0-{cache_key(inputs)}"
     if (target / "initrd.cpio").is_file():
         return target / "initrd.cpio"
@@ -401,13 +461,13 @@ def build(options: BuildOptions, times: ui.StepTimes | None = None) -> Artefacts
             if options.dom0_kernel is not None:
                 if not options.dom0_kernel.is_file():
                     raise UsageError(f"argument --dom0-kernel: {options.dom0_kernel} is not a file")
-                vmlinuz = options.dom0_kernel
+                vmlinuz = user_kernel(cache, options.dom0_kernel)
                 kernel = (custom_kernel_modules(options.dom0_modules, vmlinuz)
                           if options.dom0_modules else None)
-                kernel_id = file_digest(vmlinuz)
+                kernel_id = file_digest(options.dom0_kernel)
             else:
                 kernel = kernel_tree(cache, versions)
-                vmlinuz = kernel[0] / "boot" / f"vmlinuz-{kernel[1]}"
+                vmlinuz = kernel[0] / "boot" / f"vmlinux-{kernel[1]}"
                 kernel_id = f"{versions.kernel_package}={versions.kernel}"
         with ui.step("dom0 root (debootstrap)", times):
             root = rootfs(cache, versions, options.mirror, options.packages)

@@ -1,7 +1,15 @@
 """Step 0 of the hint: a snapshot of the root filesystem (appendix A), done properly.
 
-create() writes a POSIX tar (GNU tar) compressed by zstd/gzip/xz with a manifest beside it;
-extract() restores one; verify() checks one against its manifest or a live tree.
+    excludes  what is left out: the hint's list, other mounts, lost+found
+    create    GNU tar → tarscan (hashes, manifest) → zstd/gzip/xz → atomic temp → rename
+    atomic    locked temporary files; stale ones from killed runs cleaned up
+    manifest  ARCHIVE.manifest.jsonl: metadata and one Entry per member
+    verify    whole archive vs manifest; manifest vs a live tree
+    catalog   list and show
+    extract   restore with GNU tar (also for any tar, plain or compressed)
+
+The stable entry points for other steps: extract(archive, dest) and
+create.create(create.Request(root, output, compression)).
 """
 
 from __future__ import annotations

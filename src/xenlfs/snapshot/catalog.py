@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from xenlfs.errors import UsageError, XenlfsError
-from xenlfs.snapshot import formats, manifest
-from xenlfs.snapshot.create import TEMP_PREFIX
-
-
-def _locked(path: Path) -> bool:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+from xenlfs.snapshot import atomic, formats, manifest
 
 
 def describe(archive: Path) -> dict[str, Any]:
@@ -54,8 +37,8 @@ def listing(directory: Path) -> list[dict[str, Any]]:
                          "[snapshot] dir")
     rows = []
     for path in sorted(directory.iterdir()):
-        if path.name.startswith(TEMP_PREFIX):
-            state = "being written" if _locked(path) else \
+        if path.name.startswith(atomic.TEMP_PREFIX):
+            state = "being written" if atomic.locked(path) else \
                 "unfinished, left by a killed run (the next create removes it)"
             rows.append({"archive": str(path), "bytes": path.stat().st_size, "status": state})
         elif path.name.endswith(manifest.SUFFIX):

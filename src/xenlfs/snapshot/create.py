@@ -13,28 +13,22 @@ import fcntl
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from rich.progress import TaskID
 
 from xenlfs import __version__, run, ui
 from xenlfs.errors import CommandFailed, PreconditionError, UsageError, XenlfsError
 from xenlfs.files import fsync_dir
+from xenlfs.snapshot import atomic, formats, manifest
 from xenlfs.snapshot import excludes as ex
-from xenlfs.snapshot import formats, manifest
 from xenlfs.snapshot.tarscan import Scanner
 
 log = logging.getLogger("xenlfs.snapshot")
 
-TEMP_PREFIX = ".xenlfs-snapshot-tmp-"
 CHUNK = 1 << 20
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, not exported by Python 3.11
 
@@ -101,60 +95,6 @@ def check(request: Request, mounts: list[ex.Mount]) -> None:
                     mount.fstype)
 
 
-def clean_stale(directory: Path) -> list[Path]:
-    """Remove temporary files that killed runs left behind (their lock is free)."""
-    removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for path in directory.glob(TEMP_PREFIX + "*"):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # another snapshot is being written right now
-            else:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-            finally:
-                os.close(fd)
-    for path in removed:
-        log.warning("removed %s, left by a snapshot that was killed", path)
-    return removed
-
-
-@contextlib.contextmanager
-def _temp(beside: Path) -> Iterator[tuple[int, Path]]:
-    """An exclusive, locked, private (0600: a snapshot holds /etc/shadow) temporary file."""
-    fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + beside.name + ".", dir=beside.parent)
-    path = Path(name)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd, path
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the temporary files are removed."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data):]
@@ -183,7 +123,7 @@ def create(request: Request) -> Result:
     sidecar = manifest.path_for(output)
     plan = ex.plan(str(root), mounts, user_excludes=request.excludes,
                    includes=request.includes,
-                   output_paths=[str(output), str(sidecar), str(output.parent / TEMP_PREFIX)
+                   output_paths=[str(output), str(sidecar), str(output.parent / atomic.TEMP_PREFIX)
                                  + "*"])
     argv = tar_argv(root, plan)
     compress = list(request.compression.compress)
@@ -193,44 +133,55 @@ def create(request: Request) -> Result:
                      e.reason)
         pipe = f" | {run.command_line(compress)}" if compress else ""
         log.info("would run: %s%s > %s%s…, then rename it to %s and write %s",
-                 run.command_line(argv), pipe, output.parent / TEMP_PREFIX, output.name,
+                 run.command_line(argv), pipe, output.parent / atomic.TEMP_PREFIX, output.name,
                  output, sidecar)
         return Result(output, sidecar, 0, 0, 0, 0.0)
-    clean_stale(output.parent)
-    with terminate_as_interrupt(), _temp(output) as (fd, temp), \
-            _temp(sidecar) as (manifest_fd, manifest_temp):
-        try:
-            scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
-        except KeyboardInterrupt:
-            log.error("interrupted: removed the unfinished %s; nothing was written to %s",
-                      temp.name, output)
-            raise
-        except OSError as e:
-            raise _disk_error(e, output) from e
-        if unreadable and not request.allow_unreadable:
-            shown = "\n".join(f"  {line}" for line in unreadable[:20])
-            more = f"\n  … and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
-            files = f"{len(unreadable)} file" + ("s" if len(unreadable) > 1 else "")
-            raise XenlfsError(f"{files} could not be read, so no snapshot was written:\n"
-                              f"{shown}{more}",
-                              hint="fix their permissions, exclude them with --exclude, or "
-                              "accept a snapshot without them with --allow-unreadable")
-        try:
-            os.fsync(fd)
-            archive_bytes = os.fstat(fd).st_size
-            meta = _meta(request, root, plan, archive_bytes, scanner, warnings, unreadable)
-            manifest.write_fd(manifest_fd, meta, scanner.entries)
-            os.fsync(manifest_fd)
-            os.rename(manifest_temp, sidecar)
-            os.rename(temp, output)
-            fsync_dir(output.parent)
-        except OSError as e:
-            sidecar.unlink(missing_ok=True)
-            raise _disk_error(e, output) from e
+    atomic.clean_stale(output.parent)
+    committed: list[bool] = []
+    try:
+        with atomic.terminate_as_interrupt(), atomic.temp(output) as (fd, temp), \
+                atomic.temp(sidecar) as (manifest_fd, manifest_temp):
+            try:
+                scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
+            except OSError as e:
+                raise _disk_error(e, output) from e
+            if unreadable and not request.allow_unreadable:
+                raise _unreadable_error(unreadable)
+            try:
+                os.fsync(fd)
+                archive_bytes = os.fstat(fd).st_size
+                meta = _meta(request, root, plan, archive_bytes, scanner, warnings, unreadable)
+                manifest.write_fd(manifest_fd, meta, scanner.entries)
+                os.fsync(manifest_fd)
+                with atomic.signals_held():  # both names, or neither
+                    os.rename(manifest_temp, sidecar)
+                    os.rename(temp, output)
+                    committed.append(True)
+                fsync_dir(output.parent)
+            except OSError as e:
+                if not committed:
+                    sidecar.unlink(missing_ok=True)
+                raise _disk_error(e, output) from e
+    except KeyboardInterrupt:
+        if committed:
+            log.error("interrupted after %s was complete; it and its manifest are whole", output)
+        else:
+            log.error("interrupted: the unfinished snapshot was removed; nothing was written "
+                      "to %s", output)
+        raise
     for warning in warnings:
         log.warning("%s", warning)
     return Result(output, sidecar, len(scanner.entries), scanner.content_bytes, archive_bytes,
                   time.monotonic() - start, tuple(warnings))
+
+
+def _unreadable_error(unreadable: list[str]) -> XenlfsError:
+    shown = "\n".join(f"  {line}" for line in unreadable[:20])
+    more = f"\n  … and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
+    files = f"{len(unreadable)} file" + ("s" if len(unreadable) > 1 else "")
+    return XenlfsError(f"{files} could not be read, so no snapshot was written:\n{shown}{more}",
+                       hint="fix their permissions, exclude them with --exclude, or accept a "
+                       "snapshot without them with --allow-unreadable")
 
 
 def _disk_error(error: OSError, output: Path) -> XenlfsError:
@@ -261,7 +212,7 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
     with tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zip_errors, \
             ui.byte_progress() as progress:
         total = _estimate(root, [e.pattern for e in plan]) if ui.interactive() else None
-        task = TaskID(progress.add_task("snapshot", total=total, files=0))
+        task = progress.add_task("snapshot", total=total, files=0)
         # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
         compressor = run.spawn(compress, stdin=subprocess.PIPE, stdout=out_fd,
                                stderr=zip_errors, start_new_session=True) if compress else None
@@ -317,4 +268,4 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
     return scanner, warnings, unreadable
 
 
-__all__ = ["Request", "Result", "clean_stale", "create"]
+__all__ = ["Request", "Result", "create"]

@@ -11,8 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from rich.progress import TaskID
-
 from xenlfs import run, ui
 from xenlfs.errors import PreconditionError, UsageError
 from xenlfs.snapshot import formats
@@ -65,7 +63,7 @@ def extract(archive: Path, dest: Path) -> None:
         files = [0]
         counter = threading.Thread(target=_count_lines, args=(tar.stdout, files), daemon=True)
         counter.start()
-        task = TaskID(progress.add_task("extracting", total=size, files=0))
+        task = progress.add_task("extracting", total=size, files=0)
         try:
             _pump(source, tar.stdin, lambda n: progress.update(task, advance=n, files=files[0]))
             tar.wait()

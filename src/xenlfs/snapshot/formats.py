@@ -22,11 +22,17 @@ class Compression:
         return self.suffixes[0]
 
 
-# zstd -3 with all cores is both faster and smaller than the hint's gzip -6; its frames carry
+# zstd's fastest level with long-distance matching over a 128 MiB window finds the copies
+# between files of a root filesystem: on a Debian root it is ~10% smaller than the hint's
+# gzip -6 at a tenth of its CPU time, and less CPU than plain -3. A 2^27 window is the most
+# `zstd -d` (and so plain `tar --zstd -x`) accepts without extra flags. -B8M: jobs of 8 MiB
+# (not 4 windows = 512 MiB) start compressing early and on every core while tar still
+# reads, and the archive is even a little smaller. zstd frames carry
 # checksums, as do gzip's and xz's, so a damaged archive is noticed on reading.
 COMPRESSIONS: dict[str, Compression] = {
     c.name: c for c in (
-        Compression("zstd", (".tar.zst", ".tzst"), ("zstd", "-3", "-T0", "-q", "-c"),
+        Compression("zstd", (".tar.zst", ".tzst"), ("zstd", "-1", "--long=27", "-T0", "-B8M",
+                                                   "-q", "-c"),
                     ("zstd", "-d", "-q", "-c"), "--zstd", b"\x28\xb5\x2f\xfd"),
         Compression("gzip", (".tar.gz", ".tgz"), ("gzip", "-6", "-c"),
                     ("gzip", "-d", "-c"), "--gzip", b"\x1f\x8b"),

@@ -36,8 +36,7 @@ def _number(field: bytes) -> int:
     if field[0] & 0x80:  # GNU base-256 for values that do not fit in octal
         value = int.from_bytes(field[1:], "big")
         return value - (1 << (8 * len(field) - 8)) if field[0] & 0x40 else value
-    text = field.split(b"\0", 1)[0].strip()
-    return int(text, 8) if text else 0
+    return int(field.split(b"\0", 1)[0] or b"0", 8)  # int() skips the spaces
 
 
 def _ns(text: bytes) -> int:
@@ -87,6 +86,7 @@ class Scanner:
         self._logical = 0
         self._segment_left = 0
         self._stored = 0
+        self._extension_size = 0
 
     def feed(self, data: bytes | memoryview) -> None:
         try:
@@ -142,6 +142,10 @@ class Scanner:
                                  "uncompressed stream")
         flag = block[156:157]
         size = _number(block[124:136])
+        if flag == b"x" and size:  # the common case, once per member: no closure
+            self._need, self._on_block, self._extension_size = size + _padded(size), \
+                self._pax_block, size
+            return
         if flag in (b"x", b"g", b"L", b"K"):
             self._want(size, lambda data: self._extension(flag, data[:size]))
             return
@@ -203,6 +207,10 @@ class Scanner:
             self._need, self._on_block = BLOCK, self._header
             then(data)
         self._on_block = done
+
+    def _pax_block(self, data: bytes) -> None:
+        self._need, self._on_block = BLOCK, self._header
+        self._pax = _pax_records(data[:self._extension_size])
 
     def _extension(self, flag: bytes, data: bytes) -> None:
         if flag == b"x":

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.progress import TaskID
-
 from xenlfs import run, ui
 from xenlfs.errors import UsageError
 from xenlfs.snapshot import excludes as ex
@@ -33,6 +31,7 @@ class Report:
     entries: int = 0
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -40,7 +39,8 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {"archive": str(self.archive), "ok": self.ok, "entries": self.entries,
-                "problems": self.problems, "seconds": round(self.seconds, 3)}
+                "problems": self.problems, "seconds": round(self.seconds, 3),
+                "note": self.note}
 
 
 def _check_size(archive: Path, meta: dict[str, Any], report: Report) -> None:
@@ -52,20 +52,27 @@ def _check_size(archive: Path, meta: dict[str, Any], report: Report) -> None:
 
 
 def verify(archive: Path) -> Report:
-    """Decompress and read the whole archive; every member must match the manifest."""
+    """Decompress and read the whole archive; every member must match the manifest.
+
+    An archive without a manifest (the hint's own .tgz, say) is only checked to be whole.
+    """
     start = time.monotonic()
     archive = Path(archive)
     if not archive.is_file():
         raise UsageError(f"{archive} does not exist or is not a file")
     compression = formats.detect(archive)
-    recorded = manifest.read(manifest.path_for(archive))
     report = Report(archive)
-    _check_size(archive, recorded.meta, report)
+    recorded = None
+    if manifest.path_for(archive).exists():
+        recorded = manifest.read(manifest.path_for(archive))
+        _check_size(archive, recorded.meta, report)
+    else:
+        report.note = "it has no manifest, so only its wholeness was checked, not its hashes"
     scanner = Scanner()
     with tempfile.TemporaryFile() as errors, open(archive, "rb") as source, \
             ui.byte_progress() as progress:
-        task = TaskID(progress.add_task("verifying", total=recorded.meta.get("tar_bytes"),
-                                        files=0))
+        total = recorded.meta.get("tar_bytes") if recorded else None
+        task = progress.add_task("verifying", total=total, files=0)
         child = run.spawn(compression.decompress, stdin=source, stdout=subprocess.PIPE,
                           stderr=errors) if compression.decompress else None
         stream = child.stdout if child and child.stdout else source
@@ -91,7 +98,8 @@ def verify(archive: Path) -> Report:
             report.problems.append(f"{compression.name} could not decompress the archive: "
                                    f"{message or f'exit status {child.returncode}'}")
     report.entries = len(scanner.entries)
-    report.problems += _compare_members(recorded.entries, scanner.entries)
+    if recorded is not None:
+        report.problems += _compare_members(recorded.entries, scanner.entries)
     report.seconds = time.monotonic() - start
     return report
 

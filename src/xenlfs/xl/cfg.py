@@ -116,10 +116,17 @@ def _explain_bad_char(text: str, i: int, path: str) -> tuple[str, str]:
     if c in "'\"":
         return (f"string not closed: no matching {c} before the end of the line",
                 f"close the string with {c}; a string cannot span lines")
+    word_match = re.match(r"[^\s=,;\[\]#'\"]+", text[i:])
+    word = word_match[0] if word_match else c
+    in_value = "=" in text[text.rfind("\n", 0, i) + 1:i]
+    if c == "-" and re.fullmatch(r"-[0-9][0-9a-fx]*", word):
+        return (f"'{word}': a negative number must be quoted in xl configs",
+                f'write "{word}"')
+    if in_value and (c.isalpha() or c in "/."):
+        return (f"'{word}' is not quoted: xl values are \"strings\", numbers or [lists]",
+                f'write "{word}"')
     if c.isupper():
-        word = re.match(r"[A-Za-z][._0-9A-Za-z]*", text[i:])
-        name = word[0] if word else c
-        return (f"'{name}': xl key names are lower case", f"write '{name.lower()}'")
+        return (f"'{word}': xl key names are lower case", f"write '{word.lower()}'")
     if c in "+-.():":
         return (f"'{c}' is not allowed here: xl config files are not Python",
                 "write key = value with a quoted string, a whole number or a [list]")
@@ -180,7 +187,11 @@ def tokens(text: str, path: str) -> Iterator[Token]:
         pos = Pos(line, i - line_start + 1)
         if m is None and i == len(text) - 1 and len(_bytes(text[i])) == 1:
             break  # libxlu's scanner drops one bad byte at the very end without a word
-        if m is None or (m.lastgroup == "STRING" and "\0" in m[0]):
+        if m is not None and m.lastgroup == "STRING" and "\0" in m[0]:
+            col = pos.col + m[0].index("\0")
+            raise SourceError(path, pos.line, col, "a NUL byte inside a string (xl crashes on "
+                              "it)", "remove it; the file may not be a text file")
+        if m is None:
             what, fix = _explain_bad_char(text, i, path)
             raise SourceError(path, pos.line, pos.col, what, fix or None)
         kind = m.lastgroup or ""

@@ -57,6 +57,8 @@ class Report:
     path: str
     findings: list[Finding] = field(default_factory=list)
     guest: Guest | None = None  # None when the file does not parse
+    disk_pos: list[cfg.Pos] = field(default_factory=list)  # where each of guest.disks is
+    vif_pos: list[cfg.Pos] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -240,6 +242,7 @@ class _Checker:
                      f"disk '{item.text}': {e.what}", e.fix)
             return
         self.guest.disks.append(d)
+        self.report.disk_pos.append(item.pos)
         if d.vdev is not None and disk.vdev_number(d.vdev) is None:
             self.add("warning", item.pos, f"disk '{item.text}': libxl cannot use vdev "
                      f"'{d.vdev}'", "use a name like xvda, xvda1, xvdb (or hda, sda)")
@@ -254,6 +257,7 @@ class _Checker:
             self.add("error", item.pos, f"vif '{item.text}': {e.what}", e.fix)
             return
         self.guest.vifs.append(v)
+        self.report.vif_pos.append(item.pos)
         for what, fix in v.problems:
             self.add("warning", item.pos, f"vif '{item.text}': {what}", fix)
 
@@ -279,12 +283,13 @@ def check_bridges(report: Report, bridges_dir: Path = Path("/sys/class/net")) ->
     """On the Xen host: each vif's bridge (xenbr0 when not given) must exist."""
     if report.guest is None:
         return
-    for v in report.guest.vifs:
+    for v, pos in zip(report.guest.vifs, report.vif_pos, strict=True):
         bridge = str(v.fields.get("bridge", "xenbr0"))
         if not (bridges_dir / bridge / "bridge").is_dir():
             report.findings.append(Finding(
-                "warning", report.path, 1, 1, f"vif '{v.spec}': bridge {bridge} does not exist "
-                "on this host: the guest will not start", "create it: xenlfs bridge setup "
+                "warning", report.path, pos.line, pos.col,
+                f"vif '{v.spec}': bridge {bridge} does not exist on this host: the guest "
+                "will not start", "create it: xenlfs bridge setup "
                 "(hint step 1), or set bridge= in the vif"))
 
 
@@ -292,14 +297,16 @@ def check_shared_disks(reports: Iterable[Report]) -> None:
     """Two guests (or two disks) writing the same target corrupt its filesystem."""
     writers: dict[str, str] = {}
     for report in reports:
-        for d in report.guest.disks if report.guest else []:
+        disks = report.guest.disks if report.guest else []
+        for d, pos in zip(disks, report.disk_pos, strict=True):
             if not d.target or not d.readwrite:
                 continue
             target = os.path.realpath(d.target) if os.path.exists(d.target) else d.target
             if target in writers:
                 report.findings.append(Finding(
-                    "warning", report.path, 1, 1, f"disk {d.target} is also written by "
-                    f"{writers[target]}: two writers corrupt its filesystem",
+                    "warning", report.path, pos.line, pos.col,
+                    f"disk {d.target} is also written by {writers[target]}: two writers "
+                    "corrupt its filesystem",
                     "give each guest its own disk, or share it read-only (access r)"))
             else:
                 writers[target] = f"{report.path} ({report.guest.name if report.guest else ''})"

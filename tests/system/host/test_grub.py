@@ -57,10 +57,10 @@ def boot_tree(boot: Path, cfg: str = LFS_CFG) -> Path:
     return boot / "grub/grub.cfg"
 
 
-def grub_add(xenlfs, boot: Path, *extra: str):
+def grub_add(xenlfs, boot: Path, *extra: str, env: dict[str, str] | None = None):
     return xenlfs("grub", "add", "--grub-cfg", str(boot / "grub/grub.cfg"),
                   "--xen", str(boot / "xen.gz"), "--kernel", str(boot / "vmlinuz-6.1-xen-dom0"),
-                  "--root", "/dev/sda2", "--xen-args", "dom0_mem=1024M,max:1024M", *extra)
+                  "--root", "/dev/sda2", "--xen-args", "dom0_mem=1024M,max:1024M", *extra, env=env)
 
 
 def script_check(path: Path) -> None:
@@ -178,3 +178,48 @@ def test_real_xen_is_multiboot_for_grub_file_and_for_the_header_scan(image):
         assert bootfiles.is_multiboot(Path(image), version)
         head = bootfiles._head(Path(image), bootfiles.MULTIBOOT2_SEARCH)
         assert bootfiles.has_multiboot_header(head, version)
+
+
+def test_without_grub_tools_the_fallbacks_agree(xenlfs, tmp_path):
+    """No grub-file or grub-script-check on PATH: the header scan and the brace check."""
+    with_tools = boot_tree(tmp_path / "a/boot")
+    without = boot_tree(tmp_path / "b/boot")
+    assert grub_add(xenlfs, tmp_path / "a/boot", "--boot-mount", str(tmp_path / "a")
+                    ).returncode == 0
+    bare = grub_add(xenlfs, tmp_path / "b/boot", "--boot-mount", str(tmp_path / "b"),
+                    env={"PATH": "/nonexistent"})
+    assert bare.returncode == 0, bare.stderr
+    assert with_tools.read_text() == without.read_text()
+    script_check(without)
+
+    broken = boot_tree(tmp_path / "c/boot", "menuentry 'x' {\n  echo\n")
+    result = grub_add(xenlfs, tmp_path / "c/boot", "--boot-mount", str(tmp_path / "c"),
+                      env={"PATH": "/nonexistent"})
+    assert result.returncode == 1 and f"{broken}:1:15: '{{' is never closed" in result.stderr
+
+
+def test_once_boots_xen_on_the_next_boot_only(xenlfs, tmp_path):
+    boot = tmp_path / "boot"
+    cfg = boot_tree(boot)
+    env_file = boot / "grub/grubenv"
+    assert grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once", "--default"
+                    ).returncode == 2
+    dry = grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once", "--dry-run")
+    assert dry.returncode == 0 and "+\tsave_env next_entry" in dry.stdout
+    assert f"would run: grub-editenv {env_file} set next_entry=xenlfs-xen" in dry.stderr
+    assert not env_file.exists() and cfg.read_text() == LFS_CFG
+
+    assert grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once").returncode == 0
+    script_check(cfg)
+    listed = subprocess.run(["grub-editenv", str(env_file), "list"], capture_output=True,
+                            text=True, check=True).stdout
+    assert "next_entry=xenlfs-xen" in listed.splitlines()
+    text = cfg.read_text()
+    again = grub_add(xenlfs, boot, "--boot-mount", str(boot), "--once")
+    assert again.returncode == 0 and cfg.read_text() == text
+
+    assert xenlfs("grub", "remove", "--grub-cfg", str(cfg)).returncode == 0
+    assert cfg.read_text() == LFS_CFG
+    listed = subprocess.run(["grub-editenv", str(env_file), "list"], capture_output=True,
+                            text=True, check=True).stdout
+    assert "next_entry" not in listed

@@ -251,3 +251,16 @@ def test_sigkill_leaves_no_final_name_and_the_next_run_cleans_up(xenlfs, big_tre
     assert "left by a snapshot that was killed" in result.stderr
     assert leftovers(out) == []
     assert archive.exists()
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(xenlfs, tree: Path, workdir: Path):
+    out = workdir / "out"
+    out.mkdir()
+    result = xenlfs("snapshot", "create", "--dry-run", "--root", str(tree),
+                    str(out / "snap.tar.zst"))
+    assert result.returncode == 0, result.stderr
+    assert "would run: tar --create" in result.stderr
+    assert "--exclude=./proc/*" in result.stderr
+    assert "| zstd -1 --long=27 -T0 -B8M" in result.stderr
+    assert "exclude /proc (kept empty) (hint)" in result.stderr
+    assert list(out.iterdir()) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -97,12 +98,14 @@ def test_against_names_every_kind_of_change(xenlfs, snapshot: Path, workdir: Pat
     os.chown(copy / "home/user/notes", 0, 0)
     os.removexattr(copy / "usr/bin/ping", "security.capability")
     os.utime(copy / "srv/acl-file", ns=(0, 0))
+    (copy / os.fsdecode(b"caf\xe9-latin1")).write_text("changed\n")
     result = xenlfs("snapshot", "verify", "--json", str(snapshot), "--against", str(copy))
     assert result.returncode == 1
     found = json.loads(result.stdout)
     assert found["added"] == ["added"]
     assert found["removed"] == ["empty"]
-    assert found["changed_content"] == {"old": ["size", "sha256"]}
+    assert found["changed_content"] == {"old": ["size", "sha256"],
+                                        "caf\udce9-latin1": ["size", "sha256"]}
     metadata = found["changed_metadata"]
     assert metadata["tmp"] == ["mode"]
     assert metadata["home/user/notes"] == ["uid", "gid"]
@@ -113,6 +116,7 @@ def test_against_names_every_kind_of_change(xenlfs, snapshot: Path, workdir: Pat
     text = xenlfs("snapshot", "verify", str(snapshot), "--against", str(copy)).stdout
     assert "added (1):\n  /added" in text
     assert "changed metadata" in text
+    assert "  /caf\\xe9-latin1  (size, sha256)" in text
 
 
 def test_list_and_show(xenlfs, snapshot: Path, workdir: Path):
@@ -130,4 +134,15 @@ def test_list_and_show(xenlfs, snapshot: Path, workdir: Path):
     assert shown["meta"]["kernel"] == os.uname().release
     assert any(e["path"] == "/proc" and e["keep_dir"] for e in shown["meta"]["excludes"])
     text = xenlfs("snapshot", "show", str(snapshot)).stdout
-    assert "capabilities: usr/bin/ping" in text
+    assert "capabilities: /usr/bin/ping" in text
+
+
+def test_the_hints_own_archive_is_checked_for_wholeness(xenlfs, tree: Path, workdir: Path):
+    archive = workdir / "lfs-snapshot.tgz"
+    subprocess.run(["tar", "-C", str(tree), "-czpf", str(archive), "."], check=True)
+    result = xenlfs("snapshot", "verify", str(archive))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "has no manifest, so only its wholeness was checked" in result.stdout
+    with open(archive, "r+b") as f:
+        f.truncate(archive.stat().st_size - 100)
+    assert xenlfs("snapshot", "verify", str(archive)).returncode == 1

@@ -79,6 +79,17 @@ def test_corpus_file_is_read_as_xl_reads_it(oracle: Oracle, path: Path):
     assert accepted == path.name.startswith("ok-"), "the file's ok-/bad- label is wrong"
 
 
+# Real-world files: the examples Xen installs (Debian: xen-utils-common, /etc/xen).
+EXAMPLES = sorted(Path("/etc/xen").glob("xlexample.*"))
+
+
+@pytest.mark.skipif(not EXAMPLES, reason="Xen's example configs are not installed in /etc/xen")
+@pytest.mark.parametrize("path", EXAMPLES, ids=[f.name for f in EXAMPLES])
+def test_xens_own_examples_are_read_as_xl_reads_them(oracle: Oracle, path: Path):
+    accepted, report = compare(oracle, path)
+    assert accepted and report.guest is not None and report.guest.disks
+
+
 BASE = 'name = "g"\nkernel = "/k"\n'
 PIECES = ["extra", "root", "a.b", "memory", "maxmem", "vcpus", " = ", " += ", "=", " ", "\t",
           "\n", "\r", ";", ",", "[", "]", "# c\n", "#", "'", '"', "\\", "\\n", "\\x41", "\\12",
@@ -86,7 +97,8 @@ PIECES = ["extra", "root", "a.b", "memory", "maxmem", "vcpus", " = ", " += ", "=
 DISKS = ["phy:", "file:", "tap:", "aio:", "qcow2:", "raw:", "nbd:", "foo:", "/dev/sdc12", "/i",
          "xvda1", "hdc:cdrom", "hdc:disk", "raw", "qcow2", "w", "r", "ro", "rw", "", ",", ", ",
          "=", "target=", "vdev=", "format=", "access=", "devtype=", "devtype=cdrom", "cdrom",
-         "acess=r", "script=", "backendtype=phy", "backend=d0", "discard", "x:y", " "]
+         "acess=r", "script=", "backendtype=phy", "backend=d0", "discard", "x:y", " ", "\t", "\n",
+         "colo-port=0", "specification=virtio", "vdev=xvdb", "d1p2", "hda:disk,"]
 VIFS = ["mac=", "00:16:3e:00:00:01", "01:02:03:04:05:06", "zz", "bridge=", "xenbr0", "rate=",
         "10Mb/s", "5MB/s", "010Kb/s", "@20ms", "@1s", "@5us", "@0", "devid=", "mtu=", "1500",
         "type=", "vif", "ioemu", ",", " ", "=", "ip=10.0.0.2", "vifname=v", "model=e1000",
@@ -98,7 +110,7 @@ nic = st.lists(st.sampled_from(VIFS), max_size=8).map("".join)
 
 
 def quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 @settings(max_examples=int(os.environ.get("XL_FUZZ_EXAMPLES", "300")), deadline=None,

@@ -143,3 +143,31 @@ def test_paths_are_relative_to_their_filesystem(path, expected):
 
     mounts = bootfiles.parse_mountinfo(MOUNTINFO)
     assert bootfiles.grub_path(Path(path), bootfiles.holding_mount(Path(path), mounts)) == expected
+
+
+def test_initrd_is_a_second_module():
+    text = grub.Entry("xenlfs-xen", "t", "/xen.gz", "/k", initrd="/initrd.img").render()
+    assert "\tmodule /k placeholder\n\tmodule /initrd.img\n}" in text
+    text = grub.Entry("xenlfs-xen", "t", "/xen.gz", "/k", multiboot2=True,
+                      initrd="/initrd.img").render()
+    assert "\tmodule2 /initrd.img\n" in text
+
+
+def test_once_block_follows_the_defaults_and_is_idempotent():
+    once = grub.plan_add(CFG, ENTRY, False, once=True)
+    lines = once.splitlines()
+    assert lines[0] == "set default=0"
+    assert lines[1].startswith("### xenlfs begin once")
+    assert 'if [ "${next_entry}" ]; then' in lines and "\tsave_env next_entry" in lines
+    assert grub.plan_add(once, ENTRY, False, once=True) == once
+    # A later --default goes before it, so the one-shot still wins for one boot.
+    both = grub.with_default(once, ENTRY.id).splitlines()
+    assert both.index('set default="xenlfs-xen"') < both.index('\tset default="${next_entry}"')
+    assert [e.default for e in grub.entries(once)] == [True, False]
+
+
+def test_once_block_goes_with_the_last_entry():
+    assert grub.without(grub.plan_add(CFG, ENTRY, False, once=True), "xenlfs-xen") == CFG
+    other = grub.Entry(**{**ENTRY.__dict__, "id": "xenlfs-other"})
+    both = grub.plan_add(grub.plan_add(CFG, ENTRY, False, once=True), other, False)
+    assert "### xenlfs begin once" in grub.without(both, "xenlfs-xen")

@@ -25,7 +25,7 @@ def test_qemu_runs_xen_under_tcg_with_dom0_as_multiboot_modules(tmp_path: Path) 
     assert option(argv, "-kernel") == "/c/xen.elf"
     assert option(argv, "-append") == ("console=com1 com1=115200 dom0_mem=1024M,max:1024M "
                                        "dom0_max_vcpus=1 noreboot")
-    assert option(argv, "-initrd") == ("/c/vmlinuz console=hvc0 quiet loglevel=4,"
+    assert option(argv, "-initrd") == ("/c/vmlinuz console=hvc0 quiet loglevel=4 cryptomgr.notests,"
                                        "/c/initrd.cpio")
     assert option(argv, "-serial") == f"file:{tmp_path}/serial.log"
     assert f"path={tmp_path}/agent.sock" in option(argv, "-chardev")
@@ -38,7 +38,7 @@ def test_commas_inside_values_are_doubled(tmp_path: Path) -> None:
                     dom0_initrd=Path("/c/init,rd"), run_dir=tmp_path,
                     dom0_args=("foo=1,2",))
     assert option(boot.qemu_argv(weird), "-initrd") == (
-        "/a,,b/vmlinuz console=hvc0 quiet loglevel=4 foo=1,,2,/c/init,,rd")
+        "/a,,b/vmlinuz console=hvc0 quiet loglevel=4 cryptomgr.notests foo=1,,2,/c/init,,rd")
 
 
 def test_memory_and_extra_arguments(tmp_path: Path) -> None:

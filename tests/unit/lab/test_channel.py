@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -31,7 +32,11 @@ def channel(tmp_path: Path) -> Iterator[Channel]:
                 return
             connections.append(conn)
             conn.setblocking(False)
-            threading.Thread(target=Agent(conn.fileno()).serve, daemon=True).start()
+            # The agent keeps serving its fd after the client leaves (as in dom0, where the
+            # port outlives host connections): give it a fd of its own that is never closed,
+            # so its number is never reused by a later connection it would then read from.
+            agent = Agent(os.dup(conn.fileno()))
+            threading.Thread(target=agent.serve, daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
     yield Channel(path, tmp_path / "share")

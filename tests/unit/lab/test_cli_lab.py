@@ -9,7 +9,8 @@ from tests.conftest import run_xenlfs
 def test_lab_help_lists_the_verbs() -> None:
     result = run_xenlfs("lab", "--help")
     assert result.returncode == 0
-    for verb in ("build", "up", "down", "status", "run", "push", "pull", "clean"):
+    for verb in ("build", "up", "down", "status", "run", "attach", "push", "pull",
+                 "clean"):
         assert verb in result.stdout
 
 

@@ -16,7 +16,8 @@ def options(memory: int = 256) -> demo.DemoOptions:
 
 def report(**view: str) -> demo.DemoReport:
     result = demo.DemoReport()
-    result.guest_view = {"hypervisor": "xen", "root": "/dev/xvda1 ext4",
+    result.guest_view = {"hypervisor": "xen", "root": "/dev/root ext4", "root_device": "202:1",
+                         "xvda1_device": "202:1",
                          "memory_kib": str(230 * 1024), **view}
     return result
 
@@ -29,8 +30,8 @@ def test_a_guest_as_the_hint_promises_passes():
     ("view", "problem"),
     [
         ({"hypervisor": ""}, "/sys/hypervisor/type is ''"),
-        ({"root": "/dev/root ext4"}, "root is '/dev/root ext4'"),
-        ({"root": "/dev/xvda10 ext4"}, "not /dev/xvda1"),
+        ({"root_device": "8:2"}, "root is device '8:2' ('/dev/root ext4'), not xvda1 ('202:1')"),
+        ({"root_device": "", "xvda1_device": ""}, "root is device ''"),
         ({"memory_kib": str(1024 * 1024)}, "the guest sees 1024 MiB, configured 256 MiB"),
         ({"memory_kib": str(100 * 1024)}, "the guest sees 100 MiB"),
     ],

@@ -104,3 +104,26 @@ def test_cpio_packs_a_tree(tmp_path: Path) -> None:
     data = (tmp_path / "out.cpio").read_bytes()
     assert data.startswith(b"070701")
     assert b"etc/hostname" in data and b"dom0\n" in data and b"TRAILER!!!" in data
+
+
+def bzimage(payload: bytes) -> bytes:
+    setup_sectors = 1
+    header = bytearray(1024)
+    header[0x1F1] = setup_sectors
+    header[0x202:0x206] = b"HdrS"
+    header[0x248:0x250] = (16).to_bytes(4, "little") + len(payload).to_bytes(4, "little")
+    return bytes(header) + b"\0" * 16 + payload + b"tail"
+
+
+def test_vmlinux_is_unpacked_from_xz_and_gzip_bzimages(tmp_path: Path) -> None:
+    import lzma
+
+    elf = b"\x7fELF" + os.urandom(1000)
+    for name, packed in (("xz", lzma.compress(elf, format=lzma.FORMAT_XZ)),
+                         ("gz", gzip.compress(elf))):
+        (tmp_path / name).write_bytes(bzimage(packed))
+        assert images.vmlinux(tmp_path / name) == elf
+    (tmp_path / "zst").write_bytes(bzimage(b"\x28\xb5\x2f\xfd rest"))
+    assert images.vmlinux(tmp_path / "zst") is None
+    (tmp_path / "elf").write_bytes(elf)
+    assert images.vmlinux(tmp_path / "elf") == elf

@@ -69,3 +69,14 @@ def test_errors_say_where_and_how_to_fix(text, line, col, words):
     assert (e.line, e.col) == (line, col), str(e)
     assert words in str(e)
     assert str(e).startswith(f"g.cfg:{line}:{col}: ") and " — " in str(e)
+
+
+@pytest.mark.parametrize(("text", "col", "message"), [
+    ("memory = M\n", 10, "'M' is not quoted"),
+    ("kernel = /boot/x\n", 10, "'/boot/x' is not quoted"),
+    ("cpu_weight = -1\n", 14, 'a negative number must be quoted in xl configs — write "-1"'),
+    ("vcpus = int(2)\n", 12, "not Python"),
+])
+def test_bare_values_are_explained(text, col, message):
+    e = error(text)
+    assert e.col == col and message in str(e)

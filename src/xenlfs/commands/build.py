@@ -1,0 +1,90 @@
+"""`xenlfs build yajl|libaio|acpica|dev86|xen`: hint steps 2–3, source builds."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+from pathlib import Path
+
+from rich.markup import escape
+
+from xenlfs import build, run, settings, ui
+from xenlfs.build import recipe as recipes
+from xenlfs.build import sources
+from xenlfs.build import xen as xens
+from xenlfs.cli import ArgumentParser, add_dry_run, add_group
+
+
+def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
+    sub = add_group(verbs, "build", "hint steps 2–3: build libyajl, libaio, iasl, dev86 and Xen "
+                    "from source", common)
+    for name in build.NAMES:
+        found = build.get(name)
+        parser = sub.add_parser(name, parents=[common], help=found.summary,
+                                description=f"Build {found.summary} and install it "
+                                "(into --destdir if given). Running it again after a failure "
+                                "continues where it stopped.")
+        settings.add_flags(parser, "build")
+        parser.add_argument("--source", type=Path, metavar="TARBALL",
+                            help="the source tarball (default: Debian's orig tarball of "
+                            f"'{found.debian_source}', via apt-get source; needs deb-src)")
+        parser.add_argument("--destdir", type=Path, metavar="DIR",
+                            help="stage the install under DIR instead of /")
+        parser.add_argument("--jobs", "-j", type=int, metavar="N",
+                            help="parallel make jobs (default: the number of CPUs)")
+        parser.add_argument("--nice", type=int, metavar="N", help="run make under nice -n N")
+        parser.add_argument("--reuse", action="store_true",
+                            help="install an identical earlier build from the cache (same "
+                            "tarball, same xenlfs recipe code, same options) instead of "
+                            "building again")
+        if name == "xen":
+            parser.add_argument("--configure-args", default="", metavar="ARGS",
+                                help="more arguments for ./configure, given with '=': "
+                                "--configure-args='--disable-stubdom --disable-docs'")
+            parser.add_argument("--targets", default="dist", metavar="TARGETS",
+                                help="make targets: dist (the hint's make world, without "
+                                "its clean), or e.g. 'dist-xen dist-tools'")
+        add_dry_run(parser)
+        parser.set_defaults(handler=run_build, recipe_name=name, writes_log=True)
+
+
+def run_build(args: argparse.Namespace, config: settings.Config) -> int:
+    found = build.get(args.recipe_name)
+    options = recipes.Options(
+        prefix=config["build.prefix"], destdir=args.destdir,
+        jobs=args.jobs or os.cpu_count() or 1, nice=args.nice,
+        extra=tuple(shlex.split(getattr(args, "configure_args", ""))),
+        targets=tuple(getattr(args, "targets", "").split()))
+    cache: Path = config["xenlfs.cache_dir"]
+    if run.dry_run():
+        where = args.source or f"Debian's {found.debian_source} orig tarball"
+        ui.stdout.print(f"would build {found.name} from {escape(str(where))} "
+                        f"and install it into {options.destdir or '/'}:")
+        for phase in recipes.plan(found, options):
+            ui.stdout.print(f"  {phase.name}")
+            for argv in phase.commands:
+                line = run.command_line(argv).replace("{stage}", "STAGE")
+                ui.stdout.print(f"    {escape(line)}")
+        ui.stdout.print("(STAGE is a private directory; 'copy into place' copies it into "
+                        f"{options.destdir or '/'})")
+        return 0
+    tarball = args.source or sources.debian_orig(found.debian_source, cache)
+    built = recipes.build(found, tarball, options, work_root=cache / "build/work",
+                          log_dir=config["xenlfs.log_dir"],
+                          result_cache=cache / "build/results" if args.reuse else None)
+    for note in built.notes:
+        ui.stdout.print(escape(note))
+    if built.skipped:
+        ui.stdout.print("already done by an earlier run: " + ", ".join(built.skipped))
+    how = ("reused the identical earlier build" if built.reused
+           else f"built in {built.seconds:.0f} s")
+    ui.stdout.print(f"{found.name}: {how}; log {built.log}")
+    if found.name == "xen" and not built.reused:
+        dist = xens.summarise(built.tree, options.prefix)
+        ui.stdout.print(f"dist: xen.gz {dist.xen_gz or 'not built'}; {len(dist.tools)} tools"
+                        + (f" ({', '.join(dist.tools[:8])}…)" if dist.tools else "")
+                        + f", {dist.libraries} libraries")
+    for path in built.installed:
+        ui.stdout.print(f"installed {path}")
+    return 0

@@ -1,0 +1,253 @@
+"""The hint's hand edits of the guest's files, one small pure function each (text in, text out).
+
+Each is idempotent: run on its own output it changes nothing, so a second `guest prepare`
+converges. Which of them applies to a snapshot is decided in prepare.py.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from xenlfs.errors import UsageError
+
+# fstab lines for these stay: the guest needs them and they name no host device (hint step 5).
+VIRTUAL_FS = frozenset({"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "cgroup", "cgroup2",
+                        "securityfs", "debugfs", "tracefs", "efivarfs", "mqueue", "hugetlbfs",
+                        "configfs", "pstore", "bpf", "fusectl", "binfmt_misc", "ramfs"})
+# A spec naming a local disk: it is the host's, and a domU cannot see it.
+HOST_DEVICE = re.compile(r"^(/dev/|UUID=|LABEL=|PARTUUID=|PARTLABEL=|ID=)")
+HOST_MARK = "#xenlfs: host device, not in the guest: "
+
+# LFS's fstab for a new system has these; a snapshot without an fstab gets them.
+LFS_VIRTUAL_LINES = (
+    "proc           /proc        proc     nosuid,noexec,nodev 0     0",
+    "sysfs          /sys         sysfs    nosuid,noexec,nodev 0     0",
+    "devpts         /dev/pts     devpts   gid=5,mode=620      0     0",
+    "tmpfs          /run         tmpfs    defaults            0     0",
+    "devtmpfs       /dev         devtmpfs mode=0755,nosuid    0     0",
+)
+
+
+def _lines(text: str | None) -> list[str]:
+    return (text or "").splitlines()
+
+
+def _joined(lines: list[str]) -> str:
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def fstab_root_line(device: str, fstype: str) -> str:
+    return f"{device:<14} /            {fstype:<8} defaults            1     1"
+
+
+def fstab(text: str | None, *, root: str = "/dev/xvda1", fstype: str = "ext4",
+          swap: str | None = None) -> str:
+    """Root on the guest's virtual disk; virtual filesystems kept; the host's disks and swap
+    commented out (the domU cannot see them); a swap line for the guest's own swap."""
+    if text is None:
+        lines = [fstab_root_line(root, fstype), *LFS_VIRTUAL_LINES]
+        if swap:
+            lines.append(f"{swap:<14} swap         swap     pri=1               0     0")
+        return "# /etc/fstab of a Xen guest, written by xenlfs\n" + _joined(lines)
+    out: list[str] = []
+    root_done = False
+    swap_line = f"{swap:<14} swap         swap     pri=1               0     0" if swap else None
+    for line in _lines(text):
+        fields = line.split()
+        if not fields or fields[0].startswith("#") or len(fields) < 3:
+            out.append(line)
+            continue
+        spec, mountpoint, fstype_here = fields[0], fields[1], fields[2]
+        if mountpoint == "/":
+            if not root_done:
+                out.append(line if (spec, fstype_here) == (root, fstype)
+                           else fstab_root_line(root, fstype))
+                root_done = True
+            continue
+        if swap and spec == swap:
+            swap_line = None if fstype_here == "swap" else swap_line
+            out.append(line)
+        elif fstype_here in VIRTUAL_FS or not HOST_DEVICE.match(spec):
+            out.append(line)
+        else:
+            out.append(HOST_MARK + line)
+    if not root_done:
+        first = next((i for i, line in enumerate(out) if line.strip()
+                      and not line.lstrip().startswith("#")), len(out))
+        out.insert(first, fstab_root_line(root, fstype))
+    if swap_line:
+        out.append(swap_line)
+    return _joined(out)
+
+
+GETTYS = ("agetty", "getty", "mingetty", "fgetty")
+_VT = re.compile(r"^(/dev/)?(tty\d+|vc/\d+)$")
+
+
+def _getty_tty(process: str) -> str | None:
+    """The terminal a getty process line serves, or None if it is not a getty."""
+    words = process.split()
+    if not words or words[0].rsplit("/", 1)[-1] not in GETTYS:
+        return None
+    return next((w for w in words[1:] if not w.startswith("-") and not w.isdigit()), "")
+
+
+def hvc_getty(ident: str, runlevels: str, console: str = "hvc0") -> str:
+    return f"{ident}:{runlevels}:respawn:/sbin/agetty --noclear {console} 9600"
+
+
+def inittab(text: str, *, console: str = "hvc0") -> str:
+    """The first getty on a virtual terminal serves hvc0 instead; the other virtual-terminal
+    gettys are commented out (a domU has no ttys). Serial and other lines stay."""
+    out: list[str] = []
+    has_console = any(_getty_tty(line.split(":", 3)[3]) in (console, f"/dev/{console}")
+                      for line in _lines(text)
+                      if not line.lstrip().startswith("#") and line.count(":") >= 3)
+    for line in _lines(text):
+        if line.lstrip().startswith("#") or line.count(":") < 3:
+            out.append(line)
+            continue
+        ident, runlevels, _action, process = line.split(":", 3)
+        tty = _getty_tty(process)
+        if tty is None or not _VT.match(tty):
+            out.append(line)
+        elif not has_console:
+            out.append(hvc_getty(ident, runlevels, console))
+            has_console = True
+        else:
+            out.append("#" + line)
+    if not has_console:
+        out.append(hvc_getty("hv", "2345", console))
+    return _joined(out)
+
+
+@dataclass(frozen=True)
+class Network:
+    """The guest's network: static (ip with prefix) or DHCP."""
+
+    dhcp: bool = False
+    ip: str | None = None  # "192.168.1.2/24"
+    gateway: str | None = None
+    broadcast: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.dhcp and self.ip:
+            raise UsageError("give either --dhcp or --ip, not both")
+        if self.ip:
+            try:
+                ipaddress.IPv4Interface(self.ip)
+            except ValueError as e:
+                raise UsageError(f"--ip {self.ip}: {e}", hint="e.g. --ip 192.168.1.2/24") from e
+            if "/" not in self.ip:
+                raise UsageError(f"--ip {self.ip} needs a prefix length",
+                                 hint="e.g. --ip 192.168.1.2/24")
+
+    def keys(self) -> dict[str, str]:
+        if self.dhcp:
+            return {"SERVICE": "dhcpcd", "DHCP_START": '"-b -q"', "DHCP_STOP": '"-k"'}
+        if not self.ip:
+            return {}
+        interface = ipaddress.IPv4Interface(self.ip)
+        keys = {"SERVICE": "ipv4-static", "IP": str(interface.ip)}
+        if self.gateway:
+            keys["GATEWAY"] = self.gateway
+        keys["PREFIX"] = str(interface.network.prefixlen)
+        keys["BROADCAST"] = self.broadcast or str(interface.network.broadcast_address)
+        return keys
+
+
+STATIC_KEYS = ("IP", "GATEWAY", "PREFIX", "BROADCAST")
+DHCP_KEYS = ("DHCP_START", "DHCP_STOP")
+_ASSIGN = re.compile(r"^\s*([A-Z_][A-Z0-9_]*)=")
+
+
+def ifconfig(text: str | None, *, iface: str = "eth0", network: Network | None = None) -> str:
+    """LFS's etc/sysconfig/ifconfig.<iface>: IFACE is the guest's interface (the hint: a domU's
+    first NIC, whatever the host's is called); static or DHCP as asked, else as it was."""
+    network = network or Network()
+    wanted = {"ONBOOT": "yes", "IFACE": iface, **network.keys()}
+    if text is None and not network.ip and not network.dhcp:
+        wanted.update(Network(dhcp=True).keys())
+    drop = DHCP_KEYS if network.ip else STATIC_KEYS if network.dhcp else ()
+    out: list[str] = []
+    seen: set[str] = set()
+    for line in _lines(text):
+        match = _ASSIGN.match(line)
+        key = match[1] if match else None
+        if key in drop:
+            continue
+        if key in wanted and key is not None:
+            if key not in seen:
+                out.append(f"{key}={wanted[key]}")
+                seen.add(key)
+            continue
+        out.append(line)
+    out.extend(f"{k}={v}" for k, v in wanted.items() if k not in seen)
+    return _joined(out)
+
+
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+
+
+def check_hostname(name: str) -> str:
+    if not _HOSTNAME.match(name):
+        raise UsageError(f"{name!r} is not a valid host name",
+                         hint="letters, digits and '-', at most 63, not starting or ending "
+                         "with '-'")
+    return name
+
+
+def hostname(name: str) -> str:
+    return check_hostname(name) + "\n"
+
+
+def hosts(text: str | None, name: str) -> str:
+    """localhost kept (added if missing); the guest's own name on 127.0.1.1, the host's
+    name there removed."""
+    check_hostname(name)
+    out: list[str] = []
+    has_localhost = False
+    for line in _lines(text):
+        fields = line.split("#", 1)[0].split()
+        if fields and fields[0] == "127.0.1.1":
+            continue
+        if fields and fields[0] == "127.0.0.1" and "localhost" in fields[1:]:
+            has_localhost = True
+        out.append(line)
+    mine = f"127.0.1.1      {name}"
+    if not has_localhost:
+        out.insert(0, "127.0.0.1      localhost")
+    index = next(i for i, line in enumerate(out)
+                 if line.split()[:1] == ["127.0.0.1"] and "localhost" in line.split())
+    out.insert(index + 1, mine)
+    return _joined(out)
+
+
+def shadow_root(text: str | None, password_hash: str) -> str:
+    """root's password hash in etc/shadow (the rest of the line and file kept)."""
+    if not password_hash.startswith("$") or any(c in password_hash for c in ":\n "):
+        raise UsageError("the root password hash must be a crypt(3) hash like $6$salt$...",
+                         hint="make one with: openssl passwd -6")
+    out: list[str] = []
+    found = False
+    for line in _lines(text):
+        fields = line.split(":")
+        if fields[0] == "root" and len(fields) >= 2:
+            fields[1] = password_hash
+            line = ":".join(fields)
+            found = True
+        out.append(line)
+    if not found:
+        out.insert(0, f"root:{password_hash}:19000:0:99999:7:::")
+    return _joined(out)
+
+
+def authorized_keys(text: str | None, key: str) -> str:
+    """root's ~/.ssh/authorized_keys with this key added once."""
+    key = key.strip()
+    if not key or "\n" in key:
+        raise UsageError("the SSH key must be one line of a public key file (ssh-ed25519 ...)")
+    lines = _lines(text)
+    return _joined(lines if key in (line.strip() for line in lines) else [*lines, key])

@@ -1,0 +1,140 @@
+"""Hint step 5 from end to end: decide the target, attach it, extract the snapshot, plan and
+apply the edits, write the guest's xl config — as a flat list of timed steps."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xenlfs import files, run, snapshot, ui
+from xenlfs.errors import PreconditionError
+from xenlfs.guest import prepare, storage, volume
+from xenlfs.guest.rootfs import GuestRoot
+from xenlfs.snapshot import formats
+from xenlfs.snapshot import manifest as manifests
+from xenlfs.xl import cfg, check, write
+
+log = logging.getLogger("xenlfs.guest")
+
+
+@dataclass(frozen=True)
+class XlRequest:
+    config_dir: Path
+    kernel: str | None
+    memory: int  # MiB
+    vifs: tuple[str, ...] = ("",)
+    ramdisk: str | None = None
+
+
+@dataclass
+class Report:
+    layout: storage.Layout
+    plan: prepare.Plan | None = None
+    xl_config: Path | None = None
+    xl_note: str = ""
+    diffs: list[str] = field(default_factory=list)
+    times: ui.StepTimes = field(default_factory=ui.StepTimes)
+
+
+def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOptions,
+                  xl: XlRequest) -> Report:
+    archive = Path(os.path.abspath(archive))
+    if not archive.is_file():
+        raise PreconditionError(f"the snapshot {archive} does not exist",
+                                hint="make one with: xenlfs snapshot create")
+    formats.detect(archive)
+    if os.geteuid() != 0 and not run.dry_run():
+        raise PreconditionError("preparing a guest needs root (devices, owners, nodes)",
+                                hint="run it again as root, or look first with --dry-run")
+    times = ui.StepTimes()
+    with ui.step("look at the snapshot and the target", times):
+        content = storage.snapshot_content(archive)
+        layout = storage.decide(request, content)
+    report = Report(layout, times=times)
+    opts = dataclasses.replace(opts, fstype=layout.fstype)
+    log.info("target: %s %s%s%s", layout.kind, layout.path,
+             f", new, {layout.size // storage.MiB} MiB" if layout.create else "",
+             "" if layout.kind == "dir" else f", make {layout.mkfs}" if layout.mkfs
+             else f", keep its {layout.fstype}")
+    with volume.attached(layout, opts.name) as where:
+        if run.dry_run():
+            with tempfile.TemporaryDirectory(prefix="xenlfs-plan-") as skeleton:
+                log.info("would extract %s into %s", archive, where)
+                extract_skeleton(archive, Path(skeleton))
+                report.plan = prepare.plan_edits(GuestRoot(Path(skeleton)), opts)
+        else:
+            _check_room(where, content)
+            with ui.step("extract the snapshot", times):
+                snapshot.extract(archive, where)
+            with ui.step("edit the guest's files", times):
+                report.plan = prepare.plan_edits(GuestRoot(where), opts)
+                prepare.apply(GuestRoot(where), report.plan)
+    report.diffs = [a.diff() for a in report.plan.actions if isinstance(a, prepare.WriteFile)]
+    with ui.step("write the guest's xl config", times):
+        write_xl_config(report, opts, xl)
+    return report
+
+
+def _check_room(where: Path, content: int) -> None:
+    st = os.statvfs(where)
+    free = st.f_bavail * st.f_frsize
+    if free < content:
+        raise PreconditionError(f"{where} has {free // storage.MiB} MiB free; the snapshot "
+                                f"needs about {content // storage.MiB} MiB",
+                                hint="use a bigger target, or --mkfs ext4 over an empty one")
+
+
+def extract_skeleton(archive: Path, dest: Path) -> None:
+    """For a dry run: only the entries step 5 looks at (top levels, etc/, root/.ssh)."""
+    sidecar = manifests.path_for(archive)
+    if sidecar.is_file():
+        names = ["./" + e.path for e in manifests.read(sidecar).entries if e.path != "."]
+    else:
+        names = run.run(["tar", "--list", "--file", archive]).stdout.splitlines()
+    wanted = [n for n in names if _in_skeleton(n)]
+    listing = dest / ".xenlfs-members"
+    listing.write_text("\n".join(wanted) + "\n", encoding="utf-8", errors="surrogateescape")
+    flag = formats.detect(archive).tar_flag
+    # Hard links to files left out fail, and only root can make nodes: harmless for a plan.
+    run.run(["tar", "--extract", "--no-recursion", "--file", archive, "--directory", dest,
+             "--files-from", listing, *([flag] if flag else [])], check=False)
+    listing.unlink()
+
+
+def _in_skeleton(name: str) -> bool:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return len(parts) <= 2 or parts[0] == "etc" or parts[:2] == ["root", ".ssh"]
+
+
+def write_xl_config(report: Report, opts: prepare.GuestOptions, xl: XlRequest) -> None:
+    layout = report.layout
+    if layout.disk_spec is None:
+        report.xl_note = "not written: a directory target is no Xen disk"
+        return
+    if not xl.kernel:
+        report.xl_note = ("not written: give --kernel (the domU kernel of hint step 4), e.g. "
+                          f"--kernel /boot/vmlinuz-6.1-xen-domU; disk would be "
+                          f"'{layout.disk_spec}'")
+        return
+    guest = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory,
+                              disks=(layout.disk_spec,), root=f"{opts.root_device} ro",
+                              vifs=xl.vifs, ramdisk=xl.ramdisk)
+    path = xl.config_dir / f"{opts.name}.cfg"
+    new = write.render(guest)
+    found = check.check_config(cfg.parse(new, str(path)))
+    for finding in found.findings:
+        log.warning("%s", finding)
+    old = path.read_text() if path.is_file() else None
+    report.xl_config = path
+    if old == new:
+        report.xl_note = "already as needed"
+        return
+    report.diffs.append(files.unified_diff(str(path), old, new))
+    if not run.dry_run():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomic(path, new)
+    report.xl_note = "written" if old is None else "updated (backup kept)"

@@ -1,0 +1,296 @@
+"""Where the guest's root filesystem goes: a partition or disk, an LVM volume, a raw image
+file (with or without a partition table) or a plain directory.
+
+decide() looks at the target and refuses anything in use; attached() creates, formats and
+mounts it and, whatever happens, unmounts and detaches again. Without udev, partitions of
+an image are reached through a loop device at the partition's offset, and LVM is told not
+to wait for udev.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from xenlfs import run
+from xenlfs.errors import PreconditionError, UsageError
+
+log = logging.getLogger("xenlfs.guest")
+
+MiB = 1 << 20
+LVM_CONFIG = ("--config", "activation{udev_sync=0 udev_rules=0} "
+              "devices{obtain_device_list_from_udev=0}")
+MOUNT_BASE = Path("/run/xenlfs")
+IN_USE_TYPES = {"LVM2_member": "an LVM physical volume", "linux_raid_member": "an md RAID member"}
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    target: Path | None
+    vg: str | None = None
+    size: int | None = None
+    partition_table: str = "none"  # none, dos, gpt
+    mkfs: str | None = None  # None: ext4 for a new volume, else its filesystem
+    yes: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    """What will be done: decided from the request and the machine, before any change."""
+
+    kind: str  # dir, image, block, lv
+    path: Path  # the directory, image file or block device
+    create: bool = False  # the image or LV is made first
+    size: int = 0
+    partition_table: str = "none"
+    mkfs: str | None = None  # filesystem to make, or None to use what is there
+    fstype: str = "ext4"
+    vg: str | None = None
+
+    @property
+    def vdev(self) -> str:
+        """The guest's disk: a whole disk with a table, else the partition the hint uses."""
+        return "xvda" if self.partition_table != "none" else "xvda1"
+
+    @property
+    def disk_spec(self) -> str | None:
+        if self.kind == "dir":
+            return None
+        if self.kind == "image":
+            return f"format=raw, vdev={self.vdev}, access=rw, target={self.path}"
+        return f"phy:{self.path},{self.vdev},w"
+
+
+def default_size(content: int) -> int:
+    """Room for the snapshot, ext4's own needs and growth: 1.5× plus 256 MiB, whole MiB."""
+    return -(-(content * 3 // 2 + 256 * MiB) // MiB) * MiB
+
+
+def needed(content: int) -> int:
+    # ext4 keeps ~5% for root and ~2% for inodes and journal; round up for small files.
+    return content * 110 // 100 + 32 * MiB
+
+
+def snapshot_content(archive: Path) -> int:
+    """Bytes the snapshot's files take, from its manifest or else from tar's listing."""
+    manifest = archive.with_name(archive.name + ".manifest.jsonl")
+    if manifest.is_file():
+        with open(manifest, encoding="utf-8") as f:
+            meta = json.loads(f.readline())
+        if isinstance(meta.get("content_bytes"), int):
+            return int(meta["content_bytes"])
+    total = 0
+    listing = run.run(["tar", "--list", "--verbose", "--numeric-owner", "--file", archive])
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[2].isdigit():
+            total += int(fields[2]) + 512
+    return total
+
+
+# --- facts about block devices, read from sysfs and /proc (no udev here) ---
+
+def _sysfs(dev: Path) -> Path:
+    rdev = os.stat(dev).st_rdev
+    return Path(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}").resolve()
+
+
+def _numbers(sysdir: Path) -> str:
+    return (sysdir / "dev").read_text().strip()
+
+
+def _family(sysdir: Path) -> list[Path]:
+    """The device and its partitions."""
+    return [sysdir, *[p for p in sysdir.iterdir() if (p / "partition").exists()]]
+
+
+def _mounted_numbers() -> dict[str, str]:
+    mounts: dict[str, str] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        mounts.setdefault(fields[2], fields[4])
+    return mounts
+
+
+def _slaves(numbers: str) -> set[str]:
+    """A device's number and, recursively, those of the devices under it (dm, md)."""
+    found = {numbers}
+    slaves = Path(f"/sys/dev/block/{numbers}/slaves")
+    if slaves.is_dir():
+        for slave in slaves.iterdir():
+            found |= _slaves(_numbers(slave.resolve()))
+    return found
+
+
+def device_size(dev: Path) -> int:
+    fd = os.open(dev, os.O_RDONLY)
+    try:
+        return os.lseek(fd, 0, os.SEEK_END)
+    finally:
+        os.close(fd)
+
+
+def fs_type(path: Path, partition: tuple[int, int] | None = None) -> str | None:
+    """The filesystem or other signature on a device or image (or a partition in it)."""
+    where = ["--offset", str(partition[0]), "--size", str(partition[1])] if partition else []
+    result = run.run(["blkid", "-p", *where, "-o", "export", path], check=False)
+    found: dict[str, str] = dict(line.split("=", 1) for line in result.stdout.splitlines()
+                                 if "=" in line)
+    if "TYPE" in found:
+        return found["TYPE"]
+    return f"{found['PTTYPE']} partition table" if "PTTYPE" in found else None
+
+
+def check_device(dev: Path, need: int) -> None:
+    """Refuse a block device that is in use or too small (exit 3, with the reason)."""
+    sysdir = _sysfs(dev)
+    family = _family(sysdir)
+    numbers = {_numbers(d): d.name for d in family}
+    mounts = _mounted_numbers()
+    root = os.stat("/").st_dev
+    root_chain = _slaves(f"{os.major(root)}:{os.minor(root)}")
+    for number, name in numbers.items():
+        if number in root_chain:
+            raise PreconditionError(f"{dev} holds the running root filesystem (/dev/{name})",
+                                    hint="give the guest its own partition, volume or image")
+        if number in mounts:
+            raise PreconditionError(f"{dev} is in use: /dev/{name} is mounted on "
+                                    f"{mounts[number]}", hint=f"umount {mounts[number]} first")
+    swaps = Path("/proc/swaps").read_text().splitlines()[1:]
+    for line in swaps:
+        with contextlib.suppress(OSError):
+            st = os.stat(line.split()[0])
+            if stat.S_ISBLK(st.st_mode) and f"{os.major(st.st_rdev)}:" \
+                    f"{os.minor(st.st_rdev)}" in numbers:
+                raise PreconditionError(f"{dev} is in use as swap ({line.split()[0]})",
+                                        hint=f"swapoff {line.split()[0]} first, if it is "
+                                        "really free")
+    for member in family:
+        holders = sorted(h.name for h in (member / "holders").iterdir()) \
+            if (member / "holders").is_dir() else []
+        if holders:
+            raise PreconditionError(f"{dev} is in use: /dev/{member.name} is held by "
+                                    f"{', '.join(holders)} (device-mapper, LVM or md)",
+                                    hint="free it first (lvchange -an, mdadm --stop, ...)")
+    signature = fs_type(dev)
+    if signature in IN_USE_TYPES:
+        raise PreconditionError(f"{dev} is {IN_USE_TYPES[signature]} ({signature})",
+                                hint="it belongs to a volume group or array; give the guest "
+                                "its own device (or an LV: --vg VG)")
+    size = device_size(dev)
+    if size < need:
+        raise PreconditionError(f"{dev} is too small: {size // MiB} MiB, the snapshot needs "
+                                f"about {need // MiB} MiB", hint="use a bigger device")
+
+
+def _loops_of(image: Path) -> list[str]:
+    out = run.run(["losetup", "--associated", image, "--output", "NAME", "--noheadings"],
+                  check=False).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def decide(request: Request, content: int) -> Layout:
+    """What to do with the target; refuses what is in use. Reads only."""
+    need = needed(content)
+    target = request.target
+    if request.vg:
+        target = target or Path(f"/dev/{request.vg}/{request.name}")
+        if not target.exists():
+            if not re.fullmatch(r"[A-Za-z0-9+_.-]+", request.name):
+                raise UsageError(f"{request.name!r} cannot name a logical volume")
+            size = request.size or default_size(content)
+            _check_size(size, need, f"--size {size // MiB}M")
+            return Layout("lv", target, True, size, mkfs=request.mkfs or "ext4",
+                          fstype=request.mkfs or "ext4", vg=request.vg)
+    if target is None:
+        raise UsageError("say where the guest goes: --target DEVICE|IMAGE|DIR, or --vg VG")
+    target = Path(os.path.abspath(target))
+    if target.is_dir():
+        if target == Path("/") or os.stat(target).st_ino == os.stat("/").st_ino:
+            raise PreconditionError("the target directory is the running root filesystem")
+        return Layout("dir", target, fstype=request.mkfs or "ext4")
+    if target.is_block_device():
+        check_device(target, need)
+        return _existing(Layout("block", target), target, request)
+    if target.exists() and not target.is_file():
+        raise UsageError(f"{target} is neither a directory, a block device nor an image file")
+    if target.is_file():
+        for loop in _loops_of(target):
+            check_device(Path(loop), 0)  # a leftover loop of a killed run is detached later
+        part = partition(target)
+        if part is not None:
+            _check_size(part[1], need, f"the partition in {target}")
+            return _existing(Layout("image", target, partition_table="found"), target,
+                             request, part)
+        if request.partition_table != "none":
+            raise PreconditionError(f"{target} exists and has no partition table with a "
+                                    "Linux partition", hint="remove it to make a new one, or "
+                                    "leave out --partition-table to use it as a filesystem")
+        _check_size(target.stat().st_size, need, str(target))
+        return _existing(Layout("image", target), target, request)
+    if request.size is None and target.suffix not in (".img", ".raw"):
+        raise UsageError(f"{target} does not exist", hint="give --size to create an image "
+                         "file there (e.g. --size 4G), or mkdir it for a directory target")
+    if not target.parent.is_dir():
+        raise UsageError(f"{target.parent} does not exist")
+    size = request.size or default_size(content)
+    _check_size(size, need, f"--size {size // MiB}M")
+    return Layout("image", target, True, size, request.partition_table,
+                  mkfs=request.mkfs or "ext4", fstype=request.mkfs or "ext4")
+
+
+def _check_size(size: int, need: int, what: str) -> None:
+    if size < need:
+        raise PreconditionError(f"{what} is too small for the snapshot: it needs about "
+                                f"{need // MiB} MiB", hint=f"use --size {-(-need // MiB)}M "
+                                "or more")
+
+
+def _existing(layout: Layout, device: Path, request: Request,
+              part: tuple[int, int] | None = None) -> Layout:
+    """An existing device or image: use its filesystem, or make one (asking first)."""
+    found = fs_type(device, part)
+    if found and found.endswith("partition table") and not request.mkfs:
+        raise PreconditionError(f"{device} holds a {found}, not a filesystem",
+                                hint="give one of its partitions as --target, or add --mkfs "
+                                "ext4 to make one filesystem over the whole disk (asks first)")
+    mkfs = request.mkfs or (None if found else "ext4")
+    if mkfs == "none":
+        mkfs = None
+    if mkfs and found and not request.yes and not run.dry_run():
+        _confirm(f"{device} holds a {found} filesystem; make a new {mkfs} over it, "
+                 "destroying what it holds?")
+    if mkfs is None and found is None:
+        raise PreconditionError(f"{device} holds no filesystem", hint="add --mkfs ext4")
+    return Layout(layout.kind, layout.path, False, 0, layout.partition_table, mkfs,
+                  mkfs or found or "ext4")
+
+
+def _confirm(question: str) -> None:
+    if not sys.stdin.isatty():
+        raise PreconditionError(question.rstrip("?") + ": not without asking, and there is "
+                                "no terminal to ask on", hint="add --yes if that is meant")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise PreconditionError("not confirmed; nothing was changed")
+
+
+def partition(image: Path) -> tuple[int, int] | None:
+    """(offset, size) in bytes of the first Linux partition of an image, if it has a table."""
+    result = run.run(["sfdisk", "--json", image], check=False)
+    if result.returncode != 0 or not result.stdout.strip():
+        return None
+    table = json.loads(result.stdout)["partitiontable"]
+    sector = int(table.get("sectorsize", 512))
+    for part in table.get("partitions", []):
+        if str(part.get("type", "")).lower() in ("83", "0fc63daf-8483-4772-8e79-3d69d8477de4"):
+            return int(part["start"]) * sector, int(part["size"]) * sector
+    return None

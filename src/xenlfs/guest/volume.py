@@ -1,0 +1,178 @@
+"""Making, formatting, attaching and mounting the guest's volume — and always undoing the
+attaching and mounting. A volume this run created is removed again if the run fails, so
+the next run starts from the same place (it converges)."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+from xenlfs import run
+from xenlfs.errors import CommandFailed, PreconditionError
+from xenlfs.guest import storage
+from xenlfs.guest.storage import Layout, MiB
+
+log = logging.getLogger("xenlfs.guest")
+
+LOOP_MAJOR = 7
+
+
+def mountpoint(name: str) -> Path:
+    return storage.MOUNT_BASE / f"guest-{name}"
+
+
+def _is_mountpoint(path: Path) -> bool:
+    text = Path("/proc/self/mountinfo").read_text()
+    return any(line.split()[4] == str(path) for line in text.splitlines())
+
+
+def _ensure_node(name: str) -> None:
+    """udev does not run here: make /dev/loopN if the kernel has it and /dev does not."""
+    if run.dry_run() or os.path.exists(name):
+        return
+    number = int(name.removeprefix("/dev/loop"))
+    os.mknod(name, 0o660 | stat.S_IFBLK, os.makedev(LOOP_MAJOR, number))
+
+
+def attach_loop(image: Path, offset: int = 0, size: int | None = None) -> str:
+    """A loop device over the image (or one partition of it, by offset and size)."""
+    window = ["--offset", str(offset)] + (["--sizelimit", str(size)] if size else [])
+    for _attempt in range(5):
+        name = run.run(["losetup", "--find"]).stdout.strip() or "/dev/loopN"
+        _ensure_node(name)
+        try:
+            run.run(["losetup", *window, name, image], writes=True)
+            return name
+        except CommandFailed as e:
+            if "busy" not in e.stderr:
+                raise
+            log.debug("%s was taken meanwhile; trying another", name)
+    raise PreconditionError("no free loop device after 5 tries", hint="losetup --list")
+
+
+def detach_stale_loops(image: Path) -> None:
+    """Loops left on the image by a killed run (decide() already refused mounted ones)."""
+    for loop in storage._loops_of(image):
+        log.warning("detaching %s, left on %s by an earlier run", loop, image)
+        run.run(["losetup", "--detach", loop], writes=True)
+
+
+def _new_image(layout: Layout) -> None:
+    if run.dry_run():
+        log.info("would create the sparse image %s of %d MiB", layout.path, layout.size // MiB)
+        return
+    fd = os.open(layout.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, layout.size)
+    finally:
+        os.close(fd)
+    if layout.partition_table != "none":
+        # One Linux partition from 1 MiB to the end: the guest sees xvda with xvda1.
+        script = f"label: {layout.partition_table}\nstart=2048, type=L\n"
+        run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", layout.path],
+                input=script, writes=True)
+
+
+def _partition_window(layout: Layout) -> tuple[int, int | None]:
+    if layout.kind != "image" or layout.partition_table == "none":
+        return 0, None
+    if run.dry_run() and layout.create:
+        return MiB, layout.size - MiB
+    found = storage.partition(layout.path)
+    if found is None:
+        raise PreconditionError(f"{layout.path} has no Linux partition")
+    return found
+
+
+def _umount(path: Path) -> None:
+    try:
+        run.run(["umount", path], writes=True)
+    except CommandFailed:
+        log.warning("umount %s failed; detaching it lazily", path)
+        run.run(["umount", "--lazy", path], writes=True)
+
+
+@contextlib.contextmanager
+def locked(name: str) -> Iterator[None]:
+    """One prepare per guest name at a time, so a mount found at start is a stale one."""
+    if run.dry_run():
+        yield
+        return
+    storage.MOUNT_BASE.mkdir(parents=True, exist_ok=True)
+    with open(storage.MOUNT_BASE / f"guest-{name}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PreconditionError(f"another 'xenlfs guest prepare {name}' is running",
+                                    hint="wait for it to finish") from None
+        yield
+
+
+@contextlib.contextmanager
+def attached(layout: Layout, name: str) -> Iterator[Path]:
+    """The directory to extract into: the target directory, or the volume mounted."""
+    if layout.kind == "dir":
+        yield layout.path
+        return
+    with locked(name), _attached(layout, name) as mnt:
+        yield mnt
+
+
+@contextlib.contextmanager
+def _attached(layout: Layout, name: str) -> Iterator[Path]:
+    mnt = mountpoint(name)
+    if _is_mountpoint(mnt):
+        log.warning("unmounting %s, left mounted by an earlier run", mnt)
+        _umount(mnt)
+    loop: str | None = None
+    mounted = False
+    created = False
+    ok = False
+    try:
+        if layout.kind == "lv" and layout.create:
+            run.run(["lvcreate", *storage.LVM_CONFIG, "--yes", "--name", layout.path.name,
+                     "--size", f"{layout.size // MiB}m", layout.vg or ""], writes=True)
+            created = True
+        device = str(layout.path)
+        if layout.kind == "image":
+            if layout.create:
+                _new_image(layout)
+                created = True
+            else:
+                detach_stale_loops(layout.path)
+            offset, size = _partition_window(layout)
+            loop = device = attach_loop(layout.path, offset, size)
+        if layout.mkfs:
+            label = name[:16]
+            run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
+        if not run.dry_run():
+            mnt.mkdir(parents=True, exist_ok=True)
+        run.run(["mount", "-t", layout.fstype, device, mnt], writes=True)
+        mounted = True
+        yield mnt
+        ok = True
+    finally:
+        # Each undo is tried even if an earlier one failed; the first failure is raised.
+        with contextlib.ExitStack() as undo:
+            if created and not ok:
+                undo.callback(_remove_created, layout)
+            if loop is not None:
+                undo.callback(run.run, ["losetup", "--detach", loop], writes=True)
+            if mounted:
+                undo.callback(_umount, mnt)
+        if not run.dry_run():
+            with contextlib.suppress(OSError):
+                mnt.rmdir()
+
+
+def _remove_created(layout: Layout) -> None:
+    log.warning("removing %s, made by this run that failed", layout.path)
+    if layout.kind == "lv":
+        run.run(["lvremove", *storage.LVM_CONFIG, "--yes", layout.path], writes=True)
+    elif not run.dry_run():
+        layout.path.unlink(missing_ok=True)
