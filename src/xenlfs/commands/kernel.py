@@ -6,8 +6,6 @@ import argparse
 import os
 from pathlib import Path
 
-from rich.markup import escape
-
 from xenlfs import run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.errors import UsageError
@@ -18,6 +16,13 @@ from xenlfs.kernel import explain as explains
 from xenlfs.kernel import fix as fixes
 from xenlfs.kernel.kconfig import Kconfig, read_tree
 from xenlfs.kernel.requirements import Level, Role
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported on first use (rich is slow to import in the lab)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
 
 _COLOUR = {checks.Status.ENABLED: "green", checks.Status.MODULE: "cyan",
            checks.Status.MISSING: "red", checks.Status.NOT_IN_KERNEL: "dim"}
