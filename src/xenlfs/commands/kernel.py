@@ -17,6 +17,7 @@ from xenlfs.kernel import fix as fixes
 from xenlfs.kernel.kconfig import Kconfig, read_tree
 from xenlfs.kernel.requirements import Level, Role
 
+
 def escape(text: str) -> str:
     """rich's markup escape, imported on first use (rich is slow to import in the lab)."""
     from rich.markup import escape as rich_escape
