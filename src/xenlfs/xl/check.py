@@ -179,8 +179,10 @@ class _Checker:
         if g.vcpus is not None and g.vcpus < 0:
             self.add("error", self.at("vcpus"), f"vcpus = {g.vcpus}", "give 1 or more vcpus")
         g.maxvcpus = self.number("maxvcpus")
-        if g.maxvcpus and g.vcpus and g.maxvcpus < g.vcpus:
-            self.add("error", self.at("maxvcpus"), f"maxvcpus {g.maxvcpus} < vcpus {g.vcpus}",
+        # xl compares a non-zero maxvcpus with vcpus, which is 1 when not given.
+        vcpus = 1 if g.vcpus is None else g.vcpus
+        if g.maxvcpus and g.maxvcpus < vcpus:
+            self.add("error", self.at("maxvcpus"), f"maxvcpus {g.maxvcpus} < vcpus {vcpus}",
                      "raise maxvcpus or lower vcpus")
         if g.memory is not None and g.maxmem is not None and g.memory > g.maxmem:
             self.add("warning", self.at("maxmem"), f"memory {g.memory} MiB is more than maxmem "
