@@ -6,8 +6,6 @@ import argparse
 import os
 from pathlib import Path
 
-from rich.markup import escape
-
 from xenlfs import files, run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_json
 from xenlfs.errors import UsageError
@@ -78,6 +76,10 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
 
 
 def print_findings(reports: list[check.Report]) -> None:
+    if not any(report.findings for report in reports):
+        return
+    from rich.markup import escape  # rich is slow to import in the lab's dom0
+
     for report in reports:
         for f in report.findings:
             style = "red" if f.severity == "error" else "yellow"
@@ -100,8 +102,8 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         for r in reports:
             errors = sum(f.severity == "error" for f in r.findings)
             warnings = len(r.findings) - errors
-            ui.stdout.print(f"{r.path}: {'ok' if r.ok else 'xl would refuse it'} "
-                            f"({errors} errors, {warnings} warnings)", markup=False)
+            print(f"{r.path}: {'ok' if r.ok else 'xl would refuse it'} "
+                  f"({errors} errors, {warnings} warnings)")
     return 0 if all(r.ok for r in reports) else 1
 
 
@@ -138,7 +140,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     if not report.ok:
         raise UsageError(f"not writing {output}: xl would refuse it")
     if run.dry_run():
-        ui.stdout.print(files.unified_diff(str(output), old, new), end="", markup=False)
+        print(files.unified_diff(str(output), old, new), end="")
         return 0
     os.makedirs(output.parent, exist_ok=True)
     files.write_atomic(output, new)
@@ -158,8 +160,7 @@ def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                              f"xenlfs guest shutdown {name} --wait")
     toolstack.create(path, console=args.console)
     if not args.console and not run.dry_run():
-        ui.stdout.print(f"{name} is running; its console: xenlfs guest console {name}",
-                        markup=False)
+        print(f"{name} is running; its console: xenlfs guest console {name}")
     return 0
 
 
@@ -169,10 +170,10 @@ def list_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     if args.json:
         ui.print_json([vars(d) for d in domains])
         return 0
-    ui.stdout.print(f"{'Name':<32} {'ID':>5} {'Mem(MiB)':>9} {'VCPUs':>5}  State   Time(s)")
+    print(f"{'Name':<32} {'ID':>5} {'Mem(MiB)':>9} {'VCPUs':>5}  State   Time(s)")
     for d in domains:
-        ui.stdout.print(f"{d.name:<32} {d.id:>5} {d.memory:>9} {d.vcpus:>5}  {d.state}  "
-                        f"{d.time:>7.1f}", markup=False)
+        print(f"{d.name:<32} {d.id:>5} {d.memory:>9} {d.vcpus:>5}  {d.state}  "
+                        f"{d.time:>7.1f}")
     return 0
 
 
@@ -183,9 +184,8 @@ def top_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         ui.print_json(rows)
         return 0
     for row in rows:
-        ui.stdout.print(f"{row['NAME']:<24} cpu {row.get('CPU(%)', '?'):>6}%  mem "
-                        f"{row.get('MEM(k)', '?'):>9} KiB  vcpus {row.get('VCPUS', '?')}",
-                        markup=False)
+        print(f"{row['NAME']:<24} cpu {row.get('CPU(%)', '?'):>6}%  mem "
+              f"{row.get('MEM(k)', '?'):>9} KiB  vcpus {row.get('VCPUS', '?')}")
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from xenlfs import files, run, ui
 from xenlfs.errors import PreconditionError, XenlfsError
-from xenlfs.kernel import fix
+from xenlfs.kernel import config, fix, kconfig, requirements
 from xenlfs.kernel.config import load
 from xenlfs.kernel.requirements import Role
 
@@ -190,6 +190,18 @@ def config_digest(text: str) -> str:
 STARTS = {Role.DOMU: "tinyconfig", Role.DOM0: "defconfig"}
 
 
+def recipe_key(tarball: Path, role: Role) -> str:
+    """A hash of everything `kernel fix` makes a role's .config from: the source, the start,
+    the requirements and the code applying them, and the toolchain olddefconfig records."""
+    digest = hashlib.sha256(f"{source_key(tarball)} {role} {STARTS[role]}".encode())
+    for module in (config, fix, kconfig, requirements):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    for tool in ("gcc", "ld"):
+        digest.update(run.run([tool, "--version"], hint="the kernel build needs binutils and "
+                              "gcc").stdout.encode())
+    return digest.hexdigest()[:16]
+
+
 def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE, jobs: int = 2,
                   nice: int | None = 19) -> Path:
     """A kernel for `role` (STARTS[role] + `kernel fix --role ROLE`), built once.
@@ -197,8 +209,15 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
     Returns CACHE/kernel/builds/VERSION-ROLE-CONFIGHASH, holding bzImage, config, System.map,
     release and, if the config has modules, modules/ (an INSTALL_MOD_PATH). Built only if
     that directory does not exist yet; the hash covers the whole .config, compiler included.
+    Which directory a recipe made is remembered under builds/recipes/, so a cached kernel
+    costs no `kernel fix` (olddefconfig takes seconds).
     """
     purpose = str(role)
+    recipe = cache_dir / "kernel/builds/recipes" / recipe_key(tarball, role)
+    with contextlib.suppress(OSError):
+        made = cache_dir / "kernel/builds" / recipe.read_text().strip()
+        if (made / "bzImage").is_file():
+            return made
     with _locked(cache_dir / "kernel/src" / f"{source_key(tarball)}-{purpose}.lock"):
         tree = unpacked_tree(cache_dir, tarball, purpose)
         result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
@@ -208,26 +227,32 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
                               + ", ".join(e.symbol for e in result.not_stuck))
         digest = config_digest(result.text)
         out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{role}-{digest}"
-        if (out / "bzImage").is_file():
-            return out
-        (tree / ".config").write_text(result.text)
-        built = build(tree, jobs=jobs, nice=nice,
-                      log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        if built.modules:
-            run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={partial / 'modules'}",
-                     "modules_install"])
-        shutil.copyfile(built.bzimage, partial / "bzImage")
-        shutil.copyfile(tree / "System.map", partial / "System.map")
-        shutil.copyfile(tree / ".config", partial / "config")
-        (partial / "release").write_text(built.release + "\n")
-        os.chmod(partial, 0o755)
-        try:
-            os.rename(partial, out)
-        except OSError:  # built meanwhile from another tree: the same config, keep that one
-            shutil.rmtree(partial)
+        if not (out / "bzImage").is_file():
+            _build_into(out, tree, result.text, jobs, nice, cache_dir)
+        recipe.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomic(recipe, out.name + "\n", backup=False)
         return out
+
+
+def _build_into(out: Path, tree: Path, text: str, jobs: int, nice: int | None,
+                cache_dir: Path) -> None:
+    (tree / ".config").write_text(text)
+    built = build(tree, jobs=jobs, nice=nice,
+                  log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    if built.modules:
+        run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={partial / 'modules'}",
+                 "modules_install"])
+    shutil.copyfile(built.bzimage, partial / "bzImage")
+    shutil.copyfile(tree / "System.map", partial / "System.map")
+    shutil.copyfile(tree / ".config", partial / "config")
+    (partial / "release").write_text(built.release + "\n")
+    os.chmod(partial, 0o755)
+    try:
+        os.rename(partial, out)
+    except OSError:  # built meanwhile from another tree: the same config, keep that one
+        shutil.rmtree(partial)
 
 
 def cached_domu_kernel(cache_dir: Path, **kwargs: Any) -> Path:

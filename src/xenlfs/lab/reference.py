@@ -22,7 +22,7 @@ log = logging.getLogger("xenlfs.lab")
 SUITE = "bookworm"
 PACKAGES = ("sysvinit-core", "util-linux", "procps", "iproute2", "kmod")
 # Bump when the files below or the way the tree is built change: it is part of the cache key.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 # The demo's root password is "xenlfs" (SHA-512 crypt), so a person can log in on hvc0.
 ROOT_PASSWORD = "xenlfs"
@@ -58,12 +58,38 @@ s1:1:respawn:/sbin/sulogin
 5:2345:respawn:/sbin/agetty tty5 9600
 6:2345:respawn:/sbin/agetty tty6 9600
 """),
-    # LFS's rc takes a runlevel; this one hands it to Debian's scripts so the tree boots.
+    # LFS's rc takes a runlevel. This one does in a few commands what LFS's bootscripts do
+    # (mountvirtfs, checkfs, mountfs, cleanfs, localnet; sendsignals, mountfs stop, halt):
+    # Debian's own rcS scripts took 30 s of the guest's boot under TCG, this takes 2.
     "etc/rc.d/init.d/rc": (0o755, """\
 #!/bin/sh
-# Stand-in for LFS's /etc/rc.d/init.d/rc: runs Debian's boot scripts for the runlevel.
-if [ "$1" = S ]; then exec /etc/init.d/rcS; fi
-exec /etc/init.d/rc "$1"
+# Stand-in for LFS's bootscripts, run by /etc/inittab as "rc RUNLEVEL".
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+case "$1" in
+S)
+    mountpoint -q /proc || mount -n -t proc proc /proc
+    mountpoint -q /sys || mount -n -t sysfs sysfs /sys
+    mountpoint -q /run || mount -n -t tmpfs -o mode=0755 run /run
+    mountpoint -q /dev || mount -n -t devtmpfs devtmpfs /dev
+    mkdir -p /dev/pts /dev/shm /run/lock
+    mountpoint -q /dev/pts || mount -n -t devpts -o gid=5,mode=620 devpts /dev/pts
+    echo "Checking the root file system..."
+    fsck -a -T /
+    [ $? -le 1 ] || echo "fsck found errors on /: run fsck by hand"
+    mount -n -o remount,rw /
+    mount -a -O no_netdev
+    rm -rf /tmp/* 2>/dev/null
+    hostname -F /etc/hostname
+    ip link set lo up
+    ;;
+0|6)
+    echo "Sending all processes the TERM signal..."
+    killall5 -15; sleep 1; killall5 -9
+    swapoff -a; sync
+    mount -n -o remount,ro /
+    if [ "$1" = 0 ]; then halt -d -f -i -p; else reboot -d -f -i; fi
+    ;;
+esac
 """),
     "etc/sysconfig/ifconfig.eth0": (0o644, """\
 ONBOOT=yes

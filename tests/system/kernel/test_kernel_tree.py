@@ -102,6 +102,12 @@ def test_cached_domU_kernel_builds_and_installs(xenlfs, tmp_path: Path) -> None:
     for symbol in BUILT_IN:
         assert built.get(symbol) == "y", symbol
     assert build.cached_domu_kernel(default_cache_dir()) == image  # cached: no rebuild
+    recipe = (default_cache_dir() / "kernel/builds/recipes"
+              / build.recipe_key(build.DEBIAN_SOURCE, Role.DOMU))
+    assert recipe.read_text().strip() == image.parent.name
+    recipe.write_text("cleaned-away\n")  # a recipe whose build is gone is not trusted
+    assert build.cached_domu_kernel(default_cache_dir()) == image
+    assert recipe.read_text().strip() == image.parent.name
     domu_tree = build.unpacked_tree(default_cache_dir(), build.DEBIAN_SOURCE, "domU")
     if not (domu_tree / "arch/x86/boot/bzImage").is_file():
         # The cached image came from another tree (another checkout sharing the cache):
