@@ -10,7 +10,7 @@ from pathlib import Path
 from xenlfs import settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.errors import UsageError
-from xenlfs.snapshot import atomic, catalog, extract, formats
+from xenlfs.snapshot import catalog, extract, formats
 from xenlfs.snapshot import create as creating
 from xenlfs.snapshot import verify as verifying
 
@@ -111,7 +111,7 @@ def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     request = creating.Request(root=args.root, output=output, compression=compression,
                                excludes=tuple(args.exclude), includes=tuple(args.include),
                                force=args.force, allow_unreadable=args.allow_unreadable)
-    with atomic.terminate_as_interrupt(), ui.step(f"snapshot {args.root} to {output}"):
+    with ui.step(f"snapshot {args.root} to {output}"):
         result = creating.create(request)
     if not args.dry_run:
         ui.stdout.print(f"{result.archive}: {result.entries} entries, "

@@ -333,15 +333,19 @@ def rootfs(cache: Path, versions: Versions, mirror: str, packages: Sequence[str]
     if (target / "etc/os-release").exists():
         return target
     with building(target) as work:
-        run.run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
-                 versions.suite, work, mirror], writes=True, timeout=3600,
-                hint="debootstrap needs the Debian mirror; set [lab] mirror or --mirror")
+        debootstrap(work, versions.suite, mirror, packages)
         got = run.run(["chroot", work, "dpkg-query", "-W", "-f", "${Version}",
                        dom0.XEN_UTILS_PACKAGE], check=False).stdout.strip()
         if got and got != versions.xen_utils:
             log.warning("the mirror gave %s %s, apt's lists say %s: run apt-get update",
                         dom0.XEN_UTILS_PACKAGE, got, versions.xen_utils)
     return target
+
+
+def debootstrap(target: Path, suite: str, mirror: str, packages: Sequence[str]) -> None:
+    run.run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
+             suite, target, mirror], writes=True, timeout=3600,
+            hint="debootstrap needs the Debian mirror; set [lab] mirror or --mirror")
 
 
 def busybox() -> Path:

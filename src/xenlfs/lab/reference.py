@@ -2,20 +2,18 @@
 
 It is Debian bookworm (debootstrap, sysvinit) dressed the way an LFS system is: an LFS
 inittab with agetty on tty1-6, /etc/rc.d/init.d, /etc/sysconfig/ifconfig.eth0 and an fstab
-naming host partitions. Its boot scripts delegate to Debian's, so it really boots; the files
-xenlfs edits (fstab, inittab, ifconfig.*) have LFS's form, so the hint's step 5 is exercised.
+naming host partitions. Its /etc/rc.d/init.d/rc does what LFS's bootscripts do, so it really
+boots; the files xenlfs edits (fstab, inittab, ifconfig.*) have LFS's form, so the hint's
+step 5 is exercised.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
-from xenlfs import run
+from xenlfs.lab import images
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -121,9 +119,9 @@ devtmpfs       /dev         devtmpfs mode=0755,nosuid    0     0
 
 def cache_key(mirror: str) -> str:
     """Changes whenever anything that goes into the tree changes."""
-    inputs = {"suite": SUITE, "packages": PACKAGES, "mirror": mirror,
-              "builder": BUILDER_VERSION, "files": LFS_FILES, "password": ROOT_PASSWORD_HASH}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+    return images.cache_key({"suite": SUITE, "packages": PACKAGES, "mirror": mirror,
+                             "reference": BUILDER_VERSION, "files": LFS_FILES,
+                             "password": ROOT_PASSWORD_HASH})
 
 
 def set_root_password(root: Path, password_hash: str) -> None:
@@ -152,14 +150,8 @@ def reference_root(cache_dir: Path, mirror: str) -> Path:
     if (target / "etc/inittab").is_file():
         log.info("reference root: cached at %s", target)
         return target
-    building = target.with_name(target.name + ".building")
-    if building.exists():
-        shutil.rmtree(building)
-    building.parent.mkdir(parents=True, exist_ok=True)
-    log.info("reference root: debootstrap %s (sysvinit) into %s", SUITE, building)
-    run.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-             SUITE, building, mirror], writes=True, timeout=1800,
-            hint="debootstrap needs the Debian mirror; set [lab] mirror or --mirror")
-    dress_as_lfs(building)
-    os.rename(building, target)
+    log.info("reference root: debootstrap %s (sysvinit) into %s", SUITE, target)
+    with images.building(target) as work:
+        images.debootstrap(work, SUITE, mirror, PACKAGES)
+        dress_as_lfs(work)
     return target

@@ -139,7 +139,7 @@ def create(request: Request) -> Result:
     atomic.clean_stale(output.parent)
     committed: list[bool] = []
     try:
-        with atomic.terminate_as_interrupt(), atomic.temp(output) as (fd, temp), \
+        with atomic.temp(output) as (fd, temp), \
                 atomic.temp(sidecar) as (manifest_fd, manifest_temp):
             try:
                 scanner, warnings, unreadable = _pipeline(argv, compress, fd, root, plan)
