@@ -1,5 +1,5 @@
 """Slow tier (CI skips it): the dom0 kernel, defconfig + `kernel fix --role dom0`, built with
-its modules. About an hour on 2 shared cores; cached like the domU kernel afterwards."""
+its modules. About 18 minutes on 2 cores; cached like the domU kernel afterwards."""
 
 from __future__ import annotations
 
