@@ -175,7 +175,10 @@ def _start(tree: Path, archive: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "xenlfs", "snapshot", "create", "--root", str(tree),
          "--compression", "gzip", str(archive)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        text=True, env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        # A run started in the background (`cmd &`) inherits SIGINT ignored, and Python then
+        # leaves it ignored: give the child the default, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for(condition: object, seconds: float = 30) -> None:
