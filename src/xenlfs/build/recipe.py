@@ -108,7 +108,8 @@ def cache_key(recipe: Recipe, tarball_digest: str, options: Options) -> str:
     and the options. Any edit to either module changes the key, so a cached build can
     never hide a change to how it is built."""
     digest = hashlib.sha256(tarball_digest.encode())
-    for module in {recipe.phases.__module__, __name__}:
+    # sorted: a set's order changes with each process's hash seed, and so would the key.
+    for module in sorted({recipe.phases.__module__, __name__}):
         digest.update(inspect.getsource(sys.modules[module]).encode())
     digest.update(repr((options.prefix, options.extra, options.targets)).encode())
     return f"{recipe.name}-{digest.hexdigest()[:16]}"

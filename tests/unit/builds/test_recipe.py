@@ -3,7 +3,9 @@ with the log's tail, resuming, source fixes found by content, and the result cac
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,14 @@ def test_a_tarball_that_is_not_one_directory_is_refused(tmp_path: Path) -> None:
     subprocess.run(["tar", "-cf", str(bad), "-C", str(tmp_path), "a", "b"], check=True)
     with pytest.raises(Exception, match="single directory"):
         build(tmp_path, bad, tmp_path / "dest")
+
+
+def test_the_result_cache_key_is_the_same_in_every_process() -> None:
+    """Each CLI run is a new process with its own hash seed; the key must not depend on it."""
+    script = ("from xenlfs import build; from xenlfs.build import recipe; "
+              "print(recipe.cache_key(build.get('libaio'), 'x', recipe.Options()))")
+    keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           check=True, env={**os.environ, "PYTHONHASHSEED": str(seed),
+                                            "PYTHONPATH": str(Path(recipes.__file__).parents[2])}
+                           ).stdout for seed in range(6)}
+    assert len(keys) == 1, keys
