@@ -108,10 +108,13 @@ def test_guest_on_a_new_logical_volume_boots_under_xen(storage: StorageLab, volu
                       "cat /mnt/lv/etc/hostname; umount /mnt/lv")
     assert "/dev/xvda1" in seen and "agetty --noclear hvc0" in seen and GUEST in seen
 
-    # A second run finds the volume and its filesystem and converges.
-    code, out, err = storage.xenlfs("guest", "prepare", GUEST, "--snapshot", storage.snapshot,
-                                    "--vg", volume_group, "--yes")
-    assert code == 0, out + err
+    # A second run finds the volume and its filesystem and converges; so does one that
+    # names the existing volume as its target.
+    for where in (("--vg", volume_group), ("--target", lv)):
+        code, out, err = storage.xenlfs("guest", "prepare", GUEST, "--snapshot",
+                                        storage.snapshot, *where, "--yes")
+        assert code == 0, out + err
+    assert storage.sh(f"lvs '{LVM}' --noheadings -o lv_name {volume_group}").split() == [GUEST]
 
     kernel = kernel_build.cached_domu_kernel(lab_cache_dir)
     storage.lab.channel.push(kernel, "/root/vmlinuz-domU")
@@ -143,6 +146,7 @@ def test_a_physical_volume_holding_a_live_volume_is_refused(storage: StorageLab,
                                                             volume_group: str) -> None:
     storage.sh(f"lvcreate '{LVM}' --yes -n held -L 16m {volume_group}")
     assert "held by dm-" in _refused(storage, storage.pv)
+    assert "too small" in _refused(storage, f"/dev/{volume_group}/held")
 
 
 def test_a_bare_physical_volume_is_refused(storage: StorageLab) -> None:
