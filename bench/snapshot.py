@@ -94,6 +94,7 @@ def timed(argv: list[str] | str, repeat: int, *, before: Callable[[], None],
     times, cpus = [], []
     for _ in range(repeat):
         before()
+        os.sync()  # the previous run's archive is on the disk, not being written during this one
         start, cpu = time.monotonic(), _cpu()
         subprocess.run(argv, shell=shell, check=True, env=env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)

@@ -1,7 +1,8 @@
 """Creating a snapshot: GNU tar → (manifest scanner) → zstd/gzip/xz → temp file → rename.
 
 The tar stream passes through this process once: each piece is handed to the compressor and
-to the scanner that hashes every file, so the tree is read once. The archive is written under
+to the scanner that hashes every file, so the tree is read once, and a readahead thread keeps
+the disk busy with the files tar comes to next (readahead.py). The archive is written under
 a temporary name in the destination directory, locked while it is being written; it is
 fsynced and renamed only when tar, the compressor and the scanner all succeeded.
 """
@@ -17,13 +18,15 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from xenlfs import __version__, run, ui
 from xenlfs.errors import CommandFailed, PreconditionError, UsageError, XenlfsError
 from xenlfs.files import fsync_dir
-from xenlfs.snapshot import atomic, formats, manifest
+from xenlfs.snapshot import atomic, formats, manifest, readahead
 from xenlfs.snapshot import excludes as ex
 from xenlfs.snapshot.tarscan import Scanner
 
@@ -100,17 +103,23 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data):]
 
 
-def _estimate(root: Path, patterns: list[str]) -> int:
+def _pump(source: int, sink: int, scanner: Scanner, ahead: readahead.Readahead,
+          progress: Any, task: Any) -> None:
+    """Hand tar's stream to the compressor (or the file) and to the scanner, piece by piece."""
+    while chunk := os.read(source, CHUNK):
+        view = memoryview(chunk)
+        try:
+            _write_all(sink, view)
+        except BrokenPipeError:
+            return  # the compressor died; its exit status and message say why
+        scanner.feed(view)
+        ahead.consumed(scanner.offset)
+        progress.update(task, advance=len(chunk), files=len(scanner.entries))
+
+
+def _estimate(root: Path, excluded: Callable[[str], bool]) -> int:
     """Bytes to read, for the ETA on a terminal (not worth its time otherwise)."""
-    excluded = ex.matcher(patterns)
-    total = 0
-    for directory, dirs, files in os.walk(root):
-        relative = os.path.relpath(directory, root)
-        dirs[:] = [d for d in dirs if not excluded(os.path.normpath(os.path.join(relative, d)))]
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(directory, name)).st_size
-    return total
+    return sum(size for _, size in readahead.files_in_tar_order(root, excluded))
 
 
 def create(request: Request) -> Result:
@@ -211,7 +220,8 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
     scanner = Scanner()
     with tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zip_errors, \
             ui.byte_progress() as progress:
-        total = _estimate(root, [e.pattern for e in plan]) if ui.interactive() else None
+        excluded = ex.matcher([e.pattern for e in plan])
+        total = _estimate(root, excluded) if ui.interactive() else None
         task = progress.add_task("snapshot", total=total, files=0)
         # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
         compressor = run.spawn(compress, stdin=subprocess.PIPE, stdout=out_fd,
@@ -224,14 +234,8 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
             with contextlib.suppress(OSError):
                 fcntl.fcntl(pipe, F_SETPIPE_SZ, CHUNK)
         try:
-            while chunk := os.read(source, CHUNK):
-                view = memoryview(chunk)
-                try:
-                    _write_all(sink, view)
-                except BrokenPipeError:
-                    break  # the compressor died; its exit status and message say why
-                scanner.feed(view)
-                progress.update(task, advance=len(chunk), files=len(scanner.entries))
+            with readahead.Readahead(root, excluded) as ahead:
+                _pump(source, sink, scanner, ahead, progress, task)
             if compressor and compressor.stdin:
                 with contextlib.suppress(BrokenPipeError):
                     compressor.stdin.close()

@@ -157,7 +157,10 @@ def tar_arguments(excludes: Sequence[Exclude]) -> list[str]:
 
 def matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     """Is a relative path ('usr/bin', '.') excluded? The same test GNU tar makes."""
+    if not patterns:
+        return lambda relative: False
+    match = re.compile("|".join(fnmatch.translate(p) for p in patterns)).match
+
     def excluded(relative: str) -> bool:
-        name = "./" + relative if relative != "." else "."
-        return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        return match("./" + relative if relative != "." else ".") is not None
     return excluded
