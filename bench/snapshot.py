@@ -5,7 +5,8 @@ Prepares once, and caches under the xenlfs cache dir, a real Debian 12 root of >
 Then, in the same run: the hint's exact command, raw GNU tar (both the literal
 `tar cpf /dev/null`, which GNU tar shortcuts without reading file data, and
 `tar cpf - | cat >/dev/null`, which reads everything: the honest I/O limit), and
-`xenlfs snapshot create` (manifest included), then `xenlfs snapshot verify` -- once with
+`xenlfs snapshot create` (manifest included), then `xenlfs snapshot verify` and
+`verify --against` the tree (which hashes every file of it again) -- once with
 the tree in the page cache (warm) and once with it evicted before every run (cold, as a
 real root filesystem is read).
 
@@ -135,6 +136,8 @@ def measure(tree: Path, out: Path, repeat: int, cold: bool) -> dict[str, tuple[f
                        str(tree), str(ours)], repeat, env=env, before=prepare_run),
         "verify": timed([sys.executable, "-m", "xenlfs", "snapshot", "verify", str(ours)],
                         repeat, env=env, before=evict_only),
+        "against": timed([sys.executable, "-m", "xenlfs", "snapshot", "verify", str(ours),
+                          "--against", str(tree)], repeat, env=env, before=evict_only),
         "size": (float((out / "hint.tgz").stat().st_size), float(ours.stat().st_size)),
         "manifest": (float(Path(f"{ours}.manifest.jsonl").stat().st_size), 0.0),
     }
@@ -161,6 +164,7 @@ def report(r: dict[str, tuple[float, float]], cold: bool, repeat: int) -> str:
         row("xenlfs snapshot create (zstd + manifest)", "ours",
             f"{our_size / 1e6:9.1f}  (+ manifest {r['manifest'][0] / 1e6:.1f} MB)"),
         row("xenlfs snapshot verify (every hash)", "verify"),
+        row("xenlfs snapshot verify --against the tree", "against"),
         "",
         f"{'target':<41}measured   result",
         f"{'>= 6x faster than the hint (wall)':<41}{hint / ours:6.1f}x    "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from xenlfs.errors import UsageError
@@ -164,3 +164,33 @@ def matcher(patterns: Sequence[str]) -> Callable[[str], bool]:
     def excluded(relative: str) -> bool:
         return match("./" + relative if relative != "." else ".") is not None
     return excluded
+
+
+def walk(root: str | os.PathLike[str], excluded: Callable[[str], bool]) -> Iterator[
+        tuple[bytes, str, os.DirEntry[bytes] | None]]:
+    """(path, relative path, DirEntry) of everything under root that tar --sort=name archives,
+    in its order: the root itself ('.', no DirEntry) first, then each directory's names sorted
+    bytewise, depth first. Entries that cannot be listed are left out, as tar warns of them."""
+    def inside(directory: bytes, relative: str) -> Iterator[
+            tuple[bytes, str, os.DirEntry[bytes] | None]]:
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            name = os.fsdecode(entry.name)
+            path = name if relative == "." else f"{relative}/{name}"
+            if excluded(path):
+                continue
+            yield entry.path, path, entry
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                yield from inside(entry.path, path)
+
+    top = os.fsencode(root)
+    yield top, ".", None
+    yield from inside(top, ".")

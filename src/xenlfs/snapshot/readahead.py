@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from xenlfs.snapshot import excludes as ex
+
 log = logging.getLogger("xenlfs.snapshot")
 
 MAX_WINDOW = 256 << 20
@@ -24,39 +26,23 @@ PIECE = 8 << 20  # a big file is advised piece by piece, so it too stays within 
 
 def files_in_tar_order(root: Path, excluded: Callable[[str], bool]) -> Iterator[
         tuple[bytes, int]]:
-    """(path, size) of the regular files tar --sort=name reads, in its order: each directory's
-    names sorted bytewise, depth first; a hard-linked inode once; sparse files left out (tar
-    reads only their data, and advice on their holes would fill the cache with zeros)."""
+    """(path, size) of the regular files tar --sort=name reads, in its order; a hard-linked
+    inode once; sparse files left out (tar reads only their data, and advice on their holes
+    would fill the cache with zeros)."""
     seen: set[tuple[int, int]] = set()
-
-    def walk(directory: bytes, relative: str) -> Iterator[tuple[bytes, int]]:
+    for path, _, entry in ex.walk(root, excluded):
         try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            if entry is None or not entry.is_file(follow_symlinks=False):
+                continue
+            stat = entry.stat(follow_symlinks=False)
         except OSError:
-            return
-        for entry in entries:
-            inside = os.fsdecode(entry.name) if relative == "." else \
-                f"{relative}/{os.fsdecode(entry.name)}"
-            if excluded(inside):
+            continue
+        if stat.st_nlink > 1:
+            if (stat.st_dev, stat.st_ino) in seen:
                 continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    yield from walk(entry.path, inside)
-                    continue
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                stat = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.st_nlink > 1:
-                if (stat.st_dev, stat.st_ino) in seen:
-                    continue
-                seen.add((stat.st_dev, stat.st_ino))
-            if stat.st_blocks * 512 >= stat.st_size:
-                yield entry.path, stat.st_size
-
-    yield from walk(os.fsencode(root), ".")
+            seen.add((stat.st_dev, stat.st_ino))
+        if stat.st_blocks * 512 >= stat.st_size:
+            yield path, stat.st_size
 
 
 def default_window() -> int:

@@ -17,7 +17,7 @@ from typing import Any
 from xenlfs import run, ui
 from xenlfs.errors import UsageError
 from xenlfs.snapshot import excludes as ex
-from xenlfs.snapshot import formats, manifest
+from xenlfs.snapshot import formats, manifest, readahead
 from xenlfs.snapshot.entry import CONTENT, METADATA, Entry
 from xenlfs.snapshot.tarscan import ArchiveDamaged, Scanner
 
@@ -132,25 +132,16 @@ def scan(root: Path, patterns: Iterable[str]) -> list[Entry]:
     excluded = ex.matcher(list(patterns))
     entries: list[Entry] = []
     first: dict[tuple[int, int], str] = {}
-    top = os.fsencode(root)
-    for directory, dirs, files in os.walk(top):
-        relative_dir = os.fsdecode(os.path.relpath(directory, top))
-        dirs.sort()
-        dirs[:] = [d for d in dirs if not excluded(_join(relative_dir, os.fsdecode(d)))]
-        names = [b""] if directory == top else []
-        for name in [*names, *sorted(dirs), *sorted(files)]:
-            relative = _join(relative_dir, os.fsdecode(name)) if name else "."
-            if name and name not in dirs and excluded(relative):
-                continue
-            path = os.path.join(directory, name) if name else directory
+    hashed = 0
+    with readahead.Readahead(root, excluded) as ahead:
+        for path, relative, _ in ex.walk(root, excluded):
             entry = _entry(path, relative, first)
             if entry is not None:
                 entries.append(entry)
+                if entry.type == "file":
+                    hashed += entry.size
+                    ahead.consumed(hashed)
     return entries
-
-
-def _join(directory: str, name: str) -> str:
-    return name if directory == "." else f"{directory}/{name}"
 
 
 def _entry(path: bytes, relative: str, first: dict[tuple[int, int], str]) -> Entry | None:

@@ -1,5 +1,5 @@
-"""The readahead walks the tree in the order GNU tar reads it, and never gets more than its
-window ahead of what tar has written."""
+"""The walk over a tree meets its entries in the order GNU tar archives them; the readahead
+built on it never gets more than its window ahead of what tar has written."""
 
 from __future__ import annotations
 
@@ -40,6 +40,8 @@ def test_the_walk_follows_tars_own_order(tmp_path: Path) -> None:
                          capture_output=True, check=True)
     scanner = Scanner()
     scanner.feed(tar.stdout)
+    assert [relative for _, relative, _ in ex.walk(tmp_path, excluded)] == \
+        [e.path for e in scanner.entries]
     files_tar_reads = [e.path for e in scanner.entries if e.type == "file" and e.path != "sparse"]
     walked = [os.path.relpath(os.fsdecode(path), tmp_path)
               for path, _ in readahead.files_in_tar_order(tmp_path, excluded)]
