@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def test_hostile_snapshot_leaves_the_host_untouched(corpus, tmp_path: Path, name
     try:
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
                 'mount --bind "$0/etc" /etc && mount --bind "$0/dev" /dev && exec "$@"',
-                str(sentinel), "python3", "-m", "xenlfs", "guest", "prepare", "h1",
+                str(sentinel), sys.executable, "-m", "xenlfs", "guest", "prepare", "h1",
                 "--snapshot", str(archives[name]), "--target", str(target), "--dhcp",
                 "--root-password-hash", ROOT_HASH, "--ssh-key", str(key),
                 "--config-dir", str(tmp_path / "xen")]

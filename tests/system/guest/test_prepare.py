@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,7 +185,7 @@ def test_sigterm_during_extraction_unmounts_and_detaches(workdir: Path):
     image = workdir / "g6.img"
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
     proc = subprocess.Popen(
-        ["python3", "-m", "xenlfs", "guest", "prepare", "g6", "--snapshot", str(archive),
+        [sys.executable, "-m", "xenlfs", "guest", "prepare", "g6", "--snapshot", str(archive),
          "--target", str(image), "--size", "1G", "--config-dir", str(workdir / "xen")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
