@@ -154,6 +154,10 @@ def report(r: dict[str, tuple[float, float]], cold: bool, repeat: int) -> str:
         "warm (tree in the page cache)"
     hint_size, our_size = r["size"]
     hint, ours, raw, devnull = r["hint"][0], r["ours"][0], r["raw"][0], r["devnull"][0]
+    # The third target is the I/O limit: a cold read of the tree, as a root is read
+    # when it is snapshotted. Warm there is no I/O, only the compressor's CPU (the floor row),
+    # and GNU tar's literal /dev/null reads no file data: both are printed, not judged.
+    io_limit = verdict(ours / raw <= 1.5) if cold else "not judged: no I/O warm"
     return "\n".join([
         "", f"{cache}; median of {repeat} runs, the hint's command once",
         f"{'command':<47}{'wall s':>8}  {'CPU s':>8}  archive MB",
@@ -172,10 +176,10 @@ def report(r: dict[str, tuple[float, float]], cold: bool, repeat: int) -> str:
         f"{'   (CPU time, for a loaded machine)':<41}{r['hint'][1] / r['ours'][1]:6.1f}x",
         f"{'archive no larger than the hint':<41}{our_size / hint_size:6.2f}x    "
         f"{verdict(our_size <= hint_size)}",
-        f"{'within 1.5x of raw tar (reads all)':<41}{ours / raw:6.2f}x    "
-        f"{verdict(ours / raw <= 1.5)}",
-        f"{'within 1.5x of tar cpf /dev/null':<41}{ours / devnull:6.2f}x    "
-        f"{verdict(ours / devnull <= 1.5)}",
+        f"{'within 1.5x of raw tar (reads all)':<41}{ours / raw:6.2f}x    {io_limit}",
+        f"{'   floor (tar | zstd) against raw tar':<41}{r['floor'][0] / raw:6.2f}x",
+        f"{'   against tar cpf /dev/null':<41}{ours / devnull:6.2f}x    "
+        "not judged: reads no file data",
     ])
 
 
