@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from xenlfs import __version__, run, settings, ui
+from xenlfs import __version__, files, run, settings, ui
 from xenlfs.errors import ExitCode, UsageError, XenlfsError
 
 log = logging.getLogger("xenlfs")
@@ -127,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if path:
                 log.debug("log file: %s", path)
         run.set_dry_run(bool(getattr(args, "dry_run", False)))
+        files.set_backups_kept(config["xenlfs.backups"])
         return int(handler(args, config) or 0)
     except XenlfsError as e:
         if debug:

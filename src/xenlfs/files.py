@@ -1,22 +1,44 @@
-"""Writing files so that a crash, Ctrl-C or a full disk never leaves a half-written file."""
+"""Writing host files so that a crash, Ctrl-C or a full disk never leaves a half-written file.
+
+A path that is a symlink (a distribution's /boot/grub/grub.cfg -> ../grub2/grub.cfg) is
+followed: the file it names is the one replaced, with that file's mode and owner, so the
+link and whoever reads through it see the new text. (Guest files are not written here but
+through guest/rootfs.py, which never follows a link out of the guest.) Each temporary file is
+locked while it is written; one whose lock is free was left by a killed run and is removed by
+the next write into that directory. Backups of a file are pruned to the newest few.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import difflib
+import fcntl
 import logging
 import os
+import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from xenlfs import run
+from xenlfs.errors import PreconditionError, SourceError
 
 log = logging.getLogger("xenlfs.files")
 
 TEMP_PREFIX = ".xenlfs-tmp-"
+BACKUP_SUFFIX = ".xenlfs-bak"
+DEFAULT_BACKUPS = 5
+
+_backups_kept: ContextVar[int] = ContextVar("backups_kept", default=DEFAULT_BACKUPS)
+
+
+def set_backups_kept(count: int) -> None:
+    """How many backups of each file are kept ([xenlfs] backups); 0 makes none."""
+    _backups_kept.set(count)
 
 
 def fsync_dir(directory: Path) -> None:
@@ -27,18 +49,44 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def clean_stale(directory: Path) -> list[Path]:
+    """Remove the temporary files killed runs left in `directory` (their lock is free)."""
+    removed = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for path in Path(directory).glob(TEMP_PREFIX + "*"):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    continue
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another xenlfs is writing it right now
+            else:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+            finally:
+                os.close(fd)
+    for path in removed:
+        log.info("removed %s, left by a run that was killed", path)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path, *, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it is fsynced and renamed onto `path`.
 
     On any exception (including KeyboardInterrupt) the temporary file is removed and `path`
-    is left as it was.
+    is left as it was. `path` must not be a symlink (write_atomic resolves it first).
     """
     path = Path(path)
+    clean_stale(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX + path.name + ".", dir=path.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until renamed: the file is not stale
         yield tmp
         if mode is not None:
             os.chmod(tmp, mode)
@@ -50,46 +98,127 @@ def atomic_output(path: Path, *, mode: int | None = None) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    finally:
+        os.close(fd)
+
+
+_BACKUP = re.compile(r"\.(\d{8}T\d{6})(?:-(\d+))?" + re.escape(BACKUP_SUFFIX) + "$")
 
 
 def backup_path(path: Path, now: float | None = None) -> Path:
+    """A new backup's name: the time, and a number above any other backup of that second
+    (backups_of sorts by both, so the newest stays last even after older ones are pruned)."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.localtime(now))
-    candidate = path.with_name(f"{path.name}.{stamp}.xenlfs-bak")
-    n = 1
-    while candidate.exists():
-        candidate = path.with_name(f"{path.name}.{stamp}-{n}.xenlfs-bak")
-        n += 1
-    return candidate
+    numbers = [_number(p) for p in backups_of(path) if p.name.startswith(f"{path.name}.{stamp}")]
+    if not numbers:
+        return path.with_name(f"{path.name}.{stamp}{BACKUP_SUFFIX}")
+    return path.with_name(f"{path.name}.{stamp}-{max(numbers) + 1}{BACKUP_SUFFIX}")
+
+
+def _number(backup: Path) -> int:
+    match = _BACKUP.search(backup.name)
+    return int(match[2] or 0) if match else 0
+
+
+def backups_of(path: Path) -> list[Path]:
+    """The backups write_atomic made of `path`, oldest first."""
+    found = []
+    with contextlib.suppress(FileNotFoundError):
+        for other in path.parent.iterdir():
+            rest = other.name[len(path.name):] if other.name.startswith(path.name) else ""
+            match = _BACKUP.fullmatch(rest)
+            if match:
+                found.append(((match[1], int(match[2] or 0)), other))
+    return [p for _, p in sorted(found)]
+
+
+def prune_backups(path: Path, keep: int) -> list[Path]:
+    """Remove all but the newest `keep` backups of `path`."""
+    old = backups_of(path)
+    removed = old[:max(len(old) - keep, 0)]
+    for backup in removed:
+        backup.unlink(missing_ok=True)
+        log.info("removed old backup %s (keeping the newest %d)", backup, keep)
+    return removed
+
+
+def resolve(path: Path) -> Path:
+    """The file a write to `path` must replace: symlinks followed; refused unless it is a
+    regular file or missing (a FIFO, device or directory is never replaced by a file)."""
+    path = Path(path)
+    real = Path(os.path.realpath(path))
+    try:
+        st = real.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            log.info("%s is a symlink to %s, which does not exist yet: writing it", path, real)
+        return real
+    except OSError as e:  # a symlink loop, a file used as a directory
+        raise PreconditionError(f"cannot write {path}: {e.strerror}",
+                                hint="fix that path (ls -l it) and run again") from e
+    if not stat.S_ISREG(st.st_mode):
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else "special file (FIFO, device, socket)"
+        shown = path if real == path else f"{path} (a symlink to {real})"
+        raise PreconditionError(f"{shown} is a {kind}, not a regular file: xenlfs does not "
+                                "replace it", hint="remove it or give another path")
+    return real
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int | None = None,
                  backup: bool = True) -> Path | None:
-    """Replace `path` with `data` atomically; keep a timestamped backup of the old file.
+    """Replace the file at `path` with `data` atomically; keep a timestamped backup.
 
-    Mode and ownership of an existing file are kept unless `mode` is given. Returns the
-    backup's path, if one was made. Under --dry-run nothing is written.
+    A symlink is followed and its target replaced. Mode and ownership of an existing file
+    are kept unless `mode` is given; a new file gets `mode` or 0644. Returns the backup's
+    path, if one was made. Under --dry-run nothing is written.
     """
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
+    real = resolve(path)
     if run.dry_run():
-        log.info("would write %s (%d bytes)", path, len(payload))
+        log.info("would write %s (%d bytes)", real, len(payload))
         return None
     saved: Path | None = None
-    old = path.lstat() if path.exists() else None
-    if old is not None and backup:
-        saved = backup_path(path)
-        with atomic_output(saved) as tmp:
-            shutil.copy2(path, tmp)
-    with atomic_output(path, mode=mode if mode is not None else
-                       (old.st_mode & 0o7777 if old else 0o644)) as tmp:
+    old = real.stat() if real.exists() else None
+    keep = _backups_kept.get()
+    if old is not None and backup and keep > 0:
+        saved = backup_path(real)
+        # chown clears setuid bits: the mode is set after it (atomic_output's mode).
+        with atomic_output(saved, mode=stat.S_IMODE(old.st_mode)) as tmp:
+            shutil.copyfile(real, tmp)
+            shutil.copystat(real, tmp)
+            os.chown(tmp, old.st_uid, old.st_gid)
+    with atomic_output(real, mode=mode if mode is not None else
+                       (stat.S_IMODE(old.st_mode) if old else 0o644)) as tmp:
         tmp.write_bytes(payload)
         if old is not None:
             os.chown(tmp, old.st_uid, old.st_gid)
+    shown = path if real == path else f"{path} (through the symlink: {real})"
     if saved:
-        log.info("wrote %s (backup: %s)", path, saved)
+        prune_backups(real, keep)
+        log.info("wrote %s (backup: %s)", shown, saved)
     else:
-        log.info("wrote %s", path)
+        log.info("wrote %s", shown)
     return saved
+
+
+def read_text(path: Path, what: str) -> str:
+    """A UTF-8 text file's text; binary or Latin-1 bytes are a file:line:col error."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        bad, why = e.start, f"byte 0x{data[e.start]:02x} is not UTF-8"
+    else:
+        if "\0" not in text:
+            return text
+        bad, why = data.index(b"\0"), "a NUL byte"
+    start = data.rfind(b"\n", 0, bad) + 1
+    line = data.count(b"\n", 0, bad) + 1
+    col = len(data[start:bad].decode("utf-8", "replace")) + 1
+    raise SourceError(str(path), line, col, f"{why}: this is not {what} (binary or another "
+                      "encoding)", "give the right file, or convert it to UTF-8 (iconv -f "
+                      "latin1 -t utf-8)")
 
 
 def unified_diff(path: str, old: str | None, new: str) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from xenlfs import files
 from xenlfs.errors import SourceError, UsageError
 
 
@@ -29,6 +30,26 @@ def parse_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("expected a whole number, not true/false")
     return int(value)
+
+
+def parse_count(value: Any) -> int:
+    number = parse_int(value)
+    if number < 0:
+        raise ValueError(f"expected 0 or more, got {number}")
+    return number
+
+
+_IFNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+
+
+def parse_ifname(value: Any) -> str:
+    """A network interface name as Linux takes it (at most 15 bytes, no '/', blank or ':'),
+    kept to letters, digits, '_', '.' and '-': it also names /etc/sysconfig/ifconfig.NAME."""
+    text = str(value)
+    if not _IFNAME.fullmatch(text):
+        raise ValueError(f"{text!r} is not an interface name: use 1 to 15 letters, digits, "
+                         "'_', '.' or '-', not starting with '.' or '-' (e.g. eth0, xenbr0)")
+    return text
 
 
 def parse_bool(value: Any) -> bool:
@@ -106,6 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
             "where downloads and built lab images are kept", "DIR"),
     Setting("xenlfs", "log_dir", parse_path, default_log_dir,
             "where logs of long work are written", "DIR"),
+    Setting("xenlfs", "backups", parse_count, 5,
+            "how many backups of each file xenlfs edits are kept, newest first (0: none)", "N"),
     # hint step 6: xl guest configs and the guest lifecycle
     Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
             "where guest configs are written and looked up by name (xl's own place)", "DIR"),
@@ -155,8 +178,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("build", "prefix", parse_path, Path("/usr"),
             "where built packages are installed (configure's --prefix)", "DIR"),
     # step 1: the bridge (xenlfs bridge setup)
-    Setting("bridge", "iface", str, "eth0", "the network interface the bridge takes over", "IFACE"),
-    Setting("bridge", "bridge", str, "xenbr0", "the bridge's name (guests' vif bridge=)", "NAME"),
+    Setting("bridge", "iface", parse_ifname, "eth0",
+            "the network interface the bridge takes over", "IFACE"),
+    Setting("bridge", "bridge", parse_ifname, "xenbr0",
+            "the bridge's name (guests' vif bridge=)", "NAME"),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -214,7 +239,7 @@ def _line_of(text: str, section: str, key: str | None) -> tuple[int, int]:
 
 def read_file(path: Path) -> dict[str, Any]:
     """Read one config file into {section.key: value}, checking every table and key."""
-    text = path.read_text(encoding="utf-8")
+    text = files.read_text(path, "a TOML config file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

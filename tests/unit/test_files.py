@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import fcntl
 import os
 
 import pytest
 
 from xenlfs import files, run
+from xenlfs.errors import PreconditionError
 
 
 def test_write_atomic_keeps_a_backup_and_the_mode(tmp_path):
@@ -39,3 +41,74 @@ def test_unified_diff_of_a_new_file():
     diff = files.unified_diff("/etc/fstab", None, "a\n")
     assert diff.startswith("--- /dev/null\n+++ b/etc/fstab\n")
     assert "+a\n" in diff
+
+
+def test_a_symlink_is_followed_and_its_target_keeps_mode_and_owner(tmp_path):
+    """A distribution's /boot/grub/grub.cfg -> ../grub2/grub.cfg: the real file is updated,
+    the link stays, and no file gets the link's lstat mode (0777)."""
+    (tmp_path / "grub2").mkdir()
+    (tmp_path / "grub").mkdir()
+    real = tmp_path / "grub2/grub.cfg"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "grub/grub.cfg"
+    link.symlink_to("../grub2/grub.cfg")
+    backup = files.write_atomic(link, "new\n")
+    assert link.is_symlink() and os.readlink(link) == "../grub2/grub.cfg"
+    assert real.read_text() == "new\n" and link.read_text() == "new\n"
+    assert real.stat().st_mode & 0o7777 == 0o640
+    assert backup is not None and backup.parent == real.parent and backup.read_text() == "old\n"
+    assert backup.stat().st_mode & 0o7777 == 0o640
+    assert not list((tmp_path / "grub").glob("*.xenlfs-bak"))
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "cfg"
+    link.symlink_to("real.cfg")
+    assert files.write_atomic(link, "x\n") is None
+    assert link.is_symlink() and (tmp_path / "real.cfg").read_text() == "x\n"
+    assert (tmp_path / "real.cfg").stat().st_mode & 0o7777 == 0o644
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dir", "loop"])
+def test_what_is_not_a_regular_file_is_refused_and_left_alone(tmp_path, kind):
+    target = tmp_path / "cfg"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "dir":
+        target.mkdir()
+    else:
+        target.symlink_to("cfg")
+    with pytest.raises(PreconditionError, match="cfg"):
+        files.write_atomic(target, "x\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cfg"]
+
+
+def test_only_the_newest_backups_are_kept(tmp_path):
+    target = tmp_path / "grub.cfg"
+    target.write_text("0\n")
+    (tmp_path / "grub.cfg.old.20000101T000000.xenlfs-bak").write_text("not ours\n")
+    made = [files.write_atomic(target, f"{n}\n") for n in range(1, 9)]
+    kept = files.backups_of(target)
+    assert kept == made[-files.DEFAULT_BACKUPS:]
+    assert [p.read_text() for p in kept] == [f"{n}\n" for n in range(3, 8)]
+    assert (tmp_path / "grub.cfg.old.20000101T000000.xenlfs-bak").exists()
+    files.set_backups_kept(0)
+    try:
+        assert files.write_atomic(target, "9\n") is None
+    finally:
+        files.set_backups_kept(files.DEFAULT_BACKUPS)
+    assert files.backups_of(target) == kept
+
+
+def test_a_temp_file_left_by_a_killed_run_is_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "grub.cfg"
+    target.write_text("old\n")
+    stale = tmp_path / f"{files.TEMP_PREFIX}grub.cfg.abc123"
+    stale.write_text("half")
+    busy = tmp_path / f"{files.TEMP_PREFIX}grub.cfg.busy"
+    busy.write_text("being written")
+    with open(busy) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running xenlfs holds its own
+        files.write_atomic(target, "new\n")
+        assert not stale.exists() and busy.exists()

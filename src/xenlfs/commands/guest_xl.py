@@ -114,7 +114,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         if not target.is_file():
             raise UsageError(f"--set edits an existing file; {target} does not exist",
                              hint="write it first: xenlfs guest config NAME --kernel ...")
-        old = target.read_text()
+        old = files.read_text(target, "an xl config file")
         new = write.set_values(old, str(target), [write.parse_assignment(e) for e in args.edits])
         output = args.output or target
     else:
@@ -131,7 +131,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
             vcpus=args.vcpus, maxmem=args.maxmem)
         new = write.render(guest)
         output = args.output or target
-        old = output.read_text() if output.is_file() else None
+        old = files.read_text(output, "an xl config file") if output.is_file() else None
         if old is not None and not args.force and not run.dry_run():
             raise UsageError(f"{output} exists", hint="edit it with --set KEY=VALUE, or "
                              "replace it with --force (a backup is kept)")

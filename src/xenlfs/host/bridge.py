@@ -111,16 +111,16 @@ def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
     retired = sysconfig / RETIRED_DIR / source.name
     if not source.is_file():
         if target.is_file() and retired.exists():
-            text = target.read_text()
+            text = files.read_text(target, "an ifconfig file")
             return Plan(source, target, text, text, None)  # done by an earlier run
         raise PreconditionError(f"{source} does not exist",
                                 hint=f"configure {iface} the LFS way first (LFS book, 'General "
                                 "Network Configuration'), or name the interface with --iface")
-    values = parse_ifconfig(source.read_text(), str(source))
+    values = parse_ifconfig(files.read_text(source, "an ifconfig file"), str(source))
     if values.get("IFACE", iface) != iface:
         raise PreconditionError(f"{source} configures IFACE={values['IFACE']}, not {iface}",
                                 hint=f"use --iface {values['IFACE']}")
-    old_target = target.read_text() if target.exists() else None
+    old_target = files.read_text(target, "an ifconfig file") if target.exists() else None
     retire_to = files.backup_path(retired) if retired.exists() else retired
     return Plan(source, target, render(iface, bridge, values), old_target, retire_to)
 

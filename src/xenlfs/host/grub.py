@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,10 @@ _ID = re.compile(r"^xenlfs-[A-Za-z0-9_.-]+$")
 
 @dataclass(frozen=True)
 class Entry:
-    """A Xen menu entry; paths are as GRUB sees them (relative to their filesystem)."""
+    """A Xen menu entry; paths are as GRUB sees them (relative to their filesystem).
+
+    Every value is written as literal words for GRUB's script lexer, so no value (from a
+    flag or a config file) can end the entry, add a command or expand a GRUB variable."""
 
     id: str
     title: str
@@ -36,21 +38,75 @@ class Entry:
     multiboot2: bool = False
     initrd: str | None = None
 
+    def __post_init__(self) -> None:
+        check_id(self.id)
+        for what, value in (("the title (--title, [grub] title)", self.title),
+                            ("the Xen image's path", self.xen),
+                            ("the dom0 kernel's path", self.kernel),
+                            ("the initrd's path", self.initrd or "")):
+            printable(value, what)
+        command_words(self.xen_args, "--xen-args ([grub] xen_args)")
+        command_words(self.kernel_args, "--kernel-args ([grub] kernel_args)")
+
     def render(self) -> str:
         load, module = ("multiboot2", "module2") if self.multiboot2 else ("multiboot", "module")
         # The hint's "placeholder" (grub-mkconfig's Xen script writes it too): loaders that
         # put the image name first get it stripped by Xen; after GRUB 2 it is ignored.
-        xen_line = " ".join(w for w in (load, self.xen, "placeholder", self.xen_args) if w)
-        dom0_line = " ".join(w for w in (module, self.kernel, "placeholder", self.kernel_args)
-                             if w)
-        initrd_line = f"\t{module} {self.initrd}\n" if self.initrd else ""
+        xen_line = " ".join([load, grub_word(self.xen), "placeholder",
+                             *map(grub_word, command_words(self.xen_args, "xen_args"))])
+        dom0_line = " ".join([module, grub_word(self.kernel), "placeholder",
+                              *map(grub_word, command_words(self.kernel_args, "kernel_args"))])
+        initrd_line = f"\t{module} {grub_word(self.initrd)}\n" if self.initrd else ""
         return (f"{BEGIN}{self.id} (written by 'xenlfs grub add'; 'xenlfs grub remove' takes"
                 f" it out)\nmenuentry {quote(self.title)} --id {self.id} {{\n"
                 f"\t{xen_line}\n\t{dom0_line}\n{initrd_line}}}\n{END}{self.id}\n")
 
 
 def quote(text: str) -> str:
+    """`text` as one literal word for GRUB's lexer (as for sh: nothing is special inside
+    single quotes, and a single quote is closed, escaped and reopened)."""
     return "'" + text.replace("'", "'\\''") + "'"
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.,:=+/@%-]+")
+
+
+def grub_word(text: str) -> str:
+    return text if _PLAIN.fullmatch(text) else quote(text)
+
+
+def printable(value: str, what: str) -> str:
+    """Refuse what no quoting makes safe: a newline would also end xenlfs's own block."""
+    bad = next((c for c in value if (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F), None)
+    if bad is not None:
+        raise UsageError(f"{what} holds the control character {bad!r}: {value!r}",
+                         hint="give it on one line, without control characters")
+    return value
+
+
+def command_words(value: str, what: str) -> list[str]:
+    """A Xen or Linux command line split as they split theirs: at blanks, with "…" grouping
+    (the quotes removed). GRUB's loader quotes a word holding a blank again for the kernel."""
+    printable(value, what)
+    words: list[str] = []
+    word: list[str] = []
+    quoted = started = False
+    for c in value:
+        if c == '"':
+            quoted, started = not quoted, True
+        elif c in " \t" and not quoted:
+            if started:
+                words.append("".join(word))
+            word, started = [], False
+        else:
+            word.append(c)
+            started = True
+    if quoted:
+        raise UsageError(f"{what}: a \" is never closed in {value!r}",
+                         hint='close it: option="a b"')
+    if started:
+        words.append("".join(word))
+    return words
 
 
 def check_id(entry_id: str) -> str:
@@ -103,10 +159,8 @@ def check_syntax(text: str, path: str) -> None:
     if not shutil.which("grub-script-check"):
         balance(text, path)
         return
-    with tempfile.NamedTemporaryFile("w", prefix="xenlfs-grub-", suffix=".cfg") as f:
-        f.write(text)
-        f.flush()
-        result = run.run(["grub-script-check", f.name], check=False)
+    # On its standard input: no temporary file for a kill to leave behind.
+    result = run.run(["grub-script-check"], input=text, check=False)
     if result.returncode != 0:
         match = re.search(r"line (\d+)", result.stderr + result.stdout)
         raise SourceError(path, int(match[1]) if match else 1, 1,
@@ -276,7 +330,7 @@ def read_cfg(path: Path) -> str:
         raise UsageError(f"{path} does not exist",
                          hint="give the grub.cfg GRUB reads with --grub-cfg (LFS: "
                          "/boot/grub/grub.cfg, written by hand as in the LFS book)")
-    text = path.read_text(encoding="utf-8")
+    text = files.read_text(path, "a grub.cfg")
     check_syntax(text, str(path))
     return text
 
@@ -341,6 +395,10 @@ def boot_entry(*, entry_id: str, title: str, xen: Path, kernel: Path, root: str 
                 f"{xen} and the {name} are on different filesystems ({xen_mount.point}, "
                 f"{mount.point}); GRUB reads the entry's files from the filesystem of grub.cfg",
                 hint="copy Xen and the dom0 kernel to /boot beside grub/grub.cfg")
+    if root is not None and (not printable(root, "--root") or any(c in root for c in " \t'\"")):
+        raise UsageError(f"--root {root!r} is not a device name",
+                         hint="give one word without blanks or quotes, e.g. /dev/sda2 or "
+                         "PARTUUID=0a1b2c3d-02")
     args = " ".join(a for a in (f"root={root} ro" if root else "", kernel_args) if a)
     return Entry(check_id(entry_id), title, xen_path, kernel_path, xen_args, args, multiboot2,
                  initrd_path)

@@ -146,7 +146,7 @@ def plan_install(root: Path, prefix: Path) -> Plan:
 
 def pending(plan: Plan) -> tuple[str | None, list[tuple[Path, str]]]:
     """What is not yet in place: the old script text if it differs (or "" if absent), links."""
-    old = plan.script.read_text() if plan.script.exists() else ""
+    old = files.read_text(plan.script, "a bootscript") if plan.script.exists() else ""
     script_change = None if old == plan.text else old
     links = [(link, target) for link, target in plan.links
              if not (link.is_symlink() and os.readlink(link) == target)]

@@ -114,3 +114,29 @@ def test_status_of_a_real_bridge_in_a_private_namespace(netns):
 
     not_bridge = status_in(netns, "--bridge", "veth1")
     assert not_bridge.returncode == 1 and "not a bridge" in not_bridge.stdout
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--bridge", "../x"), ("--bridge", "../../passwd"),
+                                             ("--iface", "eth0/../../x"), ("--iface", "a b"),
+                                             ("--bridge", "x" * 16), ("--bridge", ""),
+                                             ("--bridge", "-x"), ("--iface", "eth0\nIP=1")])
+def test_bad_interface_names_are_refused_before_anything_is_read(xenlfs, tmp_path, flag, value):
+    d = sysconfig(tmp_path)
+    result = xenlfs("bridge", "setup", "--root", str(tmp_path), f"{flag}={value}")
+    assert result.returncode == 2, result.stderr
+    assert "is not an interface name" in result.stderr and "internal error" not in result.stderr
+    assert sorted(p.name for p in d.iterdir()) == ["ifconfig.eth0"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["etc", "ifconfig.eth0", "sysconfig"]
+
+
+@pytest.mark.parametrize("content", [b"IP=192.168.1.2\n\x00\x01\x02\xff",
+                                     "# Ethernet de la cuisine\nIP=10.0.0.2\n".encode("latin-1")
+                                     .replace(b"cuisine", b"cuisin\xe9")])
+def test_binary_or_latin1_ifconfig_is_an_error_and_left_alone(xenlfs, tmp_path, content):
+    d = sysconfig(tmp_path)
+    (d / "ifconfig.eth0").write_bytes(content)
+    result = xenlfs("bridge", "setup", "--root", str(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert f"{d / 'ifconfig.eth0'}:" in result.stderr and "internal error" not in result.stderr
+    assert (d / "ifconfig.eth0").read_bytes() == content
+    assert sorted(p.name for p in d.iterdir()) == ["ifconfig.eth0"]
