@@ -10,10 +10,12 @@ fsynced and renamed only when tar, the compressor and the scanner all succeeded.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
@@ -104,17 +106,19 @@ def _write_all(fd: int, data: memoryview) -> None:
 
 
 def _pump(source: int, sink: int, scanner: Scanner, ahead: readahead.Readahead,
-          progress: Any, task: Any) -> None:
-    """Hand tar's stream to the compressor (or the file) and to the scanner, piece by piece."""
+          progress: Any, task: Any) -> bool:
+    """Hand tar's stream to the compressor (or the file) and to the scanner, piece by piece.
+    False: the compressor died before the end (its exit status and message say why)."""
     while chunk := os.read(source, CHUNK):
         view = memoryview(chunk)
         try:
             _write_all(sink, view)
         except BrokenPipeError:
-            return  # the compressor died; its exit status and message say why
+            return False
         scanner.feed(view)
         ahead.consumed(scanner.offset)
         progress.update(task, advance=len(chunk), files=len(scanner.entries))
+    return True
 
 
 def _estimate(root: Path, excluded: Callable[[str], bool]) -> int:
@@ -193,11 +197,27 @@ def _unreadable_error(unreadable: list[str]) -> XenlfsError:
                        "snapshot without them with --allow-unreadable")
 
 
+def _died(name: str, returncode: int | None, stderr: str) -> str:
+    """What became of a child that ended before the archive was complete, and its words."""
+    how = (f"was killed by {signal.Signals(-returncode).name}"
+           if returncode is not None and returncode < 0 else f"exited with status {returncode}")
+    said = stderr.strip()[-2000:]
+    return f"{name} {how} before the archive was complete; nothing was written" + \
+        (f":\n{said}" if said else "")
+
+
 def _disk_error(error: OSError, output: Path) -> XenlfsError:
-    if error.errno == 28:  # ENOSPC
-        return XenlfsError(f"no space left on the filesystem of {output.parent}; nothing was "
-                           f"written to {output}", hint="free some space or write the snapshot "
-                           "elsewhere (e.g. xenlfs snapshot create /other/disk/NAME)")
+    if error.errno == errno.ENOSPC:
+        mount = ex.mount_of(os.path.realpath(output.parent), ex.read_mounts())
+        disk = f"{mount.point} ({mount.fstype} on {mount.source})" if mount else output.parent
+        with contextlib.suppress(OSError):
+            st = os.statvfs(output.parent)
+            disk = f"{disk}, {st.f_bavail * st.f_frsize / 1e6:.1f} of " \
+                   f"{st.f_blocks * st.f_frsize / 1e6:.1f} MB free now"
+        return XenlfsError(f"no space left on the filesystem of {output.parent}: {disk} "
+                           f"({error.strerror}); nothing was written to {output}",
+                           hint="free some space or write the snapshot elsewhere (e.g. xenlfs "
+                           "snapshot create /other/disk/NAME)")
     return XenlfsError(f"writing {output} failed: {error}; nothing was written")
 
 
@@ -233,9 +253,13 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
         for pipe in (source, sink) if compressor else (source,):
             with contextlib.suppress(OSError):
                 fcntl.fcntl(pipe, F_SETPIPE_SZ, CHUNK)
+        whole = True
         try:
             with readahead.Readahead(root, excluded) as ahead:
-                _pump(source, sink, scanner, ahead, progress, task)
+                whole = _pump(source, sink, scanner, ahead, progress, task)
+            if not whole:
+                # No one reads tar's pipe any more: tar would wait on it forever.
+                tar.kill()
             if compressor and compressor.stdin:
                 with contextlib.suppress(BrokenPipeError):
                     compressor.stdin.close()
@@ -254,10 +278,12 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
         zip_errors.seek(0)
         tar_text = tar_errors.read().decode("utf-8", "replace")
         zip_text = zip_errors.read().decode("utf-8", "replace")
-    if compressor is not None and compressor.returncode != 0:
+    if compressor is not None and (compressor.returncode != 0 or not whole):
+        name = compress[0]
         if "No space left" in zip_text:
-            raise OSError(28, "No space left on device")
-        run.check_finished(compressor, stderr=zip_text)
+            raise OSError(errno.ENOSPC, f"{name} could not write: No space left on device")
+        raise CommandFailed(_died(name, compressor.returncode, zip_text), argv=compress,
+                            returncode=compressor.returncode, stderr=zip_text)
     unreadable, warnings = [], []
     for line in tar_text.splitlines():
         match = UNREADABLE.match(line)
@@ -266,8 +292,8 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
         elif line.startswith("tar: ") and "Exiting with failure status" not in line:
             warnings.append(line[5:])
     if tar.returncode not in (0, 1):
-        raise CommandFailed(f"tar failed with exit status {tar.returncode}:\n{tar_text[-2000:]}",
-                            argv=argv, returncode=tar.returncode, stderr=tar_text)
+        raise CommandFailed(_died("tar", tar.returncode, tar_text), argv=argv,
+                            returncode=tar.returncode, stderr=tar_text)
     scanner.finish()
     return scanner, warnings, unreadable
 

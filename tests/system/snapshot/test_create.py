@@ -267,3 +267,47 @@ def test_dry_run_prints_the_plan_and_writes_nothing(xenlfs, tree: Path, workdir:
     assert "| zstd -1 --long=27 -T0 -B8M" in result.stderr
     assert "exclude /proc (kept empty) (hint)" in result.stderr
     assert list(out.iterdir()) == []
+
+
+# --- a child that dies --------------------------------------------------------------------
+
+@pytest.mark.parametrize("compression", ["zstd", "gzip"])
+def test_a_compressor_dying_of_a_full_disk_ends_the_run(big_tree: Path, workdir: Path,
+                                                        compression: str):
+    """The disk fills long before tar is done: the compressor dies of ENOSPC while tar still
+    has far more than a pipe's worth to write. The run must end (it used to wait for tar
+    forever), say which disk is full, and leave nothing."""
+    with mounted_tmpfs(workdir / "small", "2m") as small:
+        archive = small / "snap"
+        result = subprocess.run(
+            [sys.executable, "-m", "xenlfs", "snapshot", "create", "--root", str(big_tree),
+             "--compression", compression, str(archive)], capture_output=True, text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=120, check=False)
+        assert result.returncode == 1, result.stderr
+        assert f"no space left on the filesystem of {small}" in result.stderr
+        assert f"{compression} could not write" in result.stderr
+        assert "(tmpfs on xenlfs-test" in result.stderr
+        assert "nothing was written" in result.stderr and "Traceback" not in result.stderr
+        assert list(small.iterdir()) == []
+
+
+def _child(parent: int, name: str) -> int:
+    for pid in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+        if Path(f"/proc/{pid}/comm").read_text().strip() == name:
+            return int(pid)
+    raise LookupError(name)
+
+
+@pytest.mark.parametrize("victim", ["gzip", "tar"])
+def test_any_child_killed_mid_way_ends_the_run_with_what_died(big_tree: Path, workdir: Path,
+                                                             victim: str):
+    out = workdir / "out"
+    out.mkdir()
+    archive = out / "snap.tar.gz"
+    proc = _start(big_tree, archive)
+    _wait_for(lambda: _temp_size(out) > 1 << 20)
+    os.kill(_child(proc.pid, victim), signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert f"{victim} was killed by SIGKILL before the archive was complete" in stderr
+    assert "Traceback" not in stderr and not archive.exists() and leftovers(out) == []
