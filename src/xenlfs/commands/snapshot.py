@@ -55,11 +55,15 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
     check = sub.add_parser(
         "verify", parents=[common], help="check a snapshot is whole and matches its manifest",
         description="Decompress and read the whole archive: every member and every file's "
-        "hash must match the manifest. With --against DIR, compare the manifest with a live "
+        "hash must match the manifest (an archive without one fails unless --no-manifest). "
+        "With --against DIR, compare the manifest with a live "
         "tree instead and list what was added, removed or changed.")
     check.add_argument("archive", type=Path, metavar="ARCHIVE")
     check.add_argument("--against", type=Path, metavar="DIR",
                        help="compare with this tree (e.g. / or an extracted copy)")
+    check.add_argument("--no-manifest", action="store_true",
+                       help="accept an archive without a manifest (the hint's own .tgz): only "
+                       "check that it is whole; without this, no manifest is a failure")
     add_json(check)
     check.set_defaults(handler=verify_snapshot)
 
@@ -97,9 +101,8 @@ def output_path(given: Path | None, directory: Path, compression: str,
 
 
 def shown(path: str) -> str:
-    """A manifest path for the terminal: absolute, non-UTF-8 bytes as \\xNN."""
-    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "/" if text == "." else "/" + text
+    """A manifest path for the terminal: absolute, on one line (ui.escaped)."""
+    return "/" if path == "." else "/" + ui.escaped(path)
 
 
 def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
@@ -114,10 +117,10 @@ def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     with ui.step(f"snapshot {args.root} to {output}"):
         result = creating.create(request)
     if not args.dry_run:
-        ui.stdout.print(f"{result.archive}: {result.entries} entries, "
+        ui.stdout.print(f"{ui.escaped(result.archive)}: {result.entries} entries, "
                         f"{result.content_bytes / 1e6:.1f} MB of files in "
                         f"{result.archive_bytes / 1e6:.1f} MB, {result.seconds:.1f} s; "
-                        f"manifest {result.manifest.name}")
+                        f"manifest {ui.escaped(result.manifest.name)}", markup=False)
     return 0
 
 
@@ -128,25 +131,26 @@ def extract_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
 
 def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     if args.against is None:
-        report = verifying.verify(args.archive)
+        report = verifying.verify(args.archive, need_manifest=not args.no_manifest)
+        name = ui.escaped(args.archive)
         if args.json:
             ui.print_json(report.to_json())
         elif report.ok and report.note:
-            ui.stdout.print(f"{args.archive}: whole, {report.entries} entries; {report.note} "
-                            f"({report.seconds:.1f} s)")
+            ui.stdout.print(f"{name}: whole, {report.entries} entries; {report.note} "
+                            f"({report.seconds:.1f} s)", markup=False)
         elif report.ok:
-            ui.stdout.print(f"{args.archive}: whole; all {report.entries} entries match the "
-                            f"manifest ({report.seconds:.1f} s)")
+            ui.stdout.print(f"{name}: whole; all {report.entries} entries match the "
+                            f"manifest ({report.seconds:.1f} s)", markup=False)
         else:
             for problem in report.problems:
-                ui.stdout.print(f"{args.archive}: {problem}")
+                ui.stdout.print(f"{name}: {problem}", markup=False)
         return 0 if report.ok else 1
     report, found = verifying.against(args.archive, args.against)
     if args.json:
         ui.print_json({**report.to_json(), **found.to_json(), "against": str(args.against)})
         return 0 if report.ok and found.none else 1
     for problem in report.problems:
-        ui.stdout.print(f"{args.archive}: {problem}")
+        ui.stdout.print(f"{ui.escaped(args.archive)}: {problem}", markup=False)
     sections: tuple[tuple[str, dict[str, list[str]]], ...] = (
         ("added", {p: [] for p in found.added}), ("removed", {p: [] for p in found.removed}),
         ("changed content", found.content), ("changed metadata", found.metadata))
@@ -160,8 +164,9 @@ def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         if len(paths) > verifying.SHOWN:
             ui.stdout.print(f"  … and {len(paths) - verifying.SHOWN} more (see --json)")
     if found.none:
-        ui.stdout.print(f"{args.against} matches {args.archive}: "
-                        f"{report.entries} entries, nothing added, removed or changed")
+        ui.stdout.print(f"{ui.escaped(args.against)} matches {ui.escaped(args.archive)}: "
+                        f"{report.entries} entries, nothing added, removed or changed",
+                        markup=False)
     return 0 if report.ok and found.none else 1
 
 
@@ -172,8 +177,9 @@ def list_snapshots(args: argparse.Namespace, config: settings.Config) -> int:
         return 0
     for row in rows:
         created = row.get("created") or row.get("modified") or ""
-        ui.stdout.print(f"{row['archive']}  {row['bytes'] / 1e6:9.1f} MB  {created}  "
-                        f"{row.get('root') or ''}  {row['status']}", markup=False)
+        ui.stdout.print(f"{ui.escaped(row['archive'])}  {row['bytes'] / 1e6:9.1f} MB  "
+                        f"{created}  {ui.escaped(row.get('root') or '')}  {row['status']}",
+                        markup=False)
     if not rows:
         ui.stdout.print(f"no snapshots in {args.directory or config['snapshot.dir']}")
     return 0
@@ -185,11 +191,11 @@ def show_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         ui.print_json(data)
         return 0
     meta = data["meta"]
-    lines = [f"archive      {data['archive']} ({data['bytes'] / 1e6:.1f} MB, "
+    lines = [f"archive      {ui.escaped(data['archive'])} ({data['bytes'] / 1e6:.1f} MB, "
              f"{meta.get('compression')}) {data['status']}",
              f"created      {meta.get('created')} on {meta.get('host')} "
              f"(kernel {meta.get('kernel')}) by xenlfs {meta.get('xenlfs')}, {meta.get('tar')}",
-             f"root         {meta.get('root')}",
+             f"root         {ui.escaped(meta.get('root') or '')}",
              f"entries      {meta.get('entries')}: " +
              ", ".join(f"{n} {kind}" for kind, n in data["types"].items()),
              f"content      {meta.get('content_bytes', 0) / 1e6:.1f} MB",

@@ -24,8 +24,7 @@ def describe(archive: Path) -> dict[str, Any]:
         meta = manifest.read(sidecar, meta_only=True).meta
     except XenlfsError as e:
         return {**row, "status": f"bad manifest: {e}"}
-    status = "ok" if meta.get("archive_bytes") == st.st_size else \
-        "size differs from its manifest (damaged?)"
+    status = manifest.describes(meta, archive) or "ok"
     keys = ("created", "host", "kernel", "root", "compression", "entries", "content_bytes")
     return {**row, **{k: meta.get(k) for k in keys}, "status": status}
 

@@ -164,9 +164,12 @@ def create(request: Request) -> Result:
                 os.fsync(fd)
                 archive_bytes = os.fstat(fd).st_size
                 meta = _meta(request, root, plan, archive_bytes, scanner, warnings, unreadable)
+                meta["archive_tail_sha256"] = manifest.tail_sha256(fd)
                 manifest.write_fd(manifest_fd, meta, scanner.entries)
                 os.fsync(manifest_fd)
-                with atomic.signals_held():  # both names, or neither
+                with atomic.signals_held():
+                    # Archive last: a kill between the two leaves no archive, or an older one
+                    # the manifest does not describe (manifest.describes tells).
                     os.rename(manifest_temp, sidecar)
                     os.rename(temp, output)
                     committed.append(True)

@@ -7,6 +7,7 @@ surrogate escapes (\\udcff for byte 0xff), which Python reads back exactly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -22,8 +23,39 @@ VERSION = 1
 SUFFIX = ".manifest.jsonl"
 
 
+TAIL = 1 << 20  # the archive's last bytes hashed as its identity
+
+
 def path_for(archive: Path) -> Path:
     return archive.with_name(archive.name + SUFFIX)
+
+
+def tail_sha256(fd: int) -> str:
+    """The hash of an archive's last MiB. zstd, gzip and xz end with a checksum of all the
+    content, so this tells two archives apart at the cost of reading one MiB."""
+    size = os.fstat(fd).st_size
+    digest = hashlib.sha256()
+    offset = max(size - TAIL, 0)
+    while chunk := os.pread(fd, 1 << 20, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+def describes(meta: dict[str, Any], archive: Path) -> str | None:
+    """None if the manifest `meta` is that of `archive`; else why not. The manifest is
+    renamed into place before its archive, so a run killed between the two leaves a manifest
+    beside an older archive, or none: this is how such a manifest is recognised."""
+    with open(archive, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if meta.get("archive_bytes") != size:
+            what = f"has {size} bytes but its manifest says {meta.get('archive_bytes')}"
+        elif meta.get("archive_tail_sha256", "") not in ("", tail_sha256(f.fileno())):
+            what = "ends with other bytes than its manifest records"
+        else:
+            return None
+    return (f"the archive {what}: it is damaged, or it is not the archive this manifest "
+            "describes (as a run killed between renaming the manifest and the archive leaves)")
 
 
 @dataclass(frozen=True)

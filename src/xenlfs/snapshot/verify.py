@@ -43,18 +43,18 @@ class Report:
                 "note": self.note}
 
 
-def _check_size(archive: Path, meta: dict[str, Any], report: Report) -> None:
-    size = archive.stat().st_size
-    if size != meta.get("archive_bytes"):
-        report.problems.append(f"the archive has {size} bytes but its manifest says "
-                               f"{meta.get('archive_bytes')}: it is damaged or is not the "
-                               "archive this manifest describes")
+def _check_identity(archive: Path, meta: dict[str, Any], report: Report) -> None:
+    mismatch = manifest.describes(meta, archive)
+    if mismatch:
+        report.problems.append(mismatch)
 
 
-def verify(archive: Path) -> Report:
+def verify(archive: Path, *, need_manifest: bool = True) -> Report:
     """Decompress and read the whole archive; every member must match the manifest.
 
-    An archive without a manifest (the hint's own .tgz, say) is only checked to be whole.
+    Without a manifest its files' hashes cannot be checked: that is a problem unless
+    need_manifest is False (the hint's own .tgz, say), when it is only checked to be whole.
+    A manifest that does not describe this archive (its size or last MiB) is a problem too.
     """
     start = time.monotonic()
     archive = Path(archive)
@@ -63,9 +63,14 @@ def verify(archive: Path) -> Report:
     compression = formats.detect(archive)
     report = Report(archive)
     recorded = None
-    if manifest.path_for(archive).exists():
-        recorded = manifest.read(manifest.path_for(archive))
-        _check_size(archive, recorded.meta, report)
+    sidecar = manifest.path_for(archive)
+    if sidecar.exists():
+        recorded = manifest.read(sidecar)
+        _check_identity(archive, recorded.meta, report)
+    elif need_manifest:
+        report.problems.append(f"it has no manifest ({sidecar.name}), so the hashes of its "
+                               "files could not be verified; --no-manifest checks only that "
+                               "it is whole")
     else:
         report.note = "it has no manifest, so only its wholeness was checked, not its hashes"
     scanner = Scanner()
@@ -105,20 +110,30 @@ def verify(archive: Path) -> Report:
 
 
 def _compare_members(expected: list[Entry], found: list[Entry]) -> list[str]:
+    """Members matched by name, so one missing or extra line is one problem, not a shift of
+    every line after it."""
+    wanted = {e.path: e for e in expected}
+    got = {e.path: e for e in found}
     problems = []
-    for want, got in zip(expected, found, strict=False):
-        if want != got:
-            fields = [f for f in (*CONTENT, *METADATA, "path")
-                      if getattr(want, f) != getattr(got, f)]
-            problems.append(f"{want.path}: {', '.join(fields)} differ from the manifest")
-    if len(found) < len(expected):
-        problems.append(f"{len(expected) - len(found)} members of the manifest are missing "
-                        f"from the archive, from {expected[len(found)].path}")
-    elif len(found) > len(expected):
-        problems.append(f"the archive has {len(found) - len(expected)} members the manifest "
-                        f"does not list, from {found[len(expected)].path}")
+    for entry in found:
+        want = wanted.get(entry.path)
+        if want is None:
+            problems.append(f"{escaped(entry.path)}: in the archive but not in the manifest")
+        elif want != entry:
+            fields = [f for f in (*CONTENT, *METADATA) if getattr(want, f) != getattr(entry, f)]
+            problems.append(f"{escaped(entry.path)}: {', '.join(fields)} differ from the "
+                            "manifest")
+    problems += [f"{escaped(e.path)}: in the manifest but missing from the archive"
+                 for e in expected if e.path not in got]
+    if len(expected) - len(wanted) != 0 or len(found) - len(got) != 0:
+        problems.append("a name appears twice in the manifest or the archive")
     return problems[:SHOWN] + ([f"… and {len(problems) - SHOWN} more"]
                                if len(problems) > SHOWN else [])
+
+
+def escaped(path: str) -> str:
+    """A member's name for a terminal: one line, whatever bytes it holds (see ui.escaped)."""
+    return ui.escaped(path)
 
 
 # --- a live tree -------------------------------------------------------------------------
@@ -230,7 +245,7 @@ def against(archive: Path, tree: Path) -> tuple[Report, Differences]:
         raise UsageError(f"--against {tree}: not a directory")
     recorded = manifest.read(manifest.path_for(archive))
     report = Report(Path(archive), entries=len(recorded.entries))
-    _check_size(Path(archive), recorded.meta, report)
+    _check_identity(Path(archive), recorded.meta, report)
     patterns = [e["pattern"] for e in recorded.meta.get("excludes", [])]
     live = scan(tree, patterns)
     report.seconds = time.monotonic() - start

@@ -311,3 +311,51 @@ def test_any_child_killed_mid_way_ends_the_run_with_what_died(big_tree: Path, wo
     assert proc.returncode == 1, stderr
     assert f"{victim} was killed by SIGKILL before the archive was complete" in stderr
     assert "Traceback" not in stderr and not archive.exists() and leftovers(out) == []
+
+
+# --- a kill between the two renames ---------------------------------------------------------
+
+def _killed_at_second_rename(tree: Path, archive: Path, *extra: str) -> None:
+    """Run create under strace, which kills it (SIGKILL) instead of its second rename(2):
+    the manifest has its final name, the archive not yet."""
+    result = subprocess.run(
+        ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename",
+         "-e", "inject=rename:error=EIO:signal=KILL:when=2",
+         sys.executable, "-m", "xenlfs", "snapshot", "create", "--root", str(tree), *extra,
+         str(archive)], capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, check=False)
+    assert result.returncode == -signal.SIGKILL or result.returncode == 128 + signal.SIGKILL, \
+        result.stderr
+
+
+def test_a_kill_between_the_renames_never_pairs_a_manifest_with_another_archive(
+        xenlfs, tree: Path, workdir: Path):
+    out = workdir / "out"
+    out.mkdir()
+    archive = out / "snap.tar"
+    _killed_at_second_rename(tree, archive)
+    assert not archive.exists() and Path(f"{archive}.manifest.jsonl").exists()
+    rows = json.loads(xenlfs("snapshot", "list", "--json", str(out)).stdout)
+    assert {r["archive"]: r["status"] for r in rows}[str(archive)] == \
+        "missing: only its manifest is left"
+
+    # An older snapshot replaced with --force, killed in between: same size (a plain tar of a
+    # file changed in place), so only the recorded last MiB tells the pair apart.
+    assert xenlfs("snapshot", "create", "--root", str(tree), str(archive)).returncode == 0
+    assert leftovers(out) == []
+    passwd = tree / "etc/passwd"
+    passwd.write_text(passwd.read_text().replace("root", "ROOT"))
+    size = archive.stat().st_size
+    _killed_at_second_rename(tree, archive, "--force")
+    assert archive.stat().st_size == size
+    rows = json.loads(xenlfs("snapshot", "list", "--json", str(out)).stdout)
+    status = {r["archive"]: r["status"] for r in rows}[str(archive)]
+    assert "not the archive this manifest describes" in status
+    verified = xenlfs("snapshot", "verify", str(archive))
+    assert verified.returncode == 1
+    assert "ends with other bytes than its manifest records" in verified.stdout
+
+    assert xenlfs("snapshot", "create", "--force", "--root", str(tree), str(archive)
+                  ).returncode == 0
+    assert xenlfs("snapshot", "verify", str(archive)).returncode == 0
+    assert leftovers(out) == []

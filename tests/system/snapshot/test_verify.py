@@ -141,8 +141,58 @@ def test_the_hints_own_archive_is_checked_for_wholeness(xenlfs, tree: Path, work
     archive = workdir / "lfs-snapshot.tgz"
     subprocess.run(["tar", "-C", str(tree), "-czpf", str(archive), "."], check=True)
     result = xenlfs("snapshot", "verify", str(archive))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "hashes of its files could not be verified; --no-manifest" in result.stdout
+    result = xenlfs("snapshot", "verify", "--no-manifest", str(archive))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "has no manifest, so only its wholeness was checked" in result.stdout
     with open(archive, "r+b") as f:
         f.truncate(archive.stat().st_size - 100)
-    assert xenlfs("snapshot", "verify", str(archive)).returncode == 1
+    assert xenlfs("snapshot", "verify", "--no-manifest", str(archive)).returncode == 1
+
+
+def test_a_missing_manifest_line_is_one_problem_not_a_shift(xenlfs, snapshot: Path):
+    path = Path(f"{snapshot}.manifest.jsonl")
+    lines = path.read_text().splitlines(keepends=True)
+    gone = json.loads(lines[3])["path"]
+    path.write_text("".join(lines[:3] + lines[4:]))
+    result = xenlfs("snapshot", "verify", "--json", str(snapshot))
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["problems"] == [
+        f"{gone}: in the archive but not in the manifest"]
+
+
+def test_a_member_missing_from_the_archive_is_named(xenlfs, tree: Path, workdir: Path):
+    archive = workdir / "snap.tar"
+    assert xenlfs("snapshot", "create", "--root", str(tree), str(archive)).returncode == 0
+    path = Path(f"{archive}.manifest.jsonl")
+    lines = path.read_text().splitlines(keepends=True)
+    extra = json.loads(lines[2]) | {"path": "usr/bin/zzz-not-archived"}
+    path.write_text("".join([*lines, json.dumps(extra) + "\n"]))
+    result = xenlfs("snapshot", "verify", "--json", str(archive))
+    assert json.loads(result.stdout)["problems"] == [
+        "usr/bin/zzz-not-archived: in the manifest but missing from the archive"]
+
+
+def test_names_with_newlines_are_printed_escaped(xenlfs, tree: Path, workdir: Path):
+    (tree / "etc/evil\nname").write_text("x\n")
+    out = workdir / "dir\nwith newline"
+    out.mkdir()
+    archive = out / "snap.tar"
+    result = xenlfs("snapshot", "create", "--root", str(tree), str(archive))
+    assert result.returncode == 0, result.stderr
+    assert f"{workdir}/dir\\nwith newline/snap.tar: " in result.stdout
+    listed = xenlfs("snapshot", "list", str(out))
+    assert listed.stdout.count("\n") == 1 and "dir\\nwith newline/snap.tar" in listed.stdout
+    shutil.rmtree(tree / "etc")
+    (tree / "etc").mkdir()
+    (tree / "etc/evil\nname").write_text("changed\n")
+    against = xenlfs("snapshot", "verify", str(archive), "--against", str(tree))
+    assert "  /etc/evil\\nname  (size, sha256)" in against.stdout, against.stdout
+    assert not [line for line in against.stdout.splitlines() if line.startswith("name")]
+    path = Path(f"{archive}.manifest.jsonl")
+    path.write_text("".join(line for line in path.read_text().splitlines(keepends=True)
+                            if "evil" not in line))
+    verified = xenlfs("snapshot", "verify", str(archive))
+    assert "etc/evil\\nname: in the archive but not in the manifest" in verified.stdout
+    assert not [line for line in verified.stdout.splitlines() if line.startswith("name")]
