@@ -91,3 +91,16 @@ def test_lifecycle_outside_dom0_says_so(xenlfs):
         return  # running in a Xen domain: covered by the lab tier
     assert result.returncode == 3
     assert "not running in Xen's dom0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_binary_or_latin1_files_are_errors_and_left_alone(xenlfs, tmp_path: Path):
+    for content in (b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)),
+                    HINT.replace("xenguest1", "invit\xe9").encode("latin-1")):
+        cfg = tmp_path / "g.cfg"
+        cfg.write_bytes(content)
+        checks = [["guest", "check", str(cfg)]] if content.startswith(b"\x7fELF") else []
+        for args in [["guest", "config", str(cfg), "--set", "memory=2048"], *checks]:
+            result = xenlfs(*args)
+            assert result.returncode == 1, result.stderr
+            assert f"{cfg}:" in result.stderr and "internal error" not in result.stderr
+        assert cfg.read_bytes() == content and not list(tmp_path.glob("*.xenlfs-bak"))
