@@ -24,7 +24,10 @@ def describe(archive: Path) -> dict[str, Any]:
         meta = manifest.read(sidecar, meta_only=True).meta
     except XenlfsError as e:
         return {**row, "status": f"bad manifest: {e}"}
-    status = manifest.describes(meta, archive) or "ok"
+    try:
+        status = manifest.describes(meta, archive) or "ok"
+    except OSError as e:
+        status = f"cannot read the archive: {e.strerror}"
     keys = ("created", "host", "kernel", "root", "compression", "entries", "content_bytes")
     return {**row, **{k: meta.get(k) for k in keys}, "status": status}
 

@@ -4,10 +4,14 @@ with GRUB's own grub-script-check and by reading the written entry back as GRUB'
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.system.host.test_grub import LFS_CFG, backups, boot_tree, script_check
 from xenlfs import files
 
@@ -202,9 +206,18 @@ def test_backups_are_pruned_to_the_setting(xenlfs, tmp_path):
 def test_a_killed_runs_temp_file_is_removed_by_the_next_run(xenlfs, tmp_path):
     boot = tmp_path / "boot"
     cfg = boot_tree(boot)
-    # What SIGKILL between mkstemp and rename leaves: a temp file nobody holds a lock on.
-    stale = cfg.parent / f"{files.TEMP_PREFIX}grub.cfg.k1ll3d"
-    stale.write_text(LFS_CFG[:40])
+    # strace kills grub add (SIGKILL) in place of its second rename(2), grub.cfg's own (the
+    # first puts the backup in place): the new text is left in a temporary file.
+    killed = subprocess.run(
+        ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename",
+         "-e", "inject=rename:error=EIO:signal=KILL:when=2", sys.executable, "-m", "xenlfs",
+         "grub", "add", "--grub-cfg", str(cfg), "--boot-mount", str(boot), "--xen",
+         str(boot / "xen.gz"), "--kernel", str(boot / "vmlinuz-6.1-xen-dom0")],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, capture_output=True, check=False)
+    assert killed.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL), killed.stderr
+    assert cfg.read_text() == LFS_CFG
+    [stale] = cfg.parent.glob(f"{files.TEMP_PREFIX}grub.cfg.*")
+    assert "xenlfs-xen" in stale.read_text()
     assert grub_add(xenlfs, boot).returncode == 0
     assert not stale.exists()
     assert sorted(p.name for p in cfg.parent.iterdir() if not p.name.endswith(".xenlfs-bak")) \
