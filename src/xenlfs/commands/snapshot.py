@@ -200,7 +200,8 @@ def show_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
              ", ".join(f"{n} {kind}" for kind, n in data["types"].items()),
              f"content      {meta.get('content_bytes', 0) / 1e6:.1f} MB",
              "excluded     " + ", ".join(
-                 e["path"] + ("/*" if e["keep_dir"] else "") for e in meta.get("excludes", [])),
+                 ui.escaped(e["path"]) + ("/*" if e["keep_dir"] else "")
+                 for e in meta.get("excludes", [])),
              f"setuid/gid   {len(data['setuid'])} files; capabilities: "
              + (", ".join(shown(p) for p in data["capabilities"]) or "none")]
     if meta.get("unreadable"):

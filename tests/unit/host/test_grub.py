@@ -171,3 +171,20 @@ def test_once_block_goes_with_the_last_entry():
     other = grub.Entry(**{**ENTRY.__dict__, "id": "xenlfs-other"})
     both = grub.plan_add(grub.plan_add(CFG, ENTRY, False, once=True), other, False)
     assert "### xenlfs begin once" in grub.without(both, "xenlfs-xen")
+
+
+def test_command_lines_are_split_as_xen_and_linux_split_theirs():
+    assert grub.command_words('  a=1  b="x y"  ""  c\t', "x") == ["a=1", "b=x y", "", "c"]
+    with pytest.raises(UsageError, match="never closed"):
+        grub.command_words('a="b', "--xen-args")
+    with pytest.raises(UsageError, match="control character"):
+        grub.command_words("a\nmenuentry x {", "--xen-args")
+
+
+def test_words_are_literal_for_grubs_lexer():
+    assert grub.grub_word("dom0_mem=1G,max:1G") == "dom0_mem=1G,max:1G"
+    assert grub.grub_word("a;b") == "'a;b'"
+    assert grub.grub_word("it's ${x}") == "'it'\\''s ${x}'"
+    entry = grub.Entry("xenlfs-x", "t", "/xen.gz", "/k", xen_args="a } b", kernel_args="$(x)")
+    assert "\tmultiboot /xen.gz placeholder a '}' b\n" in entry.render()
+    assert "\tmodule /k placeholder '$(x)'\n" in entry.render()
