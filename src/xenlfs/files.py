@@ -65,8 +65,11 @@ def clean_stale(directory: Path) -> list[Path]:
             except BlockingIOError:
                 continue  # another xenlfs is writing it right now
             else:
-                path.unlink(missing_ok=True)
-                removed.append(path)
+                try:
+                    path.unlink(missing_ok=True)
+                    removed.append(path)
+                except OSError as e:  # not ours to remove (a read-only place, another user)
+                    log.debug("cannot remove %s: %s", path, e)
             finally:
                 os.close(fd)
     for path in removed:

@@ -327,7 +327,8 @@ def entries(text: str) -> list[Listed]:
 
 def read_cfg(path: Path) -> str:
     if not path.is_file():
-        raise UsageError(f"{path} does not exist",
+        raise UsageError(f"{path} is not a regular file" if path.exists() else
+                         f"{path} does not exist",
                          hint="give the grub.cfg GRUB reads with --grub-cfg (LFS: "
                          "/boot/grub/grub.cfg, written by hand as in the LFS book)")
     text = files.read_text(path, "a grub.cfg")
