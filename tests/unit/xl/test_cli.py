@@ -104,3 +104,16 @@ def test_binary_or_latin1_files_are_errors_and_left_alone(xenlfs, tmp_path: Path
             assert result.returncode == 1, result.stderr
             assert f"{cfg}:" in result.stderr and "internal error" not in result.stderr
         assert cfg.read_bytes() == content and not list(tmp_path.glob("*.xenlfs-bak"))
+
+
+def test_set_through_a_symlinked_config_edits_the_file_it_names(xenlfs, tmp_path: Path):
+    real = tmp_path / "store/g.cfg"
+    real.parent.mkdir()
+    real.write_text(HINT)
+    real.chmod(0o600)
+    link = tmp_path / "g.cfg"
+    link.symlink_to(real)
+    result = xenlfs("guest", "config", str(link), "--set", "memory=2048")
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and "memory = 2048" in real.read_text()
+    assert real.stat().st_mode & 0o7777 == 0o600
