@@ -168,21 +168,24 @@ def resolve(path: Path) -> Path:
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int | None = None,
-                 backup: bool = True) -> Path | None:
+                 backup: bool = True, follow_symlinks: bool = True) -> Path | None:
     """Replace the file at `path` with `data` atomically; keep a timestamped backup.
 
-    A symlink is followed and its target replaced. Mode and ownership of an existing file
-    are kept unless `mode` is given; a new file gets `mode` or 0644. Returns the backup's
-    path, if one was made. Under --dry-run nothing is written.
+    A symlink is followed and its target replaced, unless `follow_symlinks` is false: then
+    the link itself is replaced by the file (for names that must hold this very file, such
+    as an installed kernel, where the link's target is another file that must survive).
+    Mode and ownership of an existing file are kept unless `mode` is given; a new file gets
+    `mode` or 0644. Returns the backup's path, if one was made. Under --dry-run nothing is
+    written.
     """
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data
-    real = resolve(path)
+    real = path if not follow_symlinks and path.is_symlink() else resolve(path)
     if run.dry_run():
         log.info("would write %s (%d bytes)", real, len(payload))
         return None
     saved: Path | None = None
-    old = real.stat() if real.exists() else None
+    old = real.stat() if real.exists() and not real.is_symlink() else None
     keep = _backups_kept.get()
     if old is not None and backup and keep > 0:
         saved = backup_path(real)

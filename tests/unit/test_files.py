@@ -62,6 +62,18 @@ def test_a_symlink_is_followed_and_its_target_keeps_mode_and_owner(tmp_path):
     assert not list((tmp_path / "grub").glob("*.xenlfs-bak"))
 
 
+def test_without_following_a_symlink_the_link_is_replaced_and_its_target_kept(tmp_path):
+    """kernel install: /boot/vmlinuz-6.1-xen -> vmlinuz-6.1 must not overwrite vmlinuz-6.1."""
+    other = tmp_path / "vmlinuz-6.1"
+    other.write_bytes(b"the other kernel")
+    link = tmp_path / "vmlinuz-6.1-xen"
+    link.symlink_to(other.name)
+    files.write_atomic(link, b"this kernel", mode=0o644, follow_symlinks=False)
+    assert not link.is_symlink() and link.read_bytes() == b"this kernel"
+    assert link.stat().st_mode & 0o7777 == 0o644
+    assert other.read_bytes() == b"the other kernel"
+
+
 def test_a_dangling_symlink_creates_its_target(tmp_path):
     link = tmp_path / "cfg"
     link.symlink_to("real.cfg")

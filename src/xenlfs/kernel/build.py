@@ -128,7 +128,8 @@ def install(tree: Path, *, boot: Path, root: Path) -> Installed:
     for source, name in ((image, "vmlinuz"), (tree / "System.map", "System.map"),
                          (tree / ".config", "config")):
         target = boot / f"{name}-{release}"
-        files.write_atomic(target, source.read_bytes(), mode=0o644)
+        # A link already named vmlinuz-RELEASE points at another kernel: that one stays.
+        files.write_atomic(target, source.read_bytes(), mode=0o644, follow_symlinks=False)
         placed.append(target)
     modules_dir = None
     if load(tree / ".config").get("MODULES") == "y":
