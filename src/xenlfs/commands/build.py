@@ -13,7 +13,7 @@ from xenlfs import build, run, settings, ui
 from xenlfs.build import recipe as recipes
 from xenlfs.build import sources
 from xenlfs.build import xen as xens
-from xenlfs.cli import ArgumentParser, add_dry_run, add_group
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
