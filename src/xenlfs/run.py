@@ -128,6 +128,23 @@ def _tail(text: str | bytes | None, lines: int = 15) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
+def failed(line: str, argv: list[str], returncode: int, stderr: str | bytes | None,
+           hint: str | None = None) -> CommandFailed:
+    """The error for a command that exited non-zero, with the last lines of its stderr.
+    `line` is the command as shown to the user (lab/channel.py prefixes 'dom0: ')."""
+    tail = _tail(stderr)
+    detail = f":\n{tail}" if tail else ""
+    return CommandFailed(f"{line} failed with exit status {returncode}{detail}", argv=argv,
+                         returncode=returncode, stderr=tail, hint=hint)
+
+
+def timed_out(line: str, argv: list[str], timeout: float, stderr: str | bytes | None,
+              hint: str | None = None) -> CommandFailed:
+    """The error for a command that did not finish within `timeout` seconds."""
+    return CommandFailed(f"{line} did not finish within {timeout:g} s", argv=argv,
+                         returncode=None, stderr=_tail(stderr), hint=hint)
+
+
 def run(
     argv: Sequence[str | os.PathLike[str]],
     *,
@@ -171,26 +188,12 @@ def run(
             raise
         raise ToolMissing(f"{args[0]} is not installed", hint=install_hint(args[0])) from e
     except subprocess.TimeoutExpired as e:
-        raise CommandFailed(
-            f"{line} did not finish within {timeout:g} s",
-            argv=args,
-            returncode=None,
-            stderr=_tail(e.stderr),
-            hint=hint,
-        ) from e
+        raise timed_out(line, args, e.timeout, e.stderr, hint) from e
     if result.returncode == 127 and result.stderr is not None and "not found" in str(result.stderr):
         raise ToolMissing(f"{args[0]} could not run a program it needs:\n{_tail(result.stderr)}",
                           hint=hint or install_hint(args[0]))
     if check and result.returncode != 0:
-        stderr = _tail(result.stderr)
-        detail = f":\n{stderr}" if stderr else ""
-        raise CommandFailed(
-            f"{line} failed with exit status {result.returncode}{detail}",
-            argv=args,
-            returncode=result.returncode,
-            stderr=stderr,
-            hint=hint,
-        )
+        raise failed(line, args, result.returncode, result.stderr, hint)
     return result
 
 
@@ -228,11 +231,4 @@ def check_finished(proc: subprocess.Popen[bytes], *, stderr: str = "",
     if proc.returncode == 127:
         raise ToolMissing(f"{args[0]} could not run a program it needs", hint=install_hint(args[0]))
     if proc.returncode != 0:
-        detail = f":\n{_tail(stderr)}" if stderr else ""
-        raise CommandFailed(
-            f"{command_line(args)} failed with exit status {proc.returncode}{detail}",
-            argv=args,
-            returncode=proc.returncode,
-            stderr=_tail(stderr),
-            hint=hint,
-        )
+        raise failed(command_line(args), args, proc.returncode, stderr, hint)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.build import sources
 from xenlfs.lab import images, instance
 from xenlfs.lab.instance import UpOptions
+from xenlfs.recipes import sources
 
 pytestmark = pytest.mark.slow
 

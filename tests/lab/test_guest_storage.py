@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.kernel import build as kernel_build
-from xenlfs.lab import demo, dom0, images, instance
+from xenlfs.lab import demo, dom0, images, instance, kernels
 from xenlfs.lab.boot import Disk
 
 VG = "xenlfsvg"
@@ -116,7 +115,7 @@ def test_guest_on_a_new_logical_volume_boots_under_xen(storage: StorageLab, volu
         assert code == 0, out + err
     assert storage.sh(f"lvs '{LVM}' --noheadings -o lv_name {volume_group}").split() == [GUEST]
 
-    kernel = kernel_build.cached_domu_kernel(lab_cache_dir)
+    kernel = kernels.cached_domu_kernel(lab_cache_dir)
     storage.lab.channel.push(kernel, "/root/vmlinuz-domU")
     code, out, err = storage.xenlfs(
         "guest", "config", GUEST, "--kernel", "/root/vmlinuz-domU", "--memory", "256",

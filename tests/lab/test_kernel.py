@@ -14,9 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.kernel import build
 from xenlfs.kernel.requirements import Role
-from xenlfs.lab import images, instance
+from xenlfs.lab import images, instance, kernels
 from xenlfs.lab.instance import Lab, UpOptions
 
 NAME = "kernel-domu"
@@ -53,7 +52,7 @@ def root_image(directory: Path) -> Path:
 
 def test_the_domU_kernel_boots_to_a_login_prompt(lab: Lab, lab_cache_dir: Path,
                                                   tmp_path: Path) -> None:
-    kernel = build.cached_domu_kernel(lab_cache_dir)
+    kernel = kernels.cached_domu_kernel(lab_cache_dir)
     release = (kernel.parent / "release").read_text().strip()
     directory = f"/root/{NAME}"
     lab.channel.push(kernel, f"{directory}/bzImage")
@@ -80,7 +79,7 @@ def test_the_domU_kernel_boots_to_a_login_prompt(lab: Lab, lab_cache_dir: Path,
 @pytest.mark.slow
 def test_the_dom0_kernel_boots_as_the_labs_dom0(lab_cache_dir: Path) -> None:
     """Slow tier: `kernel fix --role dom0` from defconfig, built, booted as the lab's dom0."""
-    out = build.cached_kernel(lab_cache_dir, Role.DOM0)
+    out = kernels.cached_kernel(lab_cache_dir, Role.DOM0)
     release = (out / "release").read_text().strip()
     artefacts = images.build(images.BuildOptions(cache_dir=lab_cache_dir,
                                                  dom0_kernel=out / "bzImage",

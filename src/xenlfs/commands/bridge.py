@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from xenlfs import files, run, settings, ui
-from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.host import bridge
 
 

@@ -9,18 +9,17 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from xenlfs import build, run, settings, ui
-from xenlfs.build import recipe as recipes
-from xenlfs.build import sources
-from xenlfs.build import xen as xens
-from xenlfs.cli import ArgumentParser, add_dry_run, add_group
+from xenlfs import recipes, run, settings, ui
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group
+from xenlfs.recipes import recipe, sources
+from xenlfs.recipes import xen as xens
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
     sub = add_group(verbs, "build", "hint steps 2–3: build libyajl, libaio, iasl, dev86 and Xen "
                     "from source", common)
-    for name in build.NAMES:
-        found = build.get(name)
+    for name in recipes.NAMES:
+        found = recipes.get(name)
         parser = sub.add_parser(name, parents=[common], help=found.summary,
                                 description=f"Build {found.summary} and install it "
                                 "(into --destdir if given). Running it again after a failure "
@@ -50,8 +49,8 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 
 
 def run_build(args: argparse.Namespace, config: settings.Config) -> int:
-    found = build.get(args.recipe_name)
-    options = recipes.Options(
+    found = recipes.get(args.recipe_name)
+    options = recipe.Options(
         prefix=config["build.prefix"], destdir=args.destdir,
         jobs=args.jobs or os.cpu_count() or 1, nice=args.nice,
         extra=tuple(shlex.split(getattr(args, "configure_args", ""))),
@@ -61,7 +60,7 @@ def run_build(args: argparse.Namespace, config: settings.Config) -> int:
         where = args.source or f"Debian's {found.debian_source} orig tarball"
         ui.stdout.print(f"would build {found.name} from {escape(str(where))} "
                         f"and install it into {options.destdir or '/'}:")
-        for phase in recipes.plan(found, options):
+        for phase in recipe.plan(found, options):
             ui.stdout.print(f"  {phase.name}")
             for argv in phase.commands:
                 line = run.command_line(argv).replace("{stage}", "STAGE")
@@ -70,7 +69,7 @@ def run_build(args: argparse.Namespace, config: settings.Config) -> int:
                         f"{options.destdir or '/'})")
         return 0
     tarball = args.source or sources.debian_orig(found.debian_source, cache)
-    built = recipes.build(found, tarball, options, work_root=cache / "build/work",
+    built = recipe.build(found, tarball, options, work_root=cache / "build/work",
                           log_dir=config["xenlfs.log_dir"],
                           result_cache=cache / "build/results" if args.reuse else None)
     for note in built.notes:

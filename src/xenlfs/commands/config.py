@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from xenlfs import settings, ui
-from xenlfs.cli import ArgumentParser, add_group, add_json
+from xenlfs.commands.parser import ArgumentParser, add_group, add_json
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:

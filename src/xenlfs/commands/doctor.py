@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from xenlfs import settings, ui
-from xenlfs.cli import ArgumentParser, add_json
+from xenlfs.commands.parser import ArgumentParser, add_json
 from xenlfs.doctor.check import Status, doctor
 
 _COLOUR = {Status.OK: "green", Status.MISSING: "red", Status.OLD: "red", Status.ABSENT: "yellow",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from xenlfs.cli import ArgumentParser, add_group
 from xenlfs.commands import guest_prepare, guest_xl
+from xenlfs.commands.parser import ArgumentParser, add_group
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:

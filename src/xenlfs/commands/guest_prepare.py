@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xenlfs import run, settings, ui
-from xenlfs.cli import ArgumentParser, add_dry_run
+from xenlfs.commands.parser import ArgumentParser, add_dry_run
 from xenlfs.errors import UsageError
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from xenlfs import files, run, settings, ui
-from xenlfs.cli import ArgumentParser, add_dry_run, add_json
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_json
 from xenlfs.errors import UsageError
 from xenlfs.xl import cfg, check, toolstack, write
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from xenlfs import run, settings, ui
-from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.errors import UsageError
 from xenlfs.kernel import build as builds
 from xenlfs.kernel import check as checks

@@ -6,22 +6,25 @@ import argparse
 import dataclasses
 import logging
 import os
-import re
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from xenlfs import run, settings, ui
-from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.commands import lab_demo
-from xenlfs.errors import ToolMissing, UsageError
+from xenlfs.commands.lab_options import (
+    add_disk,
+    build_options,
+    parse_disk,
+    require_qemu,
+    up_options,
+)
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group, add_json
+from xenlfs.errors import UsageError
 from xenlfs.lab import boot, images, instance
-from xenlfs.lab.boot import Disk
 
 log = logging.getLogger("xenlfs.lab")
 
-QEMU = "qemu-system-x86_64"
 BUILD_SETTINGS = ("mirror", "xen", "dom0_kernel", "dom0_modules")
 BOOT_SETTINGS = ("instance", "memory", "dom0_memory", "boot_timeout", *BUILD_SETTINGS)
 
@@ -93,42 +96,6 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
                  "Remove every cached lab artefact; the next build starts from scratch.", ())
     add_dry_run(clean)
     clean.set_defaults(handler=cmd_clean)
-
-
-def add_disk(parser: ArgumentParser) -> None:
-    parser.add_argument("--disk", action="append", default=[], metavar="IMAGE[:SERIAL]",
-                        help="give dom0 this raw disk image (virtio); SERIAL (default: the "
-                        "file's name) finds it in dom0's /sys/block/vd*/serial; repeatable")
-
-
-def parse_disk(value: str) -> Disk:
-    path, _, serial = value.partition(":")
-    serial = serial or re.sub(r"[^A-Za-z0-9_.-]", "-", Path(path).name)[:20]
-    if not path or not re.fullmatch(r"[A-Za-z0-9_.-]{1,20}", serial):
-        raise UsageError(f"argument --disk: bad value {value!r}",
-                         hint="IMAGE or IMAGE:SERIAL, SERIAL at most 20 of A-Z a-z 0-9 _ . -")
-    if not Path(path).is_file():
-        raise UsageError(f"argument --disk: {path} is not a file")
-    return Disk(Path(path).resolve(), serial)
-
-
-def require_qemu() -> None:
-    if shutil.which(QEMU) is None:
-        raise ToolMissing(f"{QEMU} is not installed; the lab needs it to boot Xen",
-                          hint=run.install_hint(QEMU))
-
-
-def build_options(config: settings.Config) -> images.BuildOptions:
-    return images.BuildOptions(cache_dir=config["xenlfs.cache_dir"], mirror=config["lab.mirror"],
-                               xen=config["lab.xen"], dom0_kernel=config["lab.dom0_kernel"],
-                               dom0_modules=config["lab.dom0_modules"])
-
-
-def up_options(args: argparse.Namespace, config: settings.Config) -> instance.UpOptions:
-    return instance.UpOptions(name=config["lab.instance"], memory=config["lab.memory"],
-                              dom0_memory=config["lab.dom0_memory"],
-                              boot_timeout=float(config["lab.boot_timeout"]),
-                              disks=tuple(parse_disk(d) for d in args.disk))
 
 
 def cmd_build(args: argparse.Namespace, config: settings.Config) -> int:

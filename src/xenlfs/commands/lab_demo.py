@@ -6,7 +6,8 @@ import argparse
 import logging
 
 from xenlfs import settings, ui
-from xenlfs.cli import ArgumentParser, add_json
+from xenlfs.commands.lab_options import build_options, require_qemu, up_options
+from xenlfs.commands.parser import ArgumentParser, add_json
 from xenlfs.lab import demo
 
 log = logging.getLogger("xenlfs.lab")
@@ -32,8 +33,6 @@ def add_demo(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
 
 
 def cmd_demo(args: argparse.Namespace, config: settings.Config) -> int:
-    from xenlfs.commands.lab import build_options, require_qemu, up_options
-
     require_qemu()
     options = demo.DemoOptions(
         cache_dir=config["xenlfs.cache_dir"], mirror=config["lab.mirror"],

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from xenlfs import settings, ui
-from xenlfs.cli import ArgumentParser, add_dry_run, add_group, add_json
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.errors import UsageError
 from xenlfs.snapshot import catalog, extract, formats
 from xenlfs.snapshot import create as creating

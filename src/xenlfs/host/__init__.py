@@ -1,1 +1,1 @@
-"""Step 4 on the host: GRUB entry, xencommons bootscript, xenbr0 bridge."""
+"""On the host: the GRUB entry and xencommons bootscript (step 4), the xenbr0 bridge (step 1)."""

@@ -1,34 +1,23 @@
 """`xenlfs kernel build` and `kernel install`: bzImage and modules, installed the LFS way.
 
-Also the cache the lab and CI use: an unpacked source tree per tarball and role, and built
-kernels keyed by kernel version + a hash of the exact .config, so a kernel is built once.
+The lab's and CI's cache of built kernels is lab/kernels.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import logging
 import os
-import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from xenlfs import files, run, ui
-from xenlfs.errors import PreconditionError, XenlfsError
-from xenlfs.kernel import config, fix, kconfig, requirements
+from xenlfs.errors import PreconditionError
+from xenlfs.kernel import fix
 from xenlfs.kernel.config import load
-from xenlfs.kernel.requirements import Role
 
 log = logging.getLogger("xenlfs.kernel")
-
-DEBIAN_SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
 
 # kbuild's quiet-mode tags → the phase of a build they belong to.
 _PREPARE = {"HOSTCC", "HOSTLD", "SYNC", "WRAP", "UPD", "GEN", "SYSHDR", "SYSTBL", "CALL",
@@ -137,125 +126,3 @@ def install(tree: Path, *, boot: Path, root: Path) -> Installed:
                  "modules_install"], writes=True)
         modules_dir = root / "lib/modules" / release
     return Installed(release, placed, modules_dir)
-
-
-# ---- the cache ------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One user of a source tree at a time: its .config and objects are shared state."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def source_key(tarball: Path) -> str:
-    digest = hashlib.sha256()
-    with open(tarball, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    name = tarball.name.split(".tar")[0]
-    return f"{name}-{digest.hexdigest()[:12]}"
-
-
-def unpacked_tree(cache_dir: Path, tarball: Path, purpose: str) -> Path:
-    """The tarball unpacked once per purpose (a role, the tests) under CACHE/kernel/src."""
-    if not tarball.is_file():
-        raise PreconditionError(f"{tarball} does not exist",
-                                hint="on Debian: apt-get install linux-source-6.1")
-    trees = cache_dir / "kernel/src"
-    target = trees / f"{source_key(tarball)}-{purpose}"
-    if not target.is_dir():
-        partial = target.with_name(target.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        with ui.step(f"unpack {tarball.name}"):
-            run.run(["tar", "-xf", tarball, "-C", partial])
-        os.rename(partial, target)
-    tops = [p for p in target.iterdir() if (p / "Kconfig").is_file()]
-    if len(tops) != 1:
-        raise PreconditionError(f"{target} holds no single kernel tree",
-                                hint=f"remove {target} and try again")
-    return tops[0]
-
-
-def config_digest(text: str) -> str:
-    """A hash of a .config's settings (CC_VERSION_TEXT among them), not of its comments."""
-    settings = "\n".join(line for line in text.splitlines() if line.startswith("CONFIG_"))
-    return hashlib.sha256(settings.encode()).hexdigest()[:12]
-
-
-# What each role's cached kernel starts from: the smallest config for a guest, the tree's
-# default for a dom0 (which must drive real, or QEMU's, hardware).
-STARTS = {Role.DOMU: "tinyconfig", Role.DOM0: "defconfig"}
-
-
-def recipe_key(tarball: Path, role: Role) -> str:
-    """A hash of everything `kernel fix` makes a role's .config from: the source, the start,
-    the requirements and the code applying them, and the toolchain olddefconfig records."""
-    digest = hashlib.sha256(f"{source_key(tarball)} {role} {STARTS[role]}".encode())
-    for module in (config, fix, kconfig, requirements):
-        digest.update(Path(str(module.__file__)).read_bytes())
-    for tool in ("gcc", "ld"):
-        digest.update(run.run([tool, "--version"], hint="the kernel build needs binutils and "
-                              "gcc").stdout.encode())
-    return digest.hexdigest()[:16]
-
-
-def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE, jobs: int = 2,
-                  nice: int | None = 19) -> Path:
-    """A kernel for `role` (STARTS[role] + `kernel fix --role ROLE`), built once.
-
-    Returns CACHE/kernel/builds/VERSION-ROLE-CONFIGHASH, holding bzImage, config, System.map,
-    release and, if the config has modules, modules/ (an INSTALL_MOD_PATH). Built only if
-    that directory does not exist yet; the hash covers the whole .config, compiler included.
-    Which directory a recipe made is remembered under builds/recipes/, so a cached kernel
-    costs no `kernel fix` (olddefconfig takes seconds).
-    """
-    purpose = str(role)
-    recipe = cache_dir / "kernel/builds/recipes" / recipe_key(tarball, role)
-    with contextlib.suppress(OSError):
-        made = cache_dir / "kernel/builds" / recipe.read_text().strip()
-        if (made / "bzImage").is_file():
-            return made
-    with _locked(cache_dir / "kernel/src" / f"{source_key(tarball)}-{purpose}.lock"):
-        tree = unpacked_tree(cache_dir, tarball, purpose)
-        result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
-        if any(r.fails for r in result.results):
-            raise XenlfsError(f"{STARTS[role]} + kernel fix --role {role} does not meet the "
-                              f"{role} requirements: "
-                              + ", ".join(e.symbol for e in result.not_stuck))
-        digest = config_digest(result.text)
-        out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{role}-{digest}"
-        if not (out / "bzImage").is_file():
-            _build_into(out, tree, result.text, jobs, nice, cache_dir)
-        recipe.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(recipe, out.name + "\n", backup=False)
-        return out
-
-
-def _build_into(out: Path, tree: Path, text: str, jobs: int, nice: int | None,
-                cache_dir: Path) -> None:
-    (tree / ".config").write_text(text)
-    built = build(tree, jobs=jobs, nice=nice,
-                  log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    if built.modules:
-        run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={partial / 'modules'}",
-                 "modules_install"])
-    shutil.copyfile(built.bzimage, partial / "bzImage")
-    shutil.copyfile(tree / "System.map", partial / "System.map")
-    shutil.copyfile(tree / ".config", partial / "config")
-    (partial / "release").write_text(built.release + "\n")
-    os.chmod(partial, 0o755)
-    try:
-        os.rename(partial, out)
-    except OSError:  # built meanwhile from another tree: the same config, keep that one
-        shutil.rmtree(partial)
-
-
-def cached_domu_kernel(cache_dir: Path, **kwargs: Any) -> Path:
-    """The lab's PV domU kernel: CACHE/kernel/builds/VERSION-domU-HASH/bzImage."""
-    return cached_kernel(cache_dir, Role.DOMU, **kwargs) / "bzImage"

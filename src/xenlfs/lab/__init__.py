@@ -1,5 +1,6 @@
 """The QEMU lab: real Xen and a dom0 with the real xl toolstack, booted under QEMU (TCG).
 
 images.py builds and caches what boots, boot.py starts QEMU and waits for dom0, channel.py
-runs commands and moves files in dom0, instance.py keeps a lab up across commands.
+runs commands and moves files in dom0, instance.py keeps a lab up across commands, kernels.py
+builds (once) the kernels the lab and CI boot.
 """

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xenlfs.errors import CommandFailed, XenlfsError
+from xenlfs import run
+from xenlfs.errors import XenlfsError
 from xenlfs.lab import dom0
 
 log = logging.getLogger("xenlfs.lab")
@@ -105,13 +106,10 @@ class Channel:
         stdout = base64.b64decode(answer.get("stdout", "")).decode("utf-8", "replace")
         stderr = base64.b64decode(answer.get("stderr", "")).decode("utf-8", "replace")
         if answer.get("timed_out"):
-            raise CommandFailed(f"{line} did not finish within {timeout:g} s", argv=args,
-                                returncode=None, stderr=_tail(stderr))
+            raise run.timed_out(line, args, timeout, stderr)
         result = subprocess.CompletedProcess(args, int(answer["rc"]), stdout, stderr)
         if check and result.returncode != 0:
-            detail = f":\n{_tail(stderr)}" if stderr.strip() else ""
-            raise CommandFailed(f"{line} failed with exit status {result.returncode}{detail}",
-                                argv=args, returncode=result.returncode, stderr=_tail(stderr))
+            raise run.failed(line, args, result.returncode, stderr)
         return result
 
     def shell(self, script: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -165,10 +163,6 @@ def _parse(line: bytes) -> dict[str, Any] | None:
     except ValueError:
         return None  # a fragment of an answer meant for a client that went away
     return value if isinstance(value, dict) else None
-
-
-def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def _remove(path: Path) -> None:

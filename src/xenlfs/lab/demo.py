@@ -21,8 +21,7 @@ from typing import Any
 
 from xenlfs import run, ui
 from xenlfs.errors import XenlfsError
-from xenlfs.kernel import build as kernel_build
-from xenlfs.lab import images, instance, reference
+from xenlfs.lab import images, instance, kernels, reference
 from xenlfs.lab.boot import Disk
 
 log = logging.getLogger("xenlfs.lab")
@@ -122,7 +121,7 @@ def demo(options: DemoOptions) -> DemoReport:
     with ui.step("step 0: snapshot the reference LFS root", times):
         snapshot = snapshot_of_reference(options, work)
     with ui.step("step 4: domU kernel (tinyconfig + 'xenlfs kernel fix --role domU')", times):
-        kernel = kernel_build.cached_domu_kernel(options.cache_dir)
+        kernel = kernels.cached_domu_kernel(options.cache_dir)
         log.info("domU kernel: %s", kernel)
     with ui.step("step 5: prepare the guest partition on a disk image", times):
         prepare_guest_disk(options, snapshot, image)

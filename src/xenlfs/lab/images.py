@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from xenlfs import run, ui
+from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError, UsageError
 from xenlfs.lab import dom0
 
@@ -61,14 +62,6 @@ class Artefacts:
 def cache_key(inputs: Mapping[str, Any]) -> str:
     data = {"builder": BUILDER_VERSION, **inputs}
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- apt: which versions ------------------------------------------------------------------

@@ -10,6 +10,7 @@ import stat
 import time
 from pathlib import Path
 
+from xenlfs.digest import file_digest
 from xenlfs.errors import XenlfsError
 from xenlfs.lab import images
 from xenlfs.lab.instance import Lab
@@ -28,7 +29,7 @@ echo "{MARKER} hypervisor=$(/bin/busybox cat /sys/hypervisor/type 2>/dev/null)"
 def initrd(cache_dir: Path) -> Path:
     """A busybox initramfs whose init prints MARKER on the console and powers off; cached."""
     cache = images.lab_cache(cache_dir)
-    inputs = {"init": INIT, "busybox": images.file_digest(images.busybox())}
+    inputs = {"init": INIT, "busybox": file_digest(images.busybox())}
     target = cache / f"guest-tiny-{images.cache_key(inputs)}"
     if (target / "initrd.gz").is_file():
         return target / "initrd.gz"

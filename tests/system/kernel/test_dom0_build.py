@@ -6,14 +6,15 @@ from __future__ import annotations
 import pytest
 
 from tests.system.kernel.test_kernel_tree import bzimage_version
-from xenlfs.kernel import build, check, config
+from xenlfs.kernel import check, config
 from xenlfs.kernel.requirements import Role
+from xenlfs.lab import kernels
 from xenlfs.settings import default_cache_dir
 
 
 @pytest.mark.slow
 def test_dom0_kernel_from_defconfig_builds_with_its_modules() -> None:
-    out = build.cached_kernel(default_cache_dir(), Role.DOM0)
+    out = kernels.cached_kernel(default_cache_dir(), Role.DOM0)
     release = (out / "release").read_text().strip()
     assert release == "6.1.192-xen-dom0"
     assert bzimage_version(out / "bzImage").startswith(release + " ")

@@ -1,7 +1,7 @@
 """Step 4 on a real tree: Debian's linux-source-6.1, its own kconfig tools, a real build.
 
 The tree is unpacked once into the cache (CACHE/kernel/src/…-tests); the domU kernel is
-built only if the cache lacks it (build.cached_domu_kernel), so CI builds it at most once.
+built only if the cache lacks it (kernels.cached_domu_kernel), so CI builds it at most once.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.kernel import build, check, config, fix
+from xenlfs.kernel import check, config, fix
 from xenlfs.kernel.kconfig import read_tree
 from xenlfs.kernel.requirements import Role
+from xenlfs.lab import kernels
 from xenlfs.settings import default_cache_dir
 
 BUILT_IN = ("XEN_BLKDEV_FRONTEND", "EXT4_FS", "HVC_XEN", "DEVTMPFS", "DEVTMPFS_MOUNT")
@@ -22,7 +23,7 @@ BUILT_IN = ("XEN_BLKDEV_FRONTEND", "EXT4_FS", "HVC_XEN", "DEVTMPFS", "DEVTMPFS_M
 
 @pytest.fixture(scope="module")
 def tree() -> Path:
-    return build.unpacked_tree(default_cache_dir(), build.DEBIAN_SOURCE, "tests")
+    return kernels.unpacked_tree(default_cache_dir(), kernels.DEBIAN_SOURCE, "tests")
 
 
 def test_tinyconfig_plus_fix_gives_a_domU(xenlfs, tree: Path) -> None:
@@ -92,7 +93,7 @@ def bzimage_version(image: Path) -> str:
 
 
 def test_cached_domU_kernel_builds_and_installs(xenlfs, tmp_path: Path) -> None:
-    image = build.cached_domu_kernel(default_cache_dir())
+    image = kernels.cached_domu_kernel(default_cache_dir())
     assert image.stat().st_size > 500_000
     release = (image.parent / "release").read_text().strip()
     assert release == "6.1.192-xen-domU"
@@ -101,14 +102,14 @@ def test_cached_domU_kernel_builds_and_installs(xenlfs, tmp_path: Path) -> None:
     assert not check.failed(check.check(built, Role.DOMU))
     for symbol in BUILT_IN:
         assert built.get(symbol) == "y", symbol
-    assert build.cached_domu_kernel(default_cache_dir()) == image  # cached: no rebuild
+    assert kernels.cached_domu_kernel(default_cache_dir()) == image  # cached: no rebuild
     recipe = (default_cache_dir() / "kernel/builds/recipes"
-              / build.recipe_key(build.DEBIAN_SOURCE, Role.DOMU))
+              / kernels.recipe_key(kernels.DEBIAN_SOURCE, Role.DOMU))
     assert recipe.read_text().strip() == image.parent.name
     recipe.write_text("cleaned-away\n")  # a recipe whose build is gone is not trusted
-    assert build.cached_domu_kernel(default_cache_dir()) == image
+    assert kernels.cached_domu_kernel(default_cache_dir()) == image
     assert recipe.read_text().strip() == image.parent.name
-    domu_tree = build.unpacked_tree(default_cache_dir(), build.DEBIAN_SOURCE, "domU")
+    domu_tree = kernels.unpacked_tree(default_cache_dir(), kernels.DEBIAN_SOURCE, "domU")
     if not (domu_tree / "arch/x86/boot/bzImage").is_file():
         # The cached image came from another tree (another checkout sharing the cache):
         # build this one with the CLI, as a user would.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.build import recipe as recipes
-from xenlfs.build.recipe import Options, Phase, Recipe, SourceFix
 from xenlfs.errors import CommandFailed
+from xenlfs.recipes import recipe
+from xenlfs.recipes.recipe import Options, Phase, Recipe, SourceFix
 
 MAKEFILE = """\
 all: hello
@@ -47,9 +47,9 @@ HELLO = Recipe("hello", "a test package", "hello", phases, ("{prefix}/bin/hello"
 
 
 def build(tmp_path: Path, source: Path, destdir: Path, cache: Path | None = None,
-          prefix: str = "/usr") -> recipes.Built:
+          prefix: str = "/usr") -> recipe.Built:
     # the tree is tmp_path/w/hello-DIGEST/src/hello-1.0: ../../../.. is tmp_path
-    return recipes.build(HELLO, source, Options(prefix=Path(prefix), destdir=destdir),
+    return recipe.build(HELLO, source, Options(prefix=Path(prefix), destdir=destdir),
                          work_root=tmp_path / "w", log_dir=tmp_path / "logs",
                          result_cache=cache)
 
@@ -99,12 +99,12 @@ def test_the_result_cache_reuses_only_an_identical_build(tmp_path: Path) -> None
     changed = tarball(tmp_path / "new", greeting="hello, LFS")
     third = build(tmp_path, changed, tmp_path / "d3", cache)
     assert not third.reused
-    for n in range(recipes.KEEP + 1):
+    for n in range(recipe.KEEP + 1):
         build(tmp_path, source, tmp_path / "d4", cache, prefix=f"/opt/{n}")
-    assert len(list(cache.glob("hello-*.tar"))) == recipes.KEEP
-    key = recipes.cache_key(HELLO, "x", Options())
-    assert key != recipes.cache_key(HELLO, "y", Options())
-    assert key != recipes.cache_key(HELLO, "x", Options(prefix=Path("/opt")))
+    assert len(list(cache.glob("hello-*.tar"))) == recipe.KEEP
+    key = recipe.cache_key(HELLO, "x", Options())
+    assert key != recipe.cache_key(HELLO, "y", Options())
+    assert key != recipe.cache_key(HELLO, "x", Options(prefix=Path("/opt")))
 
 
 def test_a_tarball_that_is_not_one_directory_is_refused(tmp_path: Path) -> None:
@@ -118,10 +118,10 @@ def test_a_tarball_that_is_not_one_directory_is_refused(tmp_path: Path) -> None:
 
 def test_the_result_cache_key_is_the_same_in_every_process() -> None:
     """Each CLI run is a new process with its own hash seed; the key must not depend on it."""
-    script = ("from xenlfs import build; from xenlfs.build import recipe; "
-              "print(recipe.cache_key(build.get('libaio'), 'x', recipe.Options()))")
+    script = ("from xenlfs import recipes; from xenlfs.recipes import recipe; "
+              "print(recipe.cache_key(recipes.get('libaio'), 'x', recipe.Options()))")
     keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            check=True, env={**os.environ, "PYTHONHASHSEED": str(seed),
-                                            "PYTHONPATH": str(Path(recipes.__file__).parents[2])}
+                                            "PYTHONPATH": str(Path(recipe.__file__).parents[2])}
                            ).stdout for seed in range(6)}
     assert len(keys) == 1, keys

@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.progress import TaskID
 
 from xenlfs import run, ui
+from xenlfs.digest import file_digest
 from xenlfs.errors import CommandFailed, PreconditionError
 
 log = logging.getLogger("xenlfs.build")
@@ -87,14 +88,6 @@ class Built:
     seconds: float
     reused: bool = False
     phases: list[str] = field(default_factory=list)
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def plan(recipe: Recipe, options: Options) -> list[Phase]:
@@ -185,7 +178,7 @@ def build(recipe: Recipe, tarball: Path, options: Options, *, work_root: Path,
         raise PreconditionError(f"{tarball} does not exist",
                                 hint="give the source tarball with --source")
     start = time.monotonic()
-    digest = sha256(tarball)
+    digest = file_digest(tarball)
     work = work_root / f"{recipe.name}-{digest[:12]}"
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"build-{recipe.name}.log"

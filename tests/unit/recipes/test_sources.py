@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from xenlfs.build import sources
+from xenlfs.recipes import sources
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg") is None, reason="needs dpkg")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlfs import files, run
-from xenlfs.build.recipe import Options, Phase, Recipe
 from xenlfs.errors import PreconditionError
+from xenlfs.recipes.recipe import Options, Phase, Recipe
 
 # tools/Makefile runs QEMU's configure with PKG_CONFIG_PATH=$(XEN_ROOT)/tools/pkg-config…;
 # older releases (the hint's 4.9) dropped the user's own PKG_CONFIG_PATH there, so a GLib

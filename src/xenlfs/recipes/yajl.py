@@ -7,7 +7,7 @@ part that matters, so it is required and Ruby is not.
 
 from __future__ import annotations
 
-from xenlfs.build.recipe import Options, Phase, Recipe
+from xenlfs.recipes.recipe import Options, Phase, Recipe
 
 
 def phases(options: Options) -> list[Phase]:

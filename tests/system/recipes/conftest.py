@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.build import sources
 from xenlfs.errors import PreconditionError
+from xenlfs.recipes import sources
 from xenlfs.settings import default_cache_dir
 
 SOURCES = Path("/etc/apt/sources.list.d")

@@ -8,7 +8,7 @@ what Debian's bcc and bin86 packages ship, with the same make targets `make inst
 
 from __future__ import annotations
 
-from xenlfs.build.recipe import Options, Phase, Recipe, SourceFix
+from xenlfs.recipes.recipe import Options, Phase, Recipe, SourceFix
 
 
 def phases(options: Options) -> list[Phase]:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.build import xen
-from xenlfs.build.recipe import Options
 from xenlfs.errors import PreconditionError
+from xenlfs.recipes import xen
+from xenlfs.recipes.recipe import Options
 
 DATA = Path(__file__).parent / "data"
 pytestmark = pytest.mark.skipif(shutil.which("pkg-config") is None, reason="needs pkg-config")

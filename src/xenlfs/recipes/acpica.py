@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from xenlfs.build.recipe import Options, Phase, Recipe
+from xenlfs.recipes.recipe import Options, Phase, Recipe
 
 
 def phases(options: Options) -> list[Phase]:
