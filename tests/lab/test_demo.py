@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 
 from tests.conftest import run_xenlfs
 
 
 def test_lab_demo_guest_logs_in_and_reports_xen():
-    result = run_xenlfs("lab", "demo", "--json", "--instance", "pytest-demo",
+    result = run_xenlfs("lab", "demo", "--json", "--instance", f"pytest-demo-{os.getpid()}",
                         "--guest-memory", "256")
     assert result.returncode == 0, result.stderr[-4000:]
     report = json.loads(result.stdout)

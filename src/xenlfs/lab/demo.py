@@ -116,7 +116,9 @@ def demo(options: DemoOptions) -> DemoReport:
     report = DemoReport()
     times = report.times
     work = work_dir(options.cache_dir)
-    image = work / f"{options.guest}.img"
+    # Per lab instance: two demos at once (two users, two test runs) never share a disk.
+    image = work / options.up.name / f"{options.guest}.img"
+    image.parent.mkdir(exist_ok=True)
 
     with ui.step("step 0: snapshot the reference LFS root", times):
         snapshot = snapshot_of_reference(options, work)
