@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from xenlfs.recipes.sources import UPSTREAM
+
 
 class Kind(StrEnum):
     PROGRAM = "program"       # found on PATH; version from its output
@@ -42,6 +44,7 @@ def at_least(version: str, minimum: str) -> bool:
 
 P, M, H = Kind.PROGRAM, Kind.PKGCONFIG, Kind.HEADER
 BUILD = "xenlfs build"
+ACPICA = UPSTREAM["acpica-unix"]
 
 REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement("C compiler", P, ("gcc", "cc"), "compiles Xen and its tools",
@@ -81,7 +84,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
                 "libyajl-dev"),
     Requirement("libaio", H, ("libaio.h",), "QEMU's qdisk backend", f"{BUILD} libaio",
                 "libaio-dev", minimum="0.3.107", marker="io_prep_preadv"),
-    Requirement("iasl", P, ("iasl",), "hvmloader's ACPI tables", f"{BUILD} acpica", "acpica-tools",
+    # Debian's mirrors may lack acpica-unix's source: say where upstream's tarballs are.
+    Requirement("iasl", P, ("iasl",), "hvmloader's ACPI tables",
+                f"{BUILD} acpica (from Debian's acpica-unix source, or --source TARBALL: "
+                f"{ACPICA.tarball} from {ACPICA.releases})", ACPICA.debian_binary,
                 version_args=("-v",)),
     # rombios is the only user; it is built only with qemu-traditional, off since Xen 4.14.
     Requirement("bcc (dev86)", P, ("bcc",), "rombios (16-bit)", f"{BUILD} dev86", "bcc",

@@ -1,10 +1,12 @@
 """Source tarballs: the user's own (--source), or Debian's upstream orig tarball fetched with
-`apt-get source --download-only` into CACHE/build/sources/PACKAGE and kept there."""
+`apt-get source --download-only` into CACHE/build/sources/PACKAGE and kept there. When
+Debian's source cannot be had, the error says where upstream publishes its releases."""
 
 from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from xenlfs import run
@@ -14,6 +16,35 @@ log = logging.getLogger("xenlfs.build")
 
 DEB_SRC_HINT = ("add a deb-src entry: copy the stanza of /etc/apt/sources.list.d/debian.sources "
                 "with 'Types: deb-src' into its own .sources file, then apt-get update")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where a source package comes from when Debian's mirror does not serve it."""
+
+    releases: str        # upstream's release tarballs
+    tarball: str         # what upstream names them
+    debian_binary: str   # Debian's binary package with the same program, built
+
+
+# Some mirrors serve no acpica-unix source at all (this project's answers 404 for every version).
+UPSTREAM = {
+    "acpica-unix": Upstream(
+        "https://github.com/acpica/acpica/releases or Intel's ACPICA download page "
+        "https://www.intel.com/content/www/us/en/developer/topic-technology/open/acpica/"
+        "download.html",
+        "acpica-unix-YYYYMMDD.tar.gz", "acpica-tools"),
+}
+
+
+def elsewhere(package: str) -> str:
+    """What to do without Debian's source of PACKAGE: the --source hint."""
+    found = UPSTREAM.get(package)
+    if found is None:
+        return "give the tarball with --source TARBALL (upstream's release tarball works the same)"
+    return (f"give upstream's release tarball with --source TARBALL: {found.tarball} from "
+            f"{found.releases}; or install Debian's binary package {found.debian_binary} "
+            "instead of building it")
 
 
 def _orig(directory: Path, package: str) -> Path | None:
@@ -34,16 +65,15 @@ def debian_orig(package: str, cache_dir: Path, version: str | None = None) -> Pa
     except CommandFailed as e:
         if "deb-src" in e.stderr or "source package" in e.stderr.lower():
             raise PreconditionError(f"apt cannot find the source package {package}",
-                                    hint=DEB_SRC_HINT) from e
+                                    hint=f"{DEB_SRC_HINT}; or {elsewhere(package)}") from e
         if version is not None or not _download_another_version(package, directory):
             raise PreconditionError(f"apt-get could not download the source of {package}:\n"
                                     f"{e.stderr}",
-                                    hint="give the tarball with --source (upstream's release "
-                                    "tarball works the same)") from e
+                                    hint=elsewhere(package)) from e
     found = _orig(directory, package)
     if found is None:
         raise PreconditionError(f"apt-get source {wanted} gave no orig tarball in {directory}",
-                                hint="give the tarball with --source")
+                                hint=elsewhere(package))
     return found
 
 

@@ -69,6 +69,10 @@ def test_iasl_compiles_asl(xenlfs, orig, cache_dir: Path, tmp_path: Path) -> Non
     subprocess.run([str(iasl), "-p", str(tmp_path / "xenlfs"), str(asl)], check=True,
                    capture_output=True)
     assert (tmp_path / "xenlfs.aml").read_bytes()[:4] == b"SSDT"
+    # The build is cached by its inputs: the same tarball and recipe again is a copy.
+    again = build(xenlfs, tmp_path, "acpica", tarball, tmp_path / "again", cache_dir)
+    assert "acpica: reused the identical earlier build" in again, again
+    assert (tmp_path / "again/usr/bin/iasl").read_bytes() == iasl.read_bytes()
 
 
 def test_dev86_compiles_8086_code(xenlfs, orig, cache_dir: Path, tmp_path: Path) -> None:
