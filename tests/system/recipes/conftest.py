@@ -60,8 +60,9 @@ def sha256sums(directory: Path) -> dict[str, str]:
     sums = directory / "SHA256SUMS"
     if not sums.is_file():
         return {}
-    return {name.lstrip("*"): digest for digest, _, name in
-            (line.partition("  ") for line in sums.read_text().splitlines() if line.strip())}
+    # "HASH  NAME", or "HASH *NAME" as sha256sum --binary writes it.
+    return {name.lstrip("*"): digest for digest, name in
+            (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip())}
 
 
 def checked(tarball: Path, sums: dict[str, str]) -> Path:
