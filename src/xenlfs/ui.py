@@ -13,7 +13,10 @@ A verb that prints a table or a report of findings builds a `Table` and calls it
     table.print(summary="2 missing: GLib, Pixman", style="red")
 
 Cells are plain text (never rich markup); sizes go through `size` ("3 GiB"), durations through
-`seconds`; `--json` prints the exact numbers instead (`print_json`).
+`seconds`; `--json` prints the exact numbers instead (`print_json`). A line that is not a row
+(a verdict) goes through `say`. A new verb's report (e.g. a rehearsal's phases) is a Table
+too, so it reads the same piped and on a terminal; tests/unit/test_output_forms.py has the
+helpers that check both forms through the real command line.
 """
 
 from __future__ import annotations

@@ -54,18 +54,19 @@ def piped(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=environment(**env), check=False)
 
 
-def on_terminal(*args: str, width: int = 100, **env: str) -> str:
+def on_terminal(*args: str, width: int = 100, raw: bool = False, **env: str) -> str:
     """The real command line on a pseudo-terminal `width` columns wide: what the user sees
-    (stdout and stderr together), colour codes and carriage returns taken out."""
+    (stdout and stderr together), colour codes and carriage returns taken out (unless
+    `raw`)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, width, 0, 0))
     proc = subprocess.Popen([sys.executable, "-m", "xenlfs", *args], stdin=slave, stdout=slave,
                             stderr=slave, env=environment(**env), close_fds=True)
     os.close(slave)
-    raw = read_all(master).decode()
+    written = read_all(master).decode()
     proc.wait(timeout=60)
-    assert "\x1b[" in raw or env.get("NO_COLOR") or env.get("TERM") == "dumb"
-    return ANSI.sub("", raw).replace("\r\n", "\n")
+    assert "\x1b[" in written or env.get("NO_COLOR") or env.get("TERM") == "dumb"
+    return written if raw else ANSI.sub("", written).replace("\r\n", "\n")
 
 
 def read_all(master: int) -> bytes:

@@ -11,6 +11,8 @@ from pathlib import Path
 from tests.system.snapshot.conftest import make_tree
 from tests.unit.test_output_forms import BOX, assert_fits, assert_plain, on_terminal, piped
 
+HIDE_CURSOR = "\x1b[?25l"
+
 
 def test_create_extract_and_list_in_a_log(workdir: Path):
     root = make_tree(workdir / "root")
@@ -41,3 +43,13 @@ def test_create_extract_and_list_in_a_log(workdir: Path):
     seen = on_terminal("snapshot", "list", str(workdir / "snaps"), width=60)
     assert BOX.search(seen)
     assert_fits(seen, 60)
+
+
+def test_progress_is_drawn_only_on_a_terminal(workdir: Path):
+    root = make_tree(workdir / "root")
+    drawn = on_terminal("snapshot", "create", "--root", str(root), str(workdir / "a.tar.zst"),
+                        raw=True)
+    assert HIDE_CURSOR in drawn  # rich's live progress display started
+    logged = piped("snapshot", "create", "--root", str(root), str(workdir / "b.tar.zst"))
+    assert logged.returncode == 0, logged.stderr
+    assert HIDE_CURSOR not in logged.stderr and "\r" not in logged.stderr
