@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -114,6 +115,13 @@ def seconds(value: float) -> str:
     return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
 
 
+def _width(text: str) -> int:
+    """Columns a text takes on a terminal: CJK and other wide characters take two, combining
+    marks none (rich's cell_len, without importing rich)."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF"
+               else 1 for c in text)
+
+
 def say(line: str, *, style: str = "", stream: TextIO | None = None) -> None:
     """One line of a report (a summary, a verdict): coloured `style` and wrapped to the width
     on a terminal, as it is off one; always ending with a newline."""
@@ -180,12 +188,14 @@ class Table:
         rows = [cells for cells, _ in self.rows]
         if any(self.columns):
             rows.insert(0, self.columns)
-        widths = [max((len(row[i]) for row in rows), default=0) for i in range(len(self.columns))]
+        widths = [max((_width(row[i]) for row in rows), default=0)
+                  for i in range(len(self.columns))]
         for row in rows:
             cells = list(row)
             while cells and not cells[-1]:
                 cells.pop()
-            padded = [cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1])] + cells[-1:]
+            padded = [cell + " " * (widths[i] - _width(cell))
+                      for i, cell in enumerate(cells[:-1])] + cells[-1:]
             lines.append("  ".join(padded).rstrip())
         return "".join(line + "\n" for line in lines)
 

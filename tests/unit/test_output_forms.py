@@ -217,6 +217,14 @@ def test_table_rows_stay_one_line_whatever_a_cell_holds():
     assert table.plain() == "name  note\na\\nb  tab\\there\nc\n"
 
 
+def test_plain_columns_line_up_with_wide_characters():
+    table = ui.Table("archive", "size")
+    table.add_row("スナップ.tar.zst", "1 GiB")
+    table.add_row("lfs.tar.zst", "2 GiB")
+    first, second = table.plain().splitlines()[1:]
+    assert first.index("1 GiB") + 4 == second.index("2 GiB")  # 4 wide characters: 4 more
+
+
 @pytest.mark.parametrize("size", [0, 1, 1000, 4096, 1536 << 20, 3 << 30, 1 << 30, 5 << 40])
 def test_exact_sizes_read_back_as_the_same_number(size):
     assert settings.parse_size(ui.size(size)) == size
