@@ -126,13 +126,17 @@ def say(line: str, *, style: str = "", stream: TextIO | None = None) -> None:
     """One line of a report (a summary, a verdict): coloured `style` and wrapped to the width
     on a terminal, as it is off one; always ending with a newline."""
     out = stream or sys.stdout
-    if plain(out):
+    console = None if plain(out) else _console_of(out)
+    if console is None or console.width < _NARROWEST:
         out.write(line + "\n")
         out.flush()
         return
     from rich.text import Text
 
-    _console_of(out).print(Text(line, style=style), soft_wrap=False)
+    console.print(Text(line, style=style), soft_wrap=False)
+
+
+_NARROWEST = 10  # a column's text and its padding, in the narrowest table worth drawing
 
 
 class Table:
@@ -140,7 +144,8 @@ class Table:
 
     Columns are named once; each `add_row` is one finding, all of its cells plain text. On a
     terminal it is a rich table fitting the terminal's width (a long cell wraps inside its
-    column, nothing is cut); off a terminal each row is exactly one line: cells padded to
+    column, nothing is cut; a terminal too narrow for the table gets the plain form); off a
+    terminal each row is exactly one line: cells padded to
     their column's widest value, the last column unpadded, empty trailing cells left out,
     nothing wrapped or cut (a log has no width), and a header line when any column is named.
     `print` ends with the summary line, if any, on the same stream.
@@ -164,14 +169,14 @@ class Table:
         """Print the table, then `summary` (coloured `style` on a terminal), to `stream`
         (default stdout)."""
         out = stream or sys.stdout
-        if plain(out):
+        if plain(out) or not self._rich(out):
             out.write(self.plain())
-        else:
-            self._rich(out)
         if summary is not None:
             say(summary, style=style, stream=out)
 
-    def _rich(self, out: TextIO) -> None:
+    def _rich(self, out: TextIO) -> bool:
+        """Print the terminal form, unless the terminal is too narrow for it (then False)."""
+        from rich.measure import Measurement
         from rich.table import Table as RichTable
         from rich.text import Text
 
@@ -180,7 +185,16 @@ class Table:
             table.add_column(column, overflow="fold")  # a long path wraps, never loses its end
         for cells, row_style in self.rows:
             table.add_row(Text(cells[0], style=row_style), *(Text(c) for c in cells[1:]))
-        _console_of(out).print(table, soft_wrap=False)
+        console = _console_of(out)
+        # Room for each column's longest word, or at least 8 characters a column: below
+        # that rich would squeeze cells to nothing, so the plain form, which loses nothing.
+        unbounded = console.options.update_width(1 << 16)  # rich clamps to the width given
+        needed = min(Measurement.get(console, unbounded, table).minimum,
+                     len(self.columns) * _NARROWEST + len(self.columns) + 1)
+        if console.width < needed:
+            return False
+        console.print(table, soft_wrap=False)
+        return True
 
     def plain(self) -> str:
         """The plain form: the title, a header, one line per row."""

@@ -65,7 +65,6 @@ def on_terminal(*args: str, width: int = 100, raw: bool = False, **env: str) -> 
     os.close(slave)
     written = read_all(master).decode()
     proc.wait(timeout=60)
-    assert "\x1b[" in written or env.get("NO_COLOR") or env.get("TERM") == "dumb"
     return written if raw else ANSI.sub("", written).replace("\r\n", "\n")
 
 
@@ -138,7 +137,9 @@ def test_doctor_piped_is_one_line_per_finding_whatever_columns_says():
 
 @pytest.mark.parametrize("width", [60, 120])
 def test_doctor_on_a_terminal_is_a_table_as_wide_as_the_terminal(width):
-    seen = on_terminal("doctor", width=width)
+    drawn = on_terminal("doctor", width=width, raw=True)
+    assert "\x1b[32mok" in drawn  # in colour
+    seen = ANSI.sub("", drawn).replace("\r\n", "\n")
     lines = assert_fits(seen, width)
     assert BOX.search(seen)
     assert max(len(line) for line in lines) == width  # the table fills the terminal
@@ -148,6 +149,17 @@ def test_doctor_on_a_terminal_is_a_table_as_wide_as_the_terminal(width):
 def test_columns_overrides_the_terminal_width():
     seen = on_terminal("doctor", width=150, COLUMNS="70")
     assert max(len(line) for line in assert_fits(seen, 70)) == 70
+
+
+@pytest.mark.parametrize("columns", ["0", "30"])
+def test_a_terminal_too_narrow_for_the_table_gets_every_finding_plain(columns):
+    findings = json.loads(piped("doctor", "--json").stdout)["findings"]
+    seen = on_terminal("doctor", COLUMNS=columns)
+    assert not BOX.search(seen)
+    lines = seen.splitlines()
+    for f in findings:
+        the_row(lines, f["status"], f["name"], f["found"], f["needed"], f["fix"])
+    assert "required prerequisite(s) missing" in " ".join(seen.split())  # however narrow
 
 
 @pytest.mark.parametrize("env", [{"NO_COLOR": "1"}, {"TERM": "dumb"}])
@@ -198,8 +210,8 @@ def test_grub_list_piped_and_on_a_terminal(tmp_path: Path):
     assert the_line(lines, "GNU/Linux", "narrow terminal'", "gnulinux").startswith(" ")
     assert the_line(lines, f"{cfg}:6", "'LFS, Xen'", "xenlfs-xen").startswith("* ")
     assert lines[-1] == "(* default, x written by xenlfs)"
-    seen = on_terminal("grub", "list", "--grub-cfg", str(cfg), width=50)
-    assert_fits(seen, 50)
+    seen = on_terminal("grub", "list", "--grub-cfg", str(cfg), width=64)
+    assert_fits(seen, 64)
     assert BOX.search(seen)
 
 
