@@ -145,9 +145,9 @@ class Table:
     Columns are named once; each `add_row` is one finding, all of its cells plain text. On a
     terminal it is a rich table fitting the terminal's width (a long cell wraps inside its
     column, nothing is cut; a terminal too narrow for the table gets the plain form); off a
-    terminal each row is exactly one line: cells padded to
-    their column's widest value, the last column unpadded, empty trailing cells left out,
-    nothing wrapped or cut (a log has no width), and a header line when any column is named.
+    terminal each row is exactly one line: cells padded to their column's widest value, the
+    last column unpadded, empty trailing cells left out, nothing wrapped or cut (a log has no
+    width), and a header line when any column is named.
     `print` ends with the summary line, if any, on the same stream.
     """
 
@@ -171,6 +171,7 @@ class Table:
         out = stream or sys.stdout
         if plain(out) or not self._rich(out):
             out.write(self.plain())
+            out.flush()  # in order with what goes to stderr, in a log that takes both
         if summary is not None:
             say(summary, style=style, stream=out)
 

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.unit.test_output_forms import BOX, assert_plain
+from tests.unit.test_output_forms import BOX, assert_plain, piped
 from xenlfs.lab.instance import Lab
 
 
@@ -25,3 +25,14 @@ def test_guest_list_and_top_piped_in_dom0(lab: Lab, verb: str):
     assert len(lines) == 1 + len(rows)
     [dom0] = [line for line in lines if line.startswith("Domain-0 ")]
     assert re.search(r"  \d+(\.\d+)? (MiB|GiB)  ", dom0), dom0
+
+
+def test_lab_status_of_a_running_lab_piped(lab: Lab):
+    report = json.loads(piped("lab", "status", "--instance", lab.name, "--json").stdout)
+    result = piped("lab", "status", "--instance", lab.name)
+    assert result.returncode == 0, result.stderr
+    lines = assert_plain(result.stdout)
+    assert lines[0] == f"lab {lab.name!r}: up"
+    assert re.fullmatch(rf"pid +{report['pid']}", lines[1])
+    assert re.fullmatch(r"dom0_uptime +\d+(\.\d s| min \d\d s| h \d\d min)", lines[2]), lines
+    assert re.fullmatch(rf"serial_log +{re.escape(report['serial_log'])}", lines[3])
