@@ -266,12 +266,12 @@ def step(name: str, times: StepTimes | None = None) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        log.info("    %s failed after %.1f s", name, time.monotonic() - start)
+        log.info("    %s failed after %s", name, seconds(time.monotonic() - start))
         raise
     elapsed = time.monotonic() - start
     if times is not None:
         times.steps.append((name, elapsed))
-    log.info("    %s done in %.1f s", name, elapsed)
+    log.info("    %s done in %s", name, seconds(elapsed))
 
 
 class _Quiet:

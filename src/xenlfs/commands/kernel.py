@@ -192,7 +192,8 @@ def build_kernel(args: argparse.Namespace, config: settings.Config) -> int:
     with ui.step(f"kernel build in {tree} (-j{jobs}, log {log_path})"):
         built = builds.build(tree, jobs=jobs, log_path=log_path, nice=args.nice)
     ui.stdout.print(f"built {built.release}: {built.bzimage}"
-                    + (" and modules" if built.modules else "") + f" in {built.seconds:.0f} s")
+                    + (" and modules" if built.modules else "")
+                    + f" in {ui.seconds(built.seconds)}")
     return 0
 
 
