@@ -4,6 +4,7 @@ lab's channel gives them pipes): plain text, one domain per line, sizes a user r
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import pytest
@@ -36,3 +37,23 @@ def test_lab_status_of_a_running_lab_piped(lab: Lab):
     assert re.fullmatch(rf"pid +{report['pid']}", lines[1])
     assert re.fullmatch(r"dom0_uptime +\d+(\.\d s| min \d\d s| h \d\d min)", lines[2]), lines
     assert re.fullmatch(rf"serial_log +{re.escape(report['serial_log'])}", lines[3])
+
+
+def test_lab_demo_report_piped():
+    """The demo's closing report as a CI log has it (the demo's steps go to stderr)."""
+    result = piped("lab", "demo", "--instance", f"pytest-demo-plain-{os.getpid()}",
+                   "--guest-memory", "256")
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = assert_plain(result.stdout)
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    assert re.search(r"^    step 6: xenlfs guest create .* done in ", result.stderr, re.M)
+    assert "What the guest reports about itself:" in lines
+    assert re.fullmatch(r"hypervisor +xen", lines[lines.index("What the guest reports about "
+                                                              "itself:") + 1])
+    listed = lines.index("xenlfs guest list (in dom0):")
+    assert re.fullmatch(r"xenguest1 +\d+ +256 MiB", lines[listed + 2])
+    steps = lines.index("Steps:")
+    assert lines[steps + 1].split() == ["step", "time"]
+    assert re.fullmatch(r"step 0: snapshot the reference LFS root +\d+(\.\d s| min \d\d s)",
+                        lines[steps + 2])
+    assert lines[-1].startswith("The guest booted under Xen")
