@@ -77,7 +77,7 @@ def run_build(args: argparse.Namespace, config: settings.Config) -> int:
     if built.skipped:
         ui.stdout.print("already done by an earlier run: " + ", ".join(built.skipped))
     how = ("reused the identical earlier build" if built.reused
-           else f"built in {built.seconds:.0f} s")
+           else f"built in {ui.seconds(built.seconds)}")
     ui.stdout.print(f"{found.name}: {how}; log {built.log}")
     if found.name == "xen" and not built.reused:
         dist = xens.summarise(built.tree, options.prefix)

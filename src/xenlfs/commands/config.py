@@ -19,11 +19,22 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 
 
 def show_settings(args: argparse.Namespace, config: settings.Config) -> int:
-    rows = [{"key": s.key, "value": str(config[s.key]), "source": config.sources[s.key],
+    rows = [{"key": s.key, "value": config[s.key], "source": config.sources[s.key],
              "flag": s.flag, "help": s.help} for s in settings.SETTINGS]
-    if args.json:
+    if args.json:  # exact values: sizes in bytes, paths as strings, unset as null
         ui.print_json(rows)
         return 0
-    for row in rows:
-        ui.stdout.print(f"{row['key']} = {row['value']}  [dim]({row['source']})[/dim]")
+    table = ui.Table("setting", "value", "from")
+    for s, row in zip(settings.SETTINGS, rows, strict=True):
+        table.add_row(s.key, shown(s, row["value"]), row["source"])
+    table.print()
     return 0
+
+
+def shown(setting: settings.Setting, value: object) -> str:
+    """A value as the user writes it in the file or on the command line: a size as 3 GiB."""
+    if value is None:
+        return "(not set)"
+    if setting.parse is settings.parse_size and isinstance(value, int):
+        return ui.size(value)
+    return str(value)

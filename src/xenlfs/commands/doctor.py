@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.markup import escape
-from rich.table import Table
-
 from xenlfs import settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_json
 from xenlfs.doctor.check import Status, doctor
@@ -36,17 +33,13 @@ def run_doctor(args: argparse.Namespace, config: settings.Config) -> int:
         ui.print_json({"xen_version": args.xen_version, "ok": not problems,
                        "findings": [f.as_dict() for f in findings]})
         return 1 if problems else 0
-    table = Table(title=f"Prerequisites of Xen {args.xen_version}", title_justify="left")
-    for column in ("", "what", "found", "needed", "how to fix"):
-        table.add_column(column)
+    table = ui.Table("status", "what", "found", "needed", "how to fix",
+                     title=f"Prerequisites of Xen {args.xen_version}")
     for f in findings:
-        colour = _COLOUR[f.status]
-        table.add_row(f"[{colour}]{f.status}[/{colour}]", escape(f.name), escape(f.found),
-                      escape(f.needed), escape(f.fix))
-    ui.stdout.print(table)
+        table.add_row(f.status, f.name, f.found, f.needed, f.fix, style=_COLOUR[f.status])
     if problems:
-        ui.stdout.print(f"[red]{len(problems)} required prerequisite(s) missing: "
-                        + ", ".join(escape(f.name) for f in problems) + "[/red]")
+        table.print(f"{len(problems)} required prerequisite(s) missing: "
+                    + ", ".join(f.name for f in problems), style="red")
         return 1
-    ui.stdout.print("[green]everything required is there[/green]")
+    table.print("everything required is there", style="green")
     return 0

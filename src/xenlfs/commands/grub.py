@@ -108,11 +108,12 @@ def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
     if args.json:
         ui.print_json([asdict(e) for e in found])
         return 0
+    table = ui.Table("", "where", "kind", "title", "id", title=f"menu entries of {path}")
     for e in found:
         marks = ("*" if e.default else " ") + ("x" if e.xenlfs else " ")
-        ident = f"  --id {e.id}" if e.id else ""
-        ui.stdout.print(f"{marks} {path}:{e.line}  {e.kind} {e.title!r}{ident}", markup=False)
-    ui.stdout.print("(* default, x written by xenlfs)", markup=False)
+        table.add_row(marks, f"{path}:{e.line}", e.kind, repr(e.title), e.id or "",
+                      style="bold" if e.default else "")
+    table.print("(* default, x written by xenlfs)")
     return 0
 
 

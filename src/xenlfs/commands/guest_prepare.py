@@ -108,7 +108,7 @@ def show(report: flow.Report) -> int:
     where = f" {report.xl_config}" if report.xl_config else ""
     out.print(f"  xl config{where}: {report.xl_note}", markup=False)
     if report.times.steps:
-        out.print(report.times.report(), markup=False)
+        report.times.table().print()
     if plan.problems:
         ui.log.error("the snapshot has paths the guest cannot resolve (listed above); the "
                      "guest was prepared without those edits")

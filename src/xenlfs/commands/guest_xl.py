@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+from typing import TextIO
 
 from xenlfs import files, run, settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_json
@@ -75,16 +77,13 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
     add_dry_run(p)
 
 
-def print_findings(reports: list[check.Report]) -> None:
-    if not any(report.findings for report in reports):
-        return
-    from rich.markup import escape  # rich is slow to import in the lab's dom0
-
+def print_findings(reports: list[check.Report], stream: TextIO | None = None) -> None:
+    """Each finding on one line, to stderr (warnings about a file being written) or to
+    `stream` (when the findings are the report)."""
     for report in reports:
         for f in report.findings:
-            style = "red" if f.severity == "error" else "yellow"
-            ui.stderr.print(f"[{style}]{escape(str(f))}[/{style}]", markup=True,
-                            highlight=False)
+            ui.say(str(f), style="red" if f.severity == "error" else "yellow",
+                   stream=stream or sys.stderr)
 
 
 def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
@@ -98,12 +97,12 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                         "findings": [vars(f) for f in r.findings],
                         "guest": r.guest.to_json() if r.guest else None} for r in reports])
     else:
-        print_findings(reports)
+        print_findings(reports, sys.stdout)
         for r in reports:
             errors = sum(f.severity == "error" for f in r.findings)
             warnings = len(r.findings) - errors
-            print(f"{r.path}: {'ok' if r.ok else 'xl would refuse it'} "
-                  f"({errors} errors, {warnings} warnings)")
+            ui.say(f"{r.path}: {'ok' if r.ok else 'xl would refuse it'} "
+                   f"({errors} errors, {warnings} warnings)", style="" if r.ok else "red")
     return 0 if all(r.ok for r in reports) else 1
 
 
@@ -170,10 +169,11 @@ def list_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     if args.json:
         ui.print_json([vars(d) for d in domains])
         return 0
-    print(f"{'Name':<32} {'ID':>5} {'Mem(MiB)':>9} {'VCPUs':>5}  State   Time(s)")
+    table = ui.Table("name", "id", "memory", "vcpus", "state", "cpu time")
     for d in domains:
-        print(f"{d.name:<32} {d.id:>5} {d.memory:>9} {d.vcpus:>5}  {d.state}  "
-                        f"{d.time:>7.1f}")
+        table.add_row(d.name, d.id, ui.size(d.memory << 20), d.vcpus, d.state,
+                      ui.seconds(d.time))
+    table.print()
     return 0
 
 
@@ -183,9 +183,12 @@ def top_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     if args.json:
         ui.print_json(rows)
         return 0
+    table = ui.Table("name", "cpu", "memory", "vcpus")
     for row in rows:
-        print(f"{row['NAME']:<24} cpu {row.get('CPU(%)', '?'):>6}%  mem "
-              f"{row.get('MEM(k)', '?'):>9} KiB  vcpus {row.get('VCPUS', '?')}")
+        kib = row.get("MEM(k)", "")
+        table.add_row(row["NAME"], f"{row.get('CPU(%)', '?')} %",
+                      ui.size(int(kib) << 10) if kib.isdigit() else "?", row.get("VCPUS", "?"))
+    table.print()
     return 0
 
 

@@ -110,8 +110,7 @@ def check_config(args: argparse.Namespace, config: settings.Config) -> int:
                                           else {}) for r in results]})
         return 1 if failing else 0
     version = f" (Linux {kernel_config.version})" if kernel_config.version else ""
-    ui.stdout.print(f"{escape(str(path))}{version} as a {args.role}:")
-    shown: set[str] = set()
+    table = ui.Table("status", "option", "problem", title=f"{path}{version} as a {args.role}")
     for r in results:
         colour = _COLOUR[r.status]
         if r.status is checks.Status.MODULE and not r.met:
@@ -119,19 +118,18 @@ def check_config(args: argparse.Namespace, config: settings.Config) -> int:
         elif r.status is checks.Status.MISSING and not r.fails:
             colour = "yellow"
         optional = "" if r.requirement.level is Level.REQUIRED else " (recommended)"
-        problem = f"  [dim]— {escape(r.problem() or '')}[/dim]" if not r.met else ""
-        ui.stdout.print(f"  [{colour}]{r.status!s:<13}[/{colour}] "
-                        f"CONFIG_{r.requirement.symbol}{optional}{problem}")
-        if r.requirement.symbol in explanations:
-            lines = explains.render(explanations[r.requirement.symbol], "      ", shown)
-            for line in lines[1:]:
-                ui.stdout.print(f"[dim]{escape(line)}[/dim]")
+        table.add_row(r.status, f"CONFIG_{r.requirement.symbol}{optional}",
+                      "" if r.met else r.problem() or "", style=colour)
     if failing:
-        ui.stdout.print(f"[red]{len(failing)} required option(s) missing for a {args.role}[/red]"
-                        + ("" if tree else "; add --src TREE to see why and where"))
-        return 1
-    ui.stdout.print(f"[green]every required {args.role} option is set[/green]")
-    return 0
+        table.print(f"{len(failing)} required option(s) missing for a {args.role}"
+                    + ("" if tree else "; add --src TREE to see why and where"), style="red")
+    else:
+        table.print(f"every required {args.role} option is set", style="green")
+    shown: set[str] = set()
+    for explanation in explanations.values():  # why each unmet option is off, and where
+        for line in explains.render(explanation, "", shown):
+            ui.stdout.print(escape(line))
+    return 1 if failing else 0
 
 
 def explain_symbols(args: argparse.Namespace, config: settings.Config) -> int:
@@ -194,7 +192,8 @@ def build_kernel(args: argparse.Namespace, config: settings.Config) -> int:
     with ui.step(f"kernel build in {tree} (-j{jobs}, log {log_path})"):
         built = builds.build(tree, jobs=jobs, log_path=log_path, nice=args.nice)
     ui.stdout.print(f"built {built.release}: {built.bzimage}"
-                    + (" and modules" if built.modules else "") + f" in {built.seconds:.0f} s")
+                    + (" and modules" if built.modules else "")
+                    + f" in {ui.seconds(built.seconds)}")
     return 0
 
 

@@ -106,7 +106,7 @@ def cmd_build(args: argparse.Namespace, config: settings.Config) -> int:
         return 0
     ui.stdout.print(f"xen:         {artefacts.xen}\ndom0 kernel: {artefacts.dom0_kernel}\n"
                     f"dom0 initrd: {artefacts.dom0_initrd} "
-                    f"({artefacts.dom0_initrd.stat().st_size // (1 << 20)} MiB)")
+                    f"({ui.size(artefacts.dom0_initrd.stat().st_size)})", markup=False)
     log.info("build steps:\n%s", times.report())
     return 0
 
@@ -148,10 +148,12 @@ def cmd_status(args: argparse.Namespace, config: settings.Config) -> int:
     if args.json:
         ui.print_json(report)
     else:
-        ui.stdout.print(f"lab {report['name']!r}: {report['state']}")
+        table = ui.Table("", "", title=f"lab {report['name']!r}: {report['state']}")
         for key in ("pid", "dom0_uptime", "serial_log", "share", "started", "error"):
             if key in report:
-                ui.stdout.print(f"  {key}: {report[key]}")
+                value = report[key]
+                table.add_row(key, ui.seconds(value) if key == "dom0_uptime" else value)
+        table.print()
     return 0 if report["state"] in ("up", "down") else 1
 
 
@@ -211,5 +213,5 @@ def cmd_clean(args: argparse.Namespace, config: settings.Config) -> int:
     cache = images.lab_cache(config["xenlfs.cache_dir"])
     freed = images.clean(config["xenlfs.cache_dir"])
     verb = "would free" if run.dry_run() else "freed"
-    ui.stdout.print(f"{cache}: {verb} {freed / (1 << 20):.0f} MiB")
+    ui.stdout.print(f"{cache}: {verb} {ui.size(freed)}", markup=False)
     return 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
+from typing import TextIO
 
 from xenlfs import settings, ui
 from xenlfs.commands.lab_options import build_options, require_qemu, up_options
@@ -45,23 +47,35 @@ def cmd_demo(args: argparse.Namespace, config: settings.Config) -> int:
                        "guest_listed": report.guest_listed, "logs": report.logs,
                        "problems": problems})
         return 1 if problems else 0
-    out = ui.stdout
-    out.print("\n[bold]The guest's console (hvc0), last lines:[/bold]")
+    print_report(report, problems)
+    return 1 if problems else 0
+
+
+def print_report(report: demo.DemoReport, problems: list[str],
+                 stream: TextIO | None = None) -> None:
+    """The demo's report: sections of ui.Table, each in the form its stream calls for."""
+    out = stream or sys.stdout
+    sections = [ui.Table("", title="The guest's console (hvc0), last lines:"),
+                ui.Table("", "", title="What the guest reports about itself:"),
+                ui.Table("name", "id", "memory", title="xenlfs guest list (in dom0):"),
+                report.times.table(),
+                ui.Table("", "", title="Logs:")]
     for line in report.console_tail:
-        out.print("  " + line, markup=False)
-    out.print("\n[bold]What the guest reports about itself:[/bold]")
+        sections[0].add_row(line)
     for key, value in report.guest_view.items():
-        out.print(f"  {key}: {value}", markup=False)
+        sections[1].add_row(key, value)
     listed = report.guest_listed
-    out.print(f"\n[bold]xenlfs guest list:[/bold] {listed.get('name')} id {listed.get('id')} "
-              f"memory {listed.get('memory')} MiB")
-    out.print("\n[bold]Steps:[/bold]\n" + report.times.report())
-    out.print("\n[bold]Logs:[/bold]")
+    memory = listed.get("memory")
+    sections[2].add_row(listed.get("name", ""), listed.get("id", ""),
+                        ui.size(memory << 20) if isinstance(memory, int) else memory or "")
     for what, path in report.logs.items():
-        out.print(f"  {what}: {path}")
+        sections[4].add_row(what, path)
+    for table in sections:
+        out.write("\n")
+        table.print(stream=out)
     for problem in problems:
         log.error("%s", problem)
     if not problems:
-        out.print("\n[green]The guest booted under Xen from a snapshot of the reference root, "
-                  "logged in on hvc0 and shut down cleanly.[/green]")
-    return 1 if problems else 0
+        out.write("\n")
+        ui.say("The guest booted under Xen from a snapshot of the reference root, "
+               "logged in on hvc0 and shut down cleanly.", style="green", stream=out)

@@ -118,8 +118,8 @@ def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         result = creating.create(request)
     if not args.dry_run:
         ui.stdout.print(f"{ui.escaped(result.archive)}: {result.entries} entries, "
-                        f"{result.content_bytes / 1e6:.1f} MB of files in "
-                        f"{result.archive_bytes / 1e6:.1f} MB, {result.seconds:.1f} s; "
+                        f"{ui.size(result.content_bytes)} of files in "
+                        f"{ui.size(result.archive_bytes)}, {ui.seconds(result.seconds)}; "
                         f"manifest {ui.escaped(result.manifest.name)}", markup=False)
     return 0
 
@@ -175,13 +175,16 @@ def list_snapshots(args: argparse.Namespace, config: settings.Config) -> int:
     if args.json:
         ui.print_json(rows)
         return 0
-    for row in rows:
-        created = row.get("created") or row.get("modified") or ""
-        ui.stdout.print(f"{ui.escaped(row['archive'])}  {row['bytes'] / 1e6:9.1f} MB  "
-                        f"{created}  {ui.escaped(row.get('root') or '')}  {row['status']}",
-                        markup=False)
     if not rows:
-        ui.stdout.print(f"no snapshots in {args.directory or config['snapshot.dir']}")
+        ui.stdout.print(f"no snapshots in {args.directory or config['snapshot.dir']}",
+                        markup=False)
+        return 0
+    table = ui.Table("archive", "size", "created", "root", "status")
+    for row in rows:
+        table.add_row(row["archive"], ui.size(row["bytes"]),
+                      row.get("created") or row.get("modified") or "", row.get("root") or "",
+                      row["status"], style="" if row["status"] == "ok" else "yellow")
+    table.print()
     return 0
 
 
@@ -191,14 +194,14 @@ def show_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
         ui.print_json(data)
         return 0
     meta = data["meta"]
-    lines = [f"archive      {ui.escaped(data['archive'])} ({data['bytes'] / 1e6:.1f} MB, "
+    lines = [f"archive      {ui.escaped(data['archive'])} ({ui.size(data['bytes'])}, "
              f"{meta.get('compression')}) {data['status']}",
              f"created      {meta.get('created')} on {meta.get('host')} "
              f"(kernel {meta.get('kernel')}) by xenlfs {meta.get('xenlfs')}, {meta.get('tar')}",
              f"root         {ui.escaped(meta.get('root') or '')}",
              f"entries      {meta.get('entries')}: " +
              ", ".join(f"{n} {kind}" for kind, n in data["types"].items()),
-             f"content      {meta.get('content_bytes', 0) / 1e6:.1f} MB",
+             f"content      {ui.size(meta.get('content_bytes', 0))}",
              "excluded     " + ", ".join(
                  ui.escaped(e["path"]) + ("/*" if e["keep_dir"] else "")
                  for e in meta.get("excludes", [])),

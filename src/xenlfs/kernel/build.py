@@ -88,7 +88,7 @@ def build(tree: Path, *, jobs: int, log_path: Path, nice: int | None = None) -> 
             counts[phase] = counts.get(phase, 0) + 1
             if phase not in seen:  # prepare and compile interleave: announce each once
                 seen.add(phase)
-                log.info("    %s (%.0f s)", phase, time.monotonic() - start)
+                log.info("    %s (%s)", phase, ui.seconds(time.monotonic() - start))
             progress.update(task, description=f"kernel build: {phase}", completed=counts[phase])
         proc.wait()
     tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])

@@ -215,8 +215,8 @@ def _disk_error(error: OSError, output: Path) -> XenlfsError:
         disk = f"{mount.point} ({mount.fstype} on {mount.source})" if mount else output.parent
         with contextlib.suppress(OSError):
             st = os.statvfs(output.parent)
-            disk = f"{disk}, {st.f_bavail * st.f_frsize / 1e6:.1f} of " \
-                   f"{st.f_blocks * st.f_frsize / 1e6:.1f} MB free now"
+            disk = f"{disk}, {ui.size(st.f_bavail * st.f_frsize)} of " \
+                   f"{ui.size(st.f_blocks * st.f_frsize)} free now"
         return XenlfsError(f"no space left on the filesystem of {output.parent}: {disk} "
                            f"({error.strerror}); nothing was written to {output}",
                            hint="free some space or write the snapshot elsewhere (e.g. xenlfs "

@@ -14,8 +14,8 @@ def test_crlf_line_endings_are_explained(xenlfs, tmp_path: Path):
     cfg.write_bytes(HINT.replace("\n", "\r\n").encode())
     result = xenlfs("guest", "check", str(cfg))
     assert result.returncode == 1
-    assert f"{cfg}:1:41: error: carriage return" in result.stderr
-    assert f"sed -i 's/\\r$//' {cfg}" in result.stderr
+    assert f"{cfg}:1:41: error: carriage return" in result.stdout
+    assert f"sed -i 's/\\r$//' {cfg}" in result.stdout
 
 
 def test_a_misspelt_key_gets_a_did_you_mean(xenlfs, tmp_path: Path):
@@ -24,7 +24,7 @@ def test_a_misspelt_key_gets_a_did_you_mean(xenlfs, tmp_path: Path):
     result = xenlfs("guest", "check", str(cfg))
     assert result.returncode == 0  # xl accepts it: a warning, not an error
     assert f"{cfg}:2:1: warning: unknown key 'memroy': xl ignores it — did you mean 'memory'?" \
-        in result.stderr
+        in result.stdout
 
 
 def test_target_not_last_says_how_to_reorder(xenlfs, tmp_path: Path):
@@ -33,8 +33,8 @@ def test_target_not_last_says_how_to_reorder(xenlfs, tmp_path: Path):
     result = xenlfs("guest", "check", str(cfg))
     assert result.returncode == 1
     assert f"{cfg}:5:10: error: disk 'target=/dev/sdc12,xvda1,w': no vdev: target= must be " \
-        "the last parameter" in result.stderr
-    assert "'vdev=xvda1, access=w, target=/dev/sdc12'" in result.stderr
+        "the last parameter" in result.stdout
+    assert "'vdev=xvda1, access=w, target=/dev/sdc12'" in result.stdout
 
 
 def test_check_json_reports_what_xl_makes_of_the_file(xenlfs, tmp_path: Path):
@@ -54,7 +54,7 @@ def test_two_guests_writing_one_disk_are_warned(xenlfs, tmp_path: Path):
     a.write_text(HINT)
     b.write_text(HINT.replace("xenguest1", "xenguest2"))
     result = xenlfs("guest", "check", str(a), str(b))
-    assert "disk /dev/sdc12 is also written by" in result.stderr
+    assert "disk /dev/sdc12 is also written by" in result.stdout
 
 
 def test_config_writes_a_file_that_checks_and_set_edits_it(xenlfs, tmp_path: Path):
@@ -102,7 +102,8 @@ def test_binary_or_latin1_files_are_errors_and_left_alone(xenlfs, tmp_path: Path
         for args in [["guest", "config", str(cfg), "--set", "memory=2048"], *checks]:
             result = xenlfs(*args)
             assert result.returncode == 1, result.stderr
-            assert f"{cfg}:" in result.stderr and "internal error" not in result.stderr
+            said = result.stdout if args[1] == "check" else result.stderr  # check's report
+            assert f"{cfg}:" in said and "internal error" not in result.stderr
         assert cfg.read_bytes() == content and not list(tmp_path.glob("*.xenlfs-bak"))
 
 
