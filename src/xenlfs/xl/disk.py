@@ -7,6 +7,9 @@ deprecated prefix (phy:, file:, tap:aio:, raw:, qcow2:, ...) before the target r
 positional format: 'phy:/dev/sdc12,xvda1,w' is target, vdev, access. Without a prefix the
 second positional is the format, which is why '/dev/sdc12,xvda1,w' fails ("unknown value for
 format"). Like flex, the scanner takes the longest match at each point, the first rule on a tie.
+4.17's libxlu_disk_l.l lists `trusted`/`untrusted`, but the scanner 4.17 ships (the generated
+libxlu_disk_l.c, which its build uses) predates them: to the real xl they are positional
+parameters ('phy:/dev/x,xvda1,w,untrusted' has one too many). The real xl decides here.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ class Disk:
     script: str | None = None
     specification: str | None = None
     deprecated_prefix: bool = False
-    options: dict[str, str] = field(default_factory=dict)  # flags: discard, trusted, ...
+    options: dict[str, str] = field(default_factory=dict)  # flags: discard, colo, ...
 
 
 @dataclass
@@ -223,8 +226,6 @@ _RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
     (r"colo-export=" + _V, None, _flag("colo-export", "1")),
     (r"active-disk=" + _V, None, _flag("active-disk", "1")),
     (r"hidden-disk=" + _V, None, _flag("hidden-disk", "1")),
-    (r"trusted,?", None, _flag("trusted", "1")),
-    (r"untrusted,?", None, _flag("trusted", "0")),
     (r"target=.*", None, _target),
     (r"[a-z][-a-z0-9]*=[^,],?", None, _unknown_parameter),
     (r"(?:raw|qcow2?|vhd):", r".*", _prefix),
