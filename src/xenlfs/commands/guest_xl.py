@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from xenlfs import files, run, settings, ui
@@ -76,15 +77,18 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
 
 
 def print_findings(reports: list[check.Report]) -> None:
-    if not any(report.findings for report in reports):
+    findings = [f for report in reports for f in report.findings]
+    if not findings:
         return
-    from rich.markup import escape  # rich is slow to import in the lab's dom0
+    if not ui.interactive():  # plain lines, fast: rich takes 0.4 s for 10,000 of them
+        sys.stderr.write("".join(f"{f}\n" for f in findings))
+        return
+    from rich.text import Text  # rich is slow to import in the lab's dom0
 
-    for report in reports:
-        for f in report.findings:
-            style = "red" if f.severity == "error" else "yellow"
-            ui.stderr.print(f"[{style}]{escape(str(f))}[/{style}]", markup=True,
-                            highlight=False)
+    text = Text()
+    for f in findings:
+        text.append(f"{f}\n", style="red" if f.severity == "error" else "yellow")
+    ui.stderr.print(text, end="")
 
 
 def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:

@@ -4,7 +4,6 @@ but almost surely not as meant (xl itself ignores unknown keys, wrong value type
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterable
@@ -119,9 +118,9 @@ class _Checker:
         for name, value in self.c.values.items():
             pos = self.at(name)
             if name not in keys.KNOWN:
-                close = difflib.get_close_matches(name, sorted(keys.KNOWN), 1, 0.75)
+                close = keys.suggest(name)
                 self.add("warning", pos, f"unknown key '{name}': xl ignores it",
-                         f"did you mean '{close[0]}'?" if close else "see xl.cfg(5)")
+                         f"did you mean '{close}'?" if close else "see xl.cfg(5)")
             elif name in keys.LIST and isinstance(value, cfg.Atom):
                 self.add("warning", value.pos, f"{name} must be a list: xl ignores it",
                          f"write {name} = [ \"...\" ]")

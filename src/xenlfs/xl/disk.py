@@ -241,6 +241,29 @@ _RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
     (r"[^=,]+,?", None, _positional_action),
 ]
 _COMPILED = [(re.compile(p), re.compile(c) if c is not None else None, a) for p, c, a in _RULES]
+
+
+def _could_start(pattern: str, c: str) -> bool:
+    """Whether a rule may match at a `c`: rules that start with a class are tried on any
+    character; the others only on their literal first letters."""
+    if pattern.startswith("(?:"):
+        return any(alt[:1] == c or (alt.startswith("e?") and c in "en")
+                   for alt in pattern[3:pattern.index(")")].split("|"))
+    return pattern[0] == "[" or pattern[0] == c
+
+
+_BY_FIRST: dict[str, list[tuple[re.Pattern[str], re.Pattern[str] | None,
+                                Callable[[_State, str], None]]]] = {}
+
+
+def _rules_for(c: str) -> list[tuple[re.Pattern[str], re.Pattern[str] | None,
+                                     Callable[[_State, str], None]]]:
+    rules = _BY_FIRST.get(c)
+    if rules is None:
+        rules = [rule for rule, (p, _, _) in zip(_COMPILED, _RULES, strict=True)
+                 if _could_start(p, c)]
+        _BY_FIRST[c] = rules
+    return rules
 _SPACE = re.compile(r"[ \t\n]+")
 
 
@@ -254,7 +277,7 @@ def parse(spec: str) -> Disk:
             i = space.end()
             continue
         best: tuple[int, int, Callable[[_State, str], None]] | None = None
-        for pattern, context, action in _COMPILED:
+        for pattern, context, action in _rules_for(spec[i]):
             m = pattern.match(spec, i)
             if not m:
                 continue

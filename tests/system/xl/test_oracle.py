@@ -159,3 +159,23 @@ def test_random_settings_are_judged_as_xl_judges_them(oracle: Oracle, tmp_path_f
     path = tmp_path_factory.mktemp("keys") / "g.cfg"
     path.write_text(text)
     compare(oracle, path)
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("[\n", "]"), ("[1,", ",]"),
+                                              ('["a",\n', "\n]"), ("[[],", "]")])
+def test_xls_nesting_limit_is_ours(oracle: Oracle, tmp_path: Path, opening: str, closing: str):
+    """libxlu's parser gives up at a stack of 10,000 entries: each form of nesting reaches
+    that at its own depth, which we find by bisection on the real xl and compare."""
+    def verdicts(depth: int) -> tuple[bool, bool]:
+        path = tmp_path / f"deep{depth}.cfg"
+        path.write_text(BASE + "x = " + opening * depth + '"v"' + closing * depth + "\n")
+        return oracle.create_dry_run(path).accepted, check.check_file(path).ok
+
+    low, high = 1, 6000  # xl accepts `low` levels and refuses `high`
+    assert verdicts(low) == (True, True) and verdicts(high) == (False, False)
+    while high - low > 1:
+        middle = (low + high) // 2
+        xl_accepts, we_accept = verdicts(middle)
+        assert xl_accepts == we_accept, f"{middle} levels of {opening!r}"
+        low, high = (middle, high) if xl_accepts else (low, middle)
+    assert verdicts(low) == (True, True) and verdicts(high) == (False, False)
