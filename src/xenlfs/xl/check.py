@@ -5,13 +5,14 @@ but almost surely not as meant (xl itself ignores unknown keys, wrong value type
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from xenlfs.errors import SourceError
-from xenlfs.xl import cfg, disk, keys, vif
+from xenlfs.xl import cfg, disk, keys, values, vif
 
 
 @dataclass(frozen=True)
@@ -64,21 +65,13 @@ class Report:
         return not any(f.severity == "error" for f in self.findings)
 
 
-def strtol(text: str) -> int | None:
-    """C strtol(text, &end, 0) that must use the whole text, as xl reads numbers."""
-    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
-    if not m:
-        return None
-    digits = m[2]
-    value = (int(digits, 16) if digits[:2].lower() == "0x" else
-             int(digits, 8) if digits.startswith("0") else int(digits))
-    value = -value if m[1] == "-" else value
-    return value if -(1 << 63) <= value < 1 << 63 else None
+strtol = values.strtol
 
 
 class _Checker:
-    def __init__(self, config: cfg.Config) -> None:
+    def __init__(self, config: cfg.Config, host_cpus: int | None) -> None:
         self.c = config
+        self.host_cpus = host_cpus
         self.report = Report(config.path, guest=Guest())
         self.guest: Guest = self.report.guest  # type: ignore[assignment]
 
@@ -121,7 +114,7 @@ class _Checker:
                 close = keys.suggest(name)
                 self.add("warning", pos, f"unknown key '{name}': xl ignores it",
                          f"did you mean '{close}'?" if close else "see xl.cfg(5)")
-            elif name in keys.LIST and isinstance(value, cfg.Atom):
+            elif name in keys.LIST and isinstance(value, cfg.Atom) and name not in values.RULES:
                 self.add("warning", value.pos, f"{name} must be a list: xl ignores it",
                          f"write {name} = [ \"...\" ]")
             elif name in keys.STRING | keys.NUMBER and isinstance(value, cfg.List):
@@ -203,6 +196,12 @@ class _Checker:
             g.cmdline = f"root={root} {extra}" if extra is not None else f"root={root}"
         else:
             g.cmdline = extra
+        if g.type == "hvm" and g.kernel is not None \
+                and posixpath.basename(g.kernel) == "hvmloader":
+            self.add("warning", self.c.values["kernel"].pos, "xl ignores kernel = "
+                     f"\"{g.kernel}\" in an HVM guest (its firmware is always hvmloader)",
+                     "remove kernel; firmware_override sets another firmware")
+            g.kernel = None
         firmware = self.string("firmware")
         if g.type in ("pv", "pvh") and firmware is not None:
             if g.kernel is not None:
@@ -215,11 +214,19 @@ class _Checker:
                 and firmware is None:
             self.add("error", cfg.Pos(1, 1), "neither kernel nor bootloader is set",
                      'add: kernel = "/boot/vmlinuz-..." (the domU kernel of hint step 4)')
-        for key in ("kernel", "ramdisk"):
-            path = self.string(key)
+        for key, path in (("kernel", g.kernel), ("ramdisk", g.ramdisk)):
             if path and not os.path.isfile(path):
                 self.add("warning", self.c.values[key].pos, f"{key} {path} does not exist "
                          "on this machine", "build and install it (hint step 4), or fix the path")
+
+    def values(self) -> None:
+        """The table of values.py: what xl refuses key by key."""
+        maxvcpus = self.c.values.get("maxvcpus")
+        vcpus = self.c.values.get("vcpus")
+        counted = (values.as_long(maxvcpus, self.c.ops["maxvcpus"]) if maxvcpus else None) \
+            or (values.as_long(vcpus, self.c.ops["vcpus"]) if vcpus else None) or 0
+        for p in values.problems(self.c, values.Context(self.guest.type, counted, self.host_cpus)):
+            self.add("error", p.pos, p.what, p.fix)
 
     def devices(self) -> None:
         for key, parse in (("disk", self.disk), ("vif", self.vif)):
@@ -263,21 +270,23 @@ class _Checker:
             self.add("warning", item.pos, f"vif '{item.text}': {what}", fix)
 
 
-def check_config(config: cfg.Config) -> Report:
-    checker = _Checker(config)
+def check_config(config: cfg.Config, host_cpus: int | None = None) -> Report:
+    """`host_cpus`: the size of the host's CPU maps when known (else only CPUs no host has
+    are judged)."""
+    checker = _Checker(config, host_cpus)
     for step in (checker.keys, checker.basics, checker.resources, checker.boot,
-                 checker.devices):
+                 checker.values, checker.devices):
         step()
     checker.report.findings.sort(key=lambda f: (f.line, f.col))
     return checker.report
 
 
-def check_file(path: Path) -> Report:
+def check_file(path: Path, host_cpus: int | None = None) -> Report:
     try:
         config = cfg.read(path)
     except SourceError as e:
         return Report(str(path), [Finding("error", e.path, e.line, e.col, e.what, e.fix)])
-    return check_config(config)
+    return check_config(config, host_cpus)
 
 
 def check_bridges(report: Report, bridges_dir: Path = Path("/sys/class/net")) -> None:

@@ -1,0 +1,219 @@
+"""The values xl 4.17 refuses, key by key: one table, as tools/xl/xl_parse.c reads each key.
+
+Each rule takes what xl takes (the value, its operator, the guest's type and the vcpus xl
+counts) and returns the problems that make xl refuse the file. The checker reports them; the
+writer refuses to write them (it checks what it writes with the checker). Learnt from
+xl_parse.c, libxlu_cfg.c (how a key is read as a number or a string) and libxl's generated
+`*_from_string` parsers (libxl_types.idl names, compared ignoring case).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xenlfs.xl import cfg
+
+
+@dataclass(frozen=True)
+class Problem:
+    pos: cfg.Pos
+    what: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """What xl knows when it reads a key: the guest's type and how many vcpus it has."""
+
+    type: str  # pv, pvh or hvm
+    max_vcpus: int  # maxvcpus, else vcpus, else 0 (xl's count before libxl's defaults)
+    host_cpus: int | None = None  # bits in the host's CPU maps, when known
+
+
+# No Xen host has CPUs past this (x86 NR_CPUS tops out at 4096): a map of only such CPUs is
+# empty everywhere, whatever the host.
+ANY_HOST_CPUS = 4096
+
+
+def strtol(text: str) -> int | None:
+    """C strtol(text, &end, 0) that must use the whole text, as xl reads numbers."""
+    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
+    if not m:
+        return None
+    digits = m[2]
+    value = (int(digits, 16) if digits[:2].lower() == "0x" else
+             int(digits, 8) if digits.startswith("0") else int(digits))
+    value = -value if m[1] == "-" else value
+    return value if -(1 << 63) <= value < 1 << 63 else None
+
+
+def as_long(value: cfg.Value, op: str) -> int | None:
+    """xlu_cfg_get_long: a single value, not added to with +=, that is wholly a number."""
+    if not isinstance(value, cfg.Atom) or op == "+=":
+        return None
+    return strtol(value.text)
+
+
+ULONG_MAX = (1 << 64) - 1
+
+
+def strtoul10(text: str, i: int) -> tuple[int | None, int]:
+    """C strtoul(text + i, &end, 10): (value, end), value None when nothing converts.
+    A '-' negates modulo 2^64 and an overflow gives ULONG_MAX, as in C."""
+    m = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)").match(text, i)
+    if not m:
+        return None, i
+    n = min(int(m[2]), ULONG_MAX)
+    if m[1] == "-" and n != ULONG_MAX:
+        n = -n % (1 << 64)
+    return n, m.end()
+
+
+def cpu_map(text: str, limit: int) -> tuple[str | None, int | None]:
+    """parse_cpurange: comma-separated CPUs, ranges, node:/nodes: and ^ exclusions.
+    Returns (why xl refuses it, the map of CPUs below `limit` as a bit mask, None when it
+    names NUMA nodes, whose CPUs only the host knows)."""
+    mask: int | None = 0
+    every = (1 << limit) - 1
+    for piece in (p for p in text.split(",") if p):
+        negate = piece.startswith("^")
+        rest = piece[1:] if negate else piece
+        nodes = False
+        for prefix in ("node:", "nodes:"):
+            if rest.startswith(prefix):
+                rest, nodes = rest[len(prefix):], True
+                break
+        if rest == "all":
+            if negate:
+                return f"'{piece}': xl cannot combine ^ and all", None
+            mask = every if not nodes else None
+            continue
+        a, end = strtoul10(rest, 0)
+        if a is None or a == ULONG_MAX:
+            return f"'{piece}' is not a CPU number or range", None
+        b: int | None = a
+        if end < len(rest) and rest[end] == "-":
+            b, end = strtoul10(rest, end + 1)
+            if b is None or b == ULONG_MAX or b < a:
+                return f"'{piece}' is not a CPU range (FIRST-LAST, FIRST <= LAST)", None
+        if end != len(rest):
+            return f"'{piece}' is not a CPU number or range", None
+        if nodes or mask is None or b is None:
+            mask = None
+            continue
+        bits = ((1 << (min(b, limit - 1) + 1)) - (1 << a)) if a < limit else 0
+        mask = mask & ~bits if negate else mask | bits
+    return None, mask
+
+
+CPU_FIX = ('write CPUs as "2", "0-3", "0-3,^1", "node:0" or "all" (a list gives one such '
+           'string per vcpu)')
+
+
+def cpus(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
+    """cpus and cpus_soft: a string for every vcpu, or a list with one string per vcpu (xl
+    reads as many items as it counts vcpus, and stops at an inner list). Every vcpu's hard
+    affinity (cpus) must keep a CPU the host has, or xl refuses to start the guest."""
+    limit = ctx.host_cpus or ANY_HOST_CPUS
+    if isinstance(value, cfg.Atom):
+        why, _ = cpu_map(value.text, limit)
+        if why:
+            return [Problem(value.pos, f"{key} = \"{value.text}\": {why}", CPU_FIX)]
+        maps = [value] if ctx.max_vcpus > 0 else []  # the same map for every vcpu
+    else:
+        maps = []
+        for item in value.items[:max(ctx.max_vcpus, 0)]:
+            if not isinstance(item, cfg.Atom):
+                break
+            maps.append(item)
+    out = []
+    for n, item in enumerate(maps):
+        why, mask = cpu_map(item.text, limit)
+        if why:
+            out.append(Problem(item.pos, f"{key}: {why}", CPU_FIX))
+        elif key == "cpus" and mask == 0:
+            where = f"the {limit} CPUs of this host" if ctx.host_cpus else "any host"
+            out.append(Problem(item.pos, f"{key} = \"{item.text}\" leaves vcpu {n} no CPU of "
+                               f"{where}: xl refuses to start it", CPU_FIX))
+    return out
+
+
+def choose(key: str, names: tuple[str, ...], *, ignore_case: bool = True,
+           numbers: range | None = None, hvm_only: bool = False,
+           pv_refused: bool = False) -> Callable[[str, cfg.Value, str, Context], list[Problem]]:
+    """A key xl reads as one of `names` (libxl's from_string ignores case; xl's own strcmp
+    does not), or, with `numbers`, first as a number in that range (the deprecated form)."""
+    shown = ", ".join(n for n in names if n != "unknown")
+
+    def rule(_key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
+        if (hvm_only and ctx.type != "hvm") or not isinstance(value, cfg.Atom):
+            return []
+        if pv_refused and ctx.type == "pv":
+            return [Problem(value.pos, f"{key} is not supported for PV guests: xl refuses it",
+                            f"remove {key}, or make the guest type = \"hvm\"")]
+        n = as_long(value, op)
+        if numbers is not None and n is not None:
+            if n in numbers:
+                return []
+            return [Problem(value.pos, f"{key} = {n} is out of range",
+                            f"write one of: {shown}")]
+        text = value.text.lower() if ignore_case else value.text
+        if text in names:
+            return []
+        return [Problem(value.pos, f"unknown {key} '{value.text}'", f"{key} is one of: {shown}")]
+    return rule
+
+
+def string_list(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
+    """xlu_cfg_get_list_as_string_list without a fallback: a single string is refused."""
+    if isinstance(value, cfg.Atom):
+        return [Problem(value.pos, f"{key} must be a list: xl refuses a single string "
+                        "(\"Unable to parse\")", f'write {key} = [ "ARG", "ARG" ], one item '
+                        "per argument")]
+    return []
+
+
+Rule = Callable[[str, cfg.Value, str, Context], list[Problem]]
+
+RULES: dict[str, Rule] = {
+    "cpus": cpus,
+    "cpus_soft": cpus,
+    "tsc_mode": choose("tsc_mode", ("default", "always_emulate", "native", "native_paravirt"),
+                       numbers=range(0, 4)),
+    "timer_mode": choose("timer_mode", ("unknown", "delay_for_missed_ticks",
+                                        "no_delay_for_missed_ticks", "no_missed_ticks_pending",
+                                        "one_missed_tick_pending"),
+                         numbers=range(0, 4), pv_refused=True),
+    "altp2m": choose("altp2m", ("disabled", "mixed", "external", "limited"),
+                     numbers=range(0, 4)),
+    "passthrough": choose("passthrough", ("default", "disabled", "enabled", "sync_pt",
+                                          "share_pt")),
+    "vuart": choose("vuart", ("unknown", "sbsa_uart")),
+    "gic_version": choose("gic_version", ("default", "v2", "v3")),
+    "tee": choose("tee", ("none", "optee")),
+    "device_model_version": choose("device_model_version", ("qemu-xen-traditional",
+                                                            "qemu-xen"), ignore_case=False),
+    "bios": choose("bios", ("unknown", "rombios", "seabios", "ovmf"), hvm_only=True),
+    "hdtype": choose("hdtype", ("ide", "ahci"), hvm_only=True),
+    "vga": choose("vga", ("stdvga", "cirrus", "none", "qxl"), ignore_case=False,
+                  hvm_only=True),
+    # a number turns it on or off; a string names the kind
+    "gfx_passthru": choose("gfx_passthru", ("default", "igd"),
+                           numbers=range(-(1 << 63), 1 << 63), hvm_only=True),
+    "vendor_device": choose("vendor_device", ("none", "xenserver"), hvm_only=True),
+    "device_model_args": string_list,
+    "device_model_args_pv": string_list,
+    "device_model_args_hvm": string_list,
+}
+
+
+def problems(config: cfg.Config, ctx: Context) -> list[Problem]:
+    """Every value in `config` that xl refuses, by the table."""
+    out: list[Problem] = []
+    for key, rule in RULES.items():
+        value = config.values.get(key)
+        if value is not None:
+            out.extend(rule(key, value, config.ops[key], ctx))
+    return out
