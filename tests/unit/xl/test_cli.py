@@ -91,3 +91,14 @@ def test_lifecycle_outside_dom0_says_so(xenlfs):
         return  # running in a Xen domain: covered by the lab tier
     assert result.returncode == 3
     assert "not running in Xen's dom0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_set_refuses_a_value_xl_refuses(xenlfs, tmp_path: Path):
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text(HINT)
+    result = xenlfs("guest", "config", str(cfg), "--set", "cpus=abc")
+    assert result.returncode != 0 and cfg.read_text() == HINT
+    assert "cpus = \"abc\": 'abc' is not a CPU number or range" in result.stderr
+    assert "not writing" in result.stderr
+    assert xenlfs("guest", "config", str(cfg), "--set", "cpus=0-3,^1").returncode == 0
+    assert 'cpus = "0-3,^1"' in cfg.read_text()
