@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from xenlfs.xl import cfg
+from xenlfs.xl import cfg, devices
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,9 @@ def cpus(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
         maps = []
         for item in value.items[:max(ctx.max_vcpus, 0)]:
             if not isinstance(item, cfg.Atom):
-                break
+                # xl leaves the maps of the vcpus after it unset, and crashes freeing them
+                return [Problem(item.pos, f"{key}: a list inside the list, where vcpu "
+                                f"{len(maps)}'s CPUs belong (xl crashes on it)", CPU_FIX)]
             maps.append(item)
     out = []
     for n, item in enumerate(maps):
@@ -216,4 +218,9 @@ def problems(config: cfg.Config, ctx: Context) -> list[Problem]:
         value = config.values.get(key)
         if value is not None:
             out.extend(rule(key, value, config.ops[key], ctx))
+    for key in (*devices.LISTS, "vsnd"):
+        value = config.values.get(key)
+        if value is not None:
+            out.extend(Problem(pos, why, f"see xl.cfg(5) for the form of {key}")
+                       for pos, why in devices.problems(key, value, ctx.type))
     return out
