@@ -8,7 +8,7 @@ import os
 import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from xenlfs.errors import SourceError
@@ -69,9 +69,9 @@ strtol = values.strtol
 
 
 class _Checker:
-    def __init__(self, config: cfg.Config, host_cpus: int | None) -> None:
+    def __init__(self, config: cfg.Config, host: Host) -> None:
         self.c = config
-        self.host_cpus = host_cpus
+        self.host = host
         self.report = Report(config.path, guest=Guest())
         self.guest: Guest = self.report.guest  # type: ignore[assignment]
 
@@ -221,11 +221,21 @@ class _Checker:
 
     def values(self) -> None:
         """The table of values.py: what xl refuses key by key."""
-        maxvcpus = self.c.values.get("maxvcpus")
-        vcpus = self.c.values.get("vcpus")
-        counted = (values.as_long(maxvcpus, self.c.ops["maxvcpus"]) if maxvcpus else None) \
-            or (values.as_long(vcpus, self.c.ops["vcpus"]) if vcpus else None) or 0
-        for p in values.problems(self.c, values.Context(self.guest.type, counted, self.host_cpus)):
+        g, c = self.guest, self.c
+        host = values.Context(g.type, 0, self.host.cpus, self.host.online_cpus,
+                              self.host.nodes)
+        vnuma = values.vnuma(c, host)
+        if vnuma.memkb is not None and g.maxmem is None:
+            g.maxmem = vnuma.memkb >> 10  # xl takes the vnodes' sum as maxmem
+        if vnuma.vcpus and not g.maxvcpus:  # 0 vcpus: xl falls back on vcpus
+            g.maxvcpus = vnuma.vcpus
+            if vnuma.vcpus < (g.vcpus or 0):
+                self.add("error", c.values["vnuma"].pos, f"vnuma gives {vnuma.vcpus} vcpus, "
+                         f"fewer than vcpus = {g.vcpus}", "give the vnodes more vcpus, or set "
+                         "maxvcpus")
+        counted = g.maxvcpus or g.vcpus or 0
+        problems = vnuma.problems + values.problems(c, replace(host, max_vcpus=counted))
+        for p in problems:
             self.add("error", p.pos, p.what, p.fix)
 
     def devices(self) -> None:
@@ -270,10 +280,18 @@ class _Checker:
             self.add("warning", item.pos, f"vif '{item.text}': {what}", fix)
 
 
-def check_config(config: cfg.Config, host_cpus: int | None = None) -> Report:
-    """`host_cpus`: the size of the host's CPU maps when known (else only CPUs no host has
-    are judged)."""
-    checker = _Checker(config, host_cpus)
+@dataclass(frozen=True)
+class Host:
+    """What xl asks the hypervisor while reading a config, when known (on the Xen host);
+    unknown, the checks that depend on it are left out."""
+
+    cpus: int | None = None  # bits in libxl's CPU maps
+    online_cpus: int | None = None
+    nodes: int | None = None  # NUMA nodes
+
+
+def check_config(config: cfg.Config, host: Host = Host()) -> Report:
+    checker = _Checker(config, host)
     for step in (checker.keys, checker.basics, checker.resources, checker.boot,
                  checker.values, checker.devices):
         step()
@@ -281,12 +299,12 @@ def check_config(config: cfg.Config, host_cpus: int | None = None) -> Report:
     return checker.report
 
 
-def check_file(path: Path, host_cpus: int | None = None) -> Report:
+def check_file(path: Path, host: Host = Host()) -> Report:
     try:
         config = cfg.read(path)
     except SourceError as e:
         return Report(str(path), [Finding("error", e.path, e.line, e.col, e.what, e.fix)])
-    return check_config(config, host_cpus)
+    return check_config(config, host)
 
 
 def check_bridges(report: Report, bridges_dir: Path = Path("/sys/class/net")) -> None:

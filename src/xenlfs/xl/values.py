@@ -30,6 +30,8 @@ class Context:
     type: str  # pv, pvh or hvm
     max_vcpus: int  # maxvcpus, else vcpus, else 0 (xl's count before libxl's defaults)
     host_cpus: int | None = None  # bits in the host's CPU maps, when known
+    host_online_cpus: int | None = None  # when known
+    host_nodes: int | None = None  # NUMA nodes of the host, when known
 
 
 # No Xen host has CPUs past this (x86 NR_CPUS tops out at 4096): a map of only such CPUs is
@@ -209,6 +211,98 @@ RULES: dict[str, Rule] = {
     "device_model_args_pv": string_list,
     "device_model_args_hvm": string_list,
 }
+
+
+@dataclass(frozen=True)
+class Vnuma:
+    problems: list[Problem]
+    vcpus: int | None = None  # xl's vcpu count once it has read a non-empty vnuma list
+    memkb: int | None = None  # the sizes' sum, which xl takes as maxmem
+
+
+def _parse_ulong(text: str) -> int | None:
+    """xl's parse_ulong: strtoul base 10, a number must start the text (the rest may be
+    anything); ULONG_MAX counts as a failure."""
+    n, _ = strtoul10(text, 0)
+    return None if n is None or n == ULONG_MAX else n
+
+
+def vnuma(config: cfg.Config, ctx: Context) -> Vnuma:
+    """parse_vnuma_config: a list of vnodes, each a list of "pnode=N", "size=MiB",
+    "vcpus=RANGES", "vdistances=N,N" strings. maxmem, when given, must equal the sizes' sum;
+    maxvcpus, when given, the vcpus' count (else the host must have that many CPUs)."""
+    value = config.values.get("vnuma")
+    if not isinstance(value, cfg.List) or not value.items:
+        return Vnuma([])
+    fix = ('write vnuma = [ [ "pnode=0", "size=512", "vcpus=0-1" ], ... ], sizes in MiB '
+           "adding up to maxmem")
+    out: list[Problem] = []
+    vcpus = memkb = 0
+    for node in value.items:
+        if not isinstance(node, cfg.Atom):
+            for item in node.items:
+                if not isinstance(item, cfg.Atom):
+                    continue
+                parts = [p for p in item.text.split("=") if p]
+                if len(parts) < 2:
+                    return Vnuma([Problem(item.pos, f"vnuma: '{item.text}' is not "
+                                          "OPTION=VALUE", fix)])
+                option, text = parts[0].strip(" \t\n\v\f\r"), parts[1].strip(" \t\n\v\f\r")
+                if option in ("pnode", "size"):
+                    n = _parse_ulong(text)
+                    if n is None:
+                        return Vnuma([Problem(item.pos, f"vnuma: {option}={text} is not a "
+                                              "number", fix)])
+                    if option == "pnode" and ctx.host_nodes is not None \
+                            and n >= ctx.host_nodes:
+                        out.append(Problem(item.pos, f"vnuma: pnode {n}: the host has "
+                                           f"{ctx.host_nodes} NUMA node(s)", fix))
+                    if option == "size":
+                        memkb = (memkb + (n << 10)) % (1 << 64)
+                elif option in ("vcpus", "vdistances") and not [p for p in text.split(",")
+                                                                if p]:
+                    return Vnuma([Problem(item.pos, f"vnuma: {option}= lists nothing (xl "
+                                          "crashes on it)", fix)])
+                elif option == "vcpus":
+                    vcpus += _range_count(text)
+                elif option == "vdistances":
+                    for distance in (d for d in text.split(",") if d):
+                        if _parse_ulong(distance) is None:
+                            return Vnuma([Problem(item.pos, f"vnuma: distance '{distance}' "
+                                                  "is not a number", fix)])
+        else:
+            return Vnuma([Problem(node.pos, "vnuma: each vnode is a [list] of "
+                                  "\"OPTION=VALUE\" strings", fix)])
+    maxvcpus = config.values.get("maxvcpus")
+    given = as_long(maxvcpus, config.ops["maxvcpus"]) if maxvcpus else None
+    if given:
+        if given != vcpus:
+            out.append(Problem(value.pos, f"vnuma gives {vcpus} vcpus but maxvcpus is {given}",
+                               "make maxvcpus the count of the vnodes' vcpus"))
+    elif ctx.host_online_cpus is not None and ctx.host_online_cpus < vcpus:
+        out.append(Problem(value.pos, f"vnuma gives {vcpus} vcpus, more than the host's "
+                           f"{ctx.host_online_cpus} CPUs", "set maxvcpus to allow it"))
+    maxmem = config.values.get("maxmem")
+    mem = as_long(maxmem, config.ops["maxmem"]) if maxmem else None
+    if mem is not None and mem * 1024 % (1 << 64) != memkb:
+        out.append(Problem(value.pos, f"vnuma sizes add up to {memkb >> 10} MiB but maxmem is "
+                           f"{mem} MiB", "make maxmem the sum of the vnodes' sizes"))
+    return Vnuma(out, given or vcpus, memkb)
+
+
+def _range_count(text: str) -> int:
+    """How many vcpus xl counts for "vcpus=A-B,C": parse_range's failures are not checked,
+    so whatever it leaves in its two numbers is counted."""
+    count = 0
+    for piece in (p for p in text.split(",") if p):
+        a, end = strtoul10(piece, 0)
+        a = a or 0
+        b = a
+        if end < len(piece) and piece[end] == "-":
+            b = strtoul10(piece, end + 1)[0] or 0
+        if b >= a:
+            count += b - a + 1
+    return count
 
 
 def problems(config: cfg.Config, ctx: Context) -> list[Problem]:

@@ -62,13 +62,14 @@ def ours(guest: check.Guest) -> dict[str, Any]:
     }
 
 
-# xlshim.c's host has one CPU; libxl sizes CPU maps in whole bytes, so CPUs 0-7 exist for xl
-SHIM_CPU_BITS = 8
+# xlshim.c's host: one CPU and one NUMA node; libxl sizes CPU maps in whole bytes, so CPUs
+# 0-7 exist for xl
+SHIM_HOST = check.Host(cpus=8, online_cpus=1, nodes=1)
 
 
 def compare(oracle: Oracle, path: Path) -> tuple[bool, check.Report]:
     verdict = oracle.create_dry_run(path)
-    report = check.check_file(path, host_cpus=SHIM_CPU_BITS)
+    report = check.check_file(path, SHIM_HOST)
     errors = [str(f) for f in report.findings if f.severity == "error"]
     assert report.ok == verdict.accepted, f"xl said:\n{verdict.stderr}\nwe said: {errors}"
     if verdict.accepted:
@@ -257,6 +258,15 @@ VALUES: dict[str, list[str]] = {
              '[["card, bogus=1"]]', '[["speaker"]]', '["card"]',
              '[["pcm, sample-rates=8000;44100, channels-max=2"]]'],
     "mca_caps": ['["lmce"]', '["lmce", "x"]', '"lmce"', '[]'],
+    "vnuma": ['[["pnode=0", "size=512", "vcpus=0"]]', '[["pnode=1", "size=512", "vcpus=0"]]',
+              '[["pnode=0", "size=512", "vcpus=0-1"]]', '[["size=256", "vcpus=0"], '
+              '["size=256", "vcpus=1"]]', '[["size=512"]]', '["size=512"]', '[["size"]]',
+              '[["size=x"]]', '[["size=5x"]]', '[["bogus=1", "size=1", "vcpus=0"]]',
+              '[["vcpus=x"]]', '[["vcpus=3-1"]]', '[["vdistances=10,x", "vcpus=0"]]',
+              '"x"', "[]", "[[]]", '[["vcpus=,"]]', '[[" size = 128 ", "vcpus=0"]]',
+              '[["size=1024", "vcpus=0", ["x"]]]'],
+    "maxmem": ["512", "1024"],
+    "memory": ["512", "256"],
 }
 TYPES = ['type = "pv"\n', 'type = "pvh"\n', 'type = "hvm"\n', ""]
 
