@@ -92,7 +92,8 @@ def print_findings(reports: list[check.Report]) -> None:
 
 
 def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
-    reports = [check.check_file(path) for path in args.files]
+    host = toolstack.host()  # in dom0: the CPUs and NUMA nodes xl will see
+    reports = [check.check_file(path, host) for path in args.files]
     check.check_shared_disks(reports)
     if args.host or toolstack.in_dom0():
         for report in reports:

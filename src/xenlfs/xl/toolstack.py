@@ -36,6 +36,30 @@ def require_dom0(capabilities: Path = CAPABILITIES) -> None:
         "install) and run this there, or try it under QEMU: xenlfs lab demo")
 
 
+def parse_host(info: str) -> check.Host:
+    """`xl info` → what xl asks the hypervisor while it reads a config. libxl sizes CPU maps in
+    whole bytes of max_cpu_id + 1 bits."""
+    fields = {}
+    for line in info.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+
+    def number(key: str) -> int | None:
+        return int(fields[key]) if fields.get(key, "").isdigit() else None
+
+    max_cpu_id = number("max_cpu_id")
+    cpus = None if max_cpu_id is None else (max_cpu_id + 1 + 7) // 8 * 8
+    return check.Host(cpus=cpus, online_cpus=number("nr_cpus"), nodes=number("nr_nodes"))
+
+
+def host() -> check.Host:
+    """This host as xl sees it, in dom0; elsewhere nothing is known."""
+    if not in_dom0():
+        return check.Host()
+    return parse_host(run.run(["xl", "info"]).stdout)
+
+
 def config_path(name_or_file: str, config_dir: Path) -> Path:
     """A guest's config: the file itself if it exists, else CONFIG_DIR/NAME.cfg."""
     given = Path(name_or_file)
@@ -50,7 +74,7 @@ def checked(path: Path) -> check.Report:
         raise UsageError(f"no guest config {path}",
                          hint="write one: xenlfs guest config NAME --kernel ... --memory ... "
                          "--disk ...")
-    report = check.check_file(path)
+    report = check.check_file(path, host())
     if in_dom0():
         check.check_bridges(report)
     if not report.ok:
