@@ -179,6 +179,39 @@ def string_list(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Probl
     return []
 
 
+VIRIDIAN = ("base", "freq", "time_ref_count", "reference_tsc", "hcall_remote_tlb_flush",
+            "apic_assist", "crash_ctl", "synic", "stimer", "hcall_ipi", "ex_processor_masks",
+            "no_vp_limit", "cpu_hotplug")
+
+
+def viridian(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
+    """HVM: a number (on/off), or a list of enlightenments: all, defaults, NAME or !NAME."""
+    if ctx.type != "hvm" or not isinstance(value, cfg.List):
+        return []
+    fix = f"the enlightenments are all, defaults, {', '.join(VIRIDIAN)}, each may be !NAME"
+    for item in value.items:
+        if not isinstance(item, cfg.Atom):
+            return [Problem(item.pos, "viridian: a list inside the list (xl crashes on it)",
+                            fix)]
+        name = item.text.removeprefix("!") if item.text not in ("all", "defaults") else None
+        if name is not None and name.lower() not in VIRIDIAN:
+            return [Problem(item.pos, f"unknown viridian enlightenment '{name}'", fix)]
+    return []
+
+
+def mmio_hole(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
+    """HVM: the MMIO hole below 4 GiB, in MiB: 256 to 3840 (xl checks the size in bytes,
+    computed in 64 bits)."""
+    n = as_long(value, op) if ctx.type == "hvm" else None
+    if n is None:
+        return []
+    size = n * 1024 * 1024 % (1 << 64)
+    if 0x10000000 <= size <= 0xF0000000:
+        return []
+    return [Problem(value.pos, f"mmio_hole = {n} MiB is out of range",
+                    "give 256 to 3840 (MiB), or leave it out")]
+
+
 Rule = Callable[[str, cfg.Value, str, Context], list[Problem]]
 
 RULES: dict[str, Rule] = {
@@ -206,6 +239,10 @@ RULES: dict[str, Rule] = {
     # a number turns it on or off; a string names the kind
     "gfx_passthru": choose("gfx_passthru", ("default", "igd"),
                            numbers=range(-(1 << 63), 1 << 63), hvm_only=True),
+    "viridian": viridian,
+    "mmio_hole": mmio_hole,
+    "ms_vm_genid": choose("ms_vm_genid", ("generate", "none"), ignore_case=False,
+                          hvm_only=True),
     "vendor_device": choose("vendor_device", ("none", "xenserver"), hvm_only=True),
     "device_model_args": string_list,
     "device_model_args_pv": string_list,
@@ -305,9 +342,19 @@ def _range_count(text: str) -> int:
     return count
 
 
+def vnc_display(config: cfg.Config, ctx: Context) -> list[Problem]:
+    """HVM: a display in vnclisten (HOST:DISPLAY) and vncdisplay both: xl refuses."""
+    listen, display = config.values.get("vnclisten"), config.values.get("vncdisplay")
+    if ctx.type != "hvm" or not isinstance(listen, cfg.Atom) or display is None \
+            or ":" not in listen.text or not as_long(display, config.ops["vncdisplay"]):
+        return []
+    return [Problem(display.pos, "the VNC display is given twice: in vnclisten "
+                    f"(\"{listen.text}\") and in vncdisplay", "keep one of them")]
+
+
 def problems(config: cfg.Config, ctx: Context) -> list[Problem]:
     """Every value in `config` that xl refuses, by the table."""
-    out: list[Problem] = []
+    out = vnc_display(config, ctx)
     for key, rule in RULES.items():
         value = config.values.get(key)
         if value is not None:

@@ -265,6 +265,12 @@ VALUES: dict[str, list[str]] = {
               '[["vcpus=x"]]', '[["vcpus=3-1"]]', '[["vdistances=10,x", "vcpus=0"]]',
               '"x"', "[]", "[[]]", '[["vcpus=,"]]', '[[" size = 128 ", "vcpus=0"]]',
               '[["size=1024", "vcpus=0", ["x"]]]'],
+    "viridian": ["1", "0", '"x"', '["all"]', '["defaults", "!hcall_ipi"]', '["BASE"]',
+                 '["bogus"]', '["!bogus"]', '["!all"]', '[["x"]]', "[]", '["!"]'],
+    "mmio_hole": ["256", "255", "3840", "3841", "1024", '"-1"', '"x"', "0"],
+    "ms_vm_genid": ['"generate"', '"none"', '"Generate"', '"x"'],
+    "vnclisten": ['"127.0.0.1:1"', '"127.0.0.1"'],
+    "vncdisplay": ["1", "0", '"x"'],
     "maxmem": ["512", "1024"],
     "memory": ["512", "256"],
 }
