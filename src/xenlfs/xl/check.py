@@ -223,7 +223,7 @@ class _Checker:
         """The table of values.py: what xl refuses key by key."""
         g, c = self.guest, self.c
         host = values.Context(g.type, 0, self.host.cpus, self.host.online_cpus,
-                              self.host.nodes)
+                              self.host.nodes, self.host.node_cpus)
         vnuma = values.vnuma(c, host)
         if vnuma.memkb is not None and g.maxmem is None:
             g.maxmem = vnuma.memkb >> 10  # xl takes the vnodes' sum as maxmem
@@ -288,6 +288,7 @@ class Host:
     cpus: int | None = None  # bits in libxl's CPU maps
     online_cpus: int | None = None
     nodes: int | None = None  # NUMA nodes
+    node_cpus: tuple[int, ...] | None = None  # each node's CPUs, as a bit mask
 
 
 def check_config(config: cfg.Config, host: Host = Host()) -> Report:

@@ -37,10 +37,16 @@ def require_dom0(capabilities: Path = CAPABILITIES) -> None:
 
 
 def parse_host(info: str) -> check.Host:
-    """`xl info` → what xl asks the hypervisor while it reads a config. libxl sizes CPU maps in
-    whole bytes of max_cpu_id + 1 bits."""
+    """`xl info -n` → what xl asks the hypervisor while it reads a config. libxl sizes CPU maps
+    in whole bytes of max_cpu_id + 1 bits; the cpu_topology table says each CPU's node."""
     fields = {}
+    node_cpus: dict[int, int] = {}
     for line in info.splitlines():
+        row = re.fullmatch(r"\s*(\d+):\s+(\d+)\s+(\d+)\s+(\d+)\s*", line)
+        if row:
+            cpu, node = int(row[1]), int(row[4])
+            node_cpus[node] = node_cpus.get(node, 0) | 1 << cpu
+            continue
         key, sep, value = line.partition(":")
         if sep:
             fields[key.strip()] = value.strip()
@@ -50,14 +56,18 @@ def parse_host(info: str) -> check.Host:
 
     max_cpu_id = number("max_cpu_id")
     cpus = None if max_cpu_id is None else (max_cpu_id + 1 + 7) // 8 * 8
-    return check.Host(cpus=cpus, online_cpus=number("nr_cpus"), nodes=number("nr_nodes"))
+    nodes = number("nr_nodes")
+    by_node = None if not node_cpus or nodes is None else tuple(
+        node_cpus.get(n, 0) for n in range(nodes))
+    return check.Host(cpus=cpus, online_cpus=number("nr_cpus"), nodes=nodes,
+                      node_cpus=by_node)
 
 
 def host() -> check.Host:
     """This host as xl sees it, in dom0; elsewhere nothing is known."""
     if not in_dom0():
         return check.Host()
-    return parse_host(run.run(["xl", "info"]).stdout)
+    return parse_host(run.run(["xl", "info", "-n"]).stdout)
 
 
 def config_path(name_or_file: str, config_dir: Path) -> Path:

@@ -32,6 +32,7 @@ class Context:
     host_cpus: int | None = None  # bits in the host's CPU maps, when known
     host_online_cpus: int | None = None  # when known
     host_nodes: int | None = None  # NUMA nodes of the host, when known
+    node_cpus: tuple[int, ...] | None = None  # each node's CPUs (a bit mask), when known
 
 
 # No Xen host has CPUs past this (x86 NR_CPUS tops out at 4096): a map of only such CPUs is
@@ -73,10 +74,11 @@ def strtoul10(text: str, i: int) -> tuple[int | None, int]:
     return n, m.end()
 
 
-def cpu_map(text: str, limit: int) -> tuple[str | None, int | None]:
+def cpu_map(text: str, limit: int, node_cpus: tuple[int, ...] | None = None
+            ) -> tuple[str | None, int | None]:
     """parse_cpurange: comma-separated CPUs, ranges, node:/nodes: and ^ exclusions.
-    Returns (why xl refuses it, the map of CPUs below `limit` as a bit mask, None when it
-    names NUMA nodes, whose CPUs only the host knows)."""
+    Returns (why xl refuses it, the map of CPUs below `limit` as a bit mask; None when it
+    names NUMA nodes and `node_cpus`, each node's CPUs, is not known)."""
     mask: int | None = 0
     every = (1 << limit) - 1
     for piece in (p for p in text.split(",") if p):
@@ -90,7 +92,7 @@ def cpu_map(text: str, limit: int) -> tuple[str | None, int | None]:
         if rest == "all":
             if negate:
                 return f"'{piece}': xl cannot combine ^ and all", None
-            mask = every if not nodes else None
+            mask = every
             continue
         a, end = strtoul10(rest, 0)
         if a is None or a == ULONG_MAX:
@@ -102,10 +104,15 @@ def cpu_map(text: str, limit: int) -> tuple[str | None, int | None]:
                 return f"'{piece}' is not a CPU range (FIRST-LAST, FIRST <= LAST)", None
         if end != len(rest):
             return f"'{piece}' is not a CPU number or range", None
-        if nodes or mask is None or b is None:
+        if mask is None or b is None or (nodes and node_cpus is None):
             mask = None
             continue
-        bits = ((1 << (min(b, limit - 1) + 1)) - (1 << a)) if a < limit else 0
+        if nodes and node_cpus is not None:
+            bits = 0
+            for cpus_of_node in node_cpus[a:b + 1]:  # a node the host lacks has no CPU
+                bits |= cpus_of_node
+        else:
+            bits = ((1 << (min(b, limit - 1) + 1)) - (1 << a)) if a < limit else 0
         mask = mask & ~bits if negate else mask | bits
     return None, mask
 
@@ -120,7 +127,7 @@ def cpus(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
     affinity (cpus) must keep a CPU the host has, or xl refuses to start the guest."""
     limit = ctx.host_cpus or ANY_HOST_CPUS
     if isinstance(value, cfg.Atom):
-        why, _ = cpu_map(value.text, limit)
+        why, _ = cpu_map(value.text, limit, ctx.node_cpus)
         if why:
             return [Problem(value.pos, f"{key} = \"{value.text}\": {why}", CPU_FIX)]
         maps = [value] if ctx.max_vcpus > 0 else []  # the same map for every vcpu
@@ -134,7 +141,7 @@ def cpus(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
             maps.append(item)
     out = []
     for n, item in enumerate(maps):
-        why, mask = cpu_map(item.text, limit)
+        why, mask = cpu_map(item.text, limit, ctx.node_cpus)
         if why:
             out.append(Problem(item.pos, f"{key}: {why}", CPU_FIX))
         elif key == "cpus" and mask == 0:

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.oracle.xl import Oracle
-from xenlfs.xl import check
+from xenlfs.xl import check, keys
 
 CORPUS = Path(__file__).parents[2] / "unit" / "xl" / "corpus"
 FILES = sorted(CORPUS.glob("*.cfg"))
@@ -64,7 +64,7 @@ def ours(guest: check.Guest) -> dict[str, Any]:
 
 # xlshim.c's host: one CPU and one NUMA node; libxl sizes CPU maps in whole bytes, so CPUs
 # 0-7 exist for xl
-SHIM_HOST = check.Host(cpus=8, online_cpus=1, nodes=1)
+SHIM_HOST = check.Host(cpus=8, online_cpus=1, nodes=1, node_cpus=(0b1,))
 
 
 def compare(oracle: Oracle, path: Path) -> tuple[bool, check.Report]:
@@ -190,6 +190,8 @@ def test_xls_nesting_limit_is_ours(oracle: Oracle, tmp_path: Path, opening: str,
 # values it refuses, mixed into files with each guest type. Fixed seed; more with the slow run.
 VALUES: dict[str, list[str]] = {
     "cpus": ['"2"', '"0-3"', '"0-3,^1"', '"all"', '"^all"', '"nodes:all"', '"3-1"', '"abc"',
+             '"node:0"', '"node:1"', '"nodes:0-1,^node:0"', '"0-3,^node:0"', '"node:x"',
+             '"nodes:0,^0"', '["node:0", "node:1"]', '"^node:0,node:0"',
              '"1-"', '"-1"', '"-2"', '" 1"', '"+1"', '""', '",,"', '"1000000"', '"1- 3"',
              '"18446744073709551615"', '"18446744073709551614"', '"1,x"', '"node:^1"',
              '["1", "abc"]', '["abc"]', '[]', '[["x"], "abc"]', '["0", "1", "z"]', "7",
@@ -275,12 +277,25 @@ VALUES: dict[str, list[str]] = {
     "memory": ["512", "256"],
 }
 TYPES = ['type = "pv"\n', 'type = "pvh"\n', 'type = "hvm"\n', ""]
+# Every other key xl reads, with values of each kind: xl ignores the wrong kind, with a warning.
+BY_KIND = {"number": ["1", "0", '"x"', '"-1"', "[]", '"0x10"', '"2"'],
+           "string": ['"x"', "1", "[]", '""'],
+           "list": ['["x"]', '"x"', "[]", '[""]', '[["x"]]'],
+           "any": ['"x"', "1", '["x"]', "[]"]}
+OTHER_KEYS = sorted(keys.KNOWN - set(VALUES) - {"name", "type", "builder", "disk", "vif"})
+
+
+def kind_of(key: str) -> str:
+    return ("list" if key in keys.LIST else "number" if key in keys.NUMBER
+            else "string" if key in keys.STRING else "any")
 
 
 @st.composite
 def value_files(draw: st.DrawFn) -> str:
-    keys = draw(st.lists(st.sampled_from(sorted(VALUES)), min_size=1, max_size=4, unique=True))
-    lines = [f"{key} = {draw(st.sampled_from(VALUES[key]))}\n" for key in keys]
+    names = draw(st.lists(st.sampled_from(sorted(VALUES)) | st.sampled_from(OTHER_KEYS),
+                          min_size=1, max_size=5, unique=True))
+    lines = [f"{key} = {draw(st.sampled_from(VALUES.get(key) or BY_KIND[kind_of(key)]))}\n"
+             for key in names]
     return draw(st.sampled_from(TYPES)) + 'name = "g"\nkernel = "/k"\n' + "".join(lines)
 
 
@@ -288,7 +303,7 @@ def budget(default: int) -> int:
     return int(os.environ.get("XL_VALUE_EXAMPLES", str(default)))
 
 
-@settings(max_examples=budget(200), deadline=None, derandomize=True,
+@settings(max_examples=budget(400), deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 @given(text=value_files())
 def test_random_values_are_judged_as_xl_judges_them(oracle: Oracle, tmp_path_factory, text):

@@ -79,7 +79,7 @@ def test_a_missing_bridge_is_warned(tmp_path: Path):
                        "will not start"]
 
 
-# The layout of `xl info` (tools/xl/xl_info.c): keys padded to a column, then ': value'.
+# The layout of `xl info -n` (tools/xl/xl_info.c): keys padded to a column, then ': value'.
 XL_INFO = """\
 host                   : lab
 nr_cpus                : 2
@@ -87,12 +87,20 @@ max_cpu_id             : 9
 nr_nodes               : 1
 cores_per_socket       : 2
 xen_major              : 4
+cpu_topology           :
+cpu:    core    socket     node
+  0:       0        0        0
+  1:       1        0        0
+numa_info              :
+node:    memsize    memfree    distances
+   0:     2048       1024      10
 """
 
 
 def test_xl_info_gives_what_xl_asks_while_reading_a_config():
     # libxl sizes CPU maps in bytes: CPUs 0-9 take two, so 16 CPU numbers fit
-    assert toolstack.parse_host(XL_INFO) == check.Host(cpus=16, online_cpus=2, nodes=1)
+    assert toolstack.parse_host(XL_INFO) == check.Host(cpus=16, online_cpus=2, nodes=1,
+                                                       node_cpus=(0b11,))
     assert toolstack.parse_host("") == check.Host()
 
 

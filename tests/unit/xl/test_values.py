@@ -15,7 +15,7 @@ from xenlfs.xl import cfg, check, values
     (" 1", None, 0b10),
     ("1- 3", None, 0b1110),
     ("node:0", None, None),
-    ("nodes:all", None, None),
+    ("nodes:all", None, 0xFF),
     ("^all", "cannot combine ^ and all", None),
     ("3-1", "not a CPU range", None),
     ("1-", "not a CPU range", None),
@@ -29,6 +29,14 @@ def test_cpu_maps_read_as_xl_reads_them(text: str, why: str | None, mask: int | 
     assert (got_why is None) == (why is None) and (why is None or why in got_why)
     if why is None:
         assert got_mask == mask
+
+
+@pytest.mark.parametrize("text, mask", [
+    ("node:0", 0b0011), ("node:1", 0b1100), ("nodes:0-1,^node:0", 0b1100), ("node:2", 0),
+    ("0-7,^node:1", 0b11110011),
+])
+def test_nodes_are_their_cpus_when_the_host_is_known(text: str, mask: int):
+    assert values.cpu_map(text, 8, (0b0011, 0b1100)) == (None, mask)
 
 
 def errors(text: str) -> list[str]:
