@@ -138,6 +138,8 @@ def pci(spec: str) -> str | None:
             ptr += 1
         elif ptr < len(spec):
             return f"unexpected '{spec[ptr:]}' after the PCI address"
+    elif "=" not in spec:
+        return why  # not KEY=VALUE either: the address is what is wrong
     else:
         ptr = 0
     while ptr < len(spec):
@@ -430,6 +432,26 @@ def vsnd_card(items: list[str]) -> str | None:
 
 def mca_caps(spec: str) -> str | None:
     return None if spec == "lmce" else f"unknown MCA capability '{spec}' (lmce)"
+
+
+# How each list's items are written (xl.cfg(5)): the fix offered with a refusal.
+FORMS = {
+    "pci": 'write [DOMAIN:]BUS:DEV.FUNC[@VSLOT][,OPTION=VALUE...], e.g. "0000:00:1f.0,'
+           'permissive=1", or name=NAME instead of the address',
+    "iomem": 'write "START,PAGES[@GFN]" in hex, e.g. "fe000,1"',
+    "ioports": 'write "FIRST[-LAST]" in hex, e.g. "3f8-3ff"',
+    "irqs": 'write each IRQ as a decimal string, e.g. "7"',
+    "p9": 'write "tag=TAG,path=/DIR,security_model=none[,backend=DOMAIN]"',
+    "vtpm": 'write "backend=DOMAIN[,uuid=UUID]"',
+    "pvcalls": 'write "backend=DOMAIN" or ""',
+    "channel": 'write "name=NAME,connection=pty" or "name=NAME,connection=socket,path=/PATH"',
+    "usbctrl": 'write "type=auto|pv|devicemodel|qusb,version=N,ports=N"',
+    "usbdev": 'write "hostbus=N,hostaddr=N[,controller=N,port=N]"',
+    "vkb": 'write "backend-type=qemu|linux[,OPTION=VALUE...]"',
+    "vdispl": 'write "connectors=ID:WIDTHxHEIGHT[;ID:WIDTHxHEIGHT...][,backend=DOMAIN]"',
+    "vsnd": 'write [ [ "card, short-name=NAME", "pcm, name=NAME", "stream, type=p" ] ]',
+    "mca_caps": 'write mca_caps = [ "lmce" ]',
+}
 
 
 @dataclass(frozen=True)

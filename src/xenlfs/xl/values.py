@@ -369,6 +369,6 @@ def problems(config: cfg.Config, ctx: Context) -> list[Problem]:
     for key in (*devices.LISTS, "vsnd"):
         value = config.values.get(key)
         if value is not None:
-            out.extend(Problem(pos, why, f"see xl.cfg(5) for the form of {key}")
+            out.extend(Problem(pos, why, devices.FORMS[key])
                        for pos, why in devices.problems(key, value, ctx.type))
     return out
