@@ -107,7 +107,7 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         for r in reports:
             errors = sum(f.severity == "error" for f in r.findings)
             warnings = len(r.findings) - errors
-            print(f"{r.path}: {'ok' if r.ok else 'xl would refuse it'} "
+            print(f"{check.shown(r.path)}: {'ok' if r.ok else 'xl would refuse it'} "
                   f"({errors} errors, {warnings} warnings)")
     return 0 if all(r.ok for r in reports) else 1
 

@@ -26,7 +26,17 @@ class Finding:
 
     def __str__(self) -> str:
         fix = f" — {self.fix}" if self.fix else ""
-        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.what}{fix}"
+        return shown(f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.what}{fix}")
+
+
+def shown(text: str) -> str:
+    """Text safe for a terminal and one line: a config's values may hold escape sequences,
+    a path a newline, a string bytes that are not UTF-8 (each is written as \\xNN)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else
+                   f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else
+                   c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 @dataclass

@@ -116,3 +116,17 @@ def test_many_distinct_keys_are_checked_without_a_scan_per_key():
     text = BASE + "".join(f"key{i} = {i}\n" for i in range(5000))
     report = check.check_config(cfg.parse(text))
     assert report.ok and sum("unknown key" in f.what for f in report.findings) == 5000
+
+
+def test_what_the_file_holds_cannot_drive_the_terminal(tmp_path: Path):
+    # xl takes any byte but a quote, backslash or newline inside a string: an escape
+    # sequence in a value, or a newline in the file's name, is shown, never acted on
+    folder = tmp_path / "two\nlines"
+    folder.mkdir()
+    path = folder / "g.cfg"
+    path.write_bytes(BASE.encode() + b'type = "hvm"\nbios = "\x1b[2J\xfe"\n')
+    result = check_cli(str(path))
+    assert result.returncode == 1 and "\x1b" not in result.stderr + result.stdout
+    shown = str(path).replace("\n", "\\n")
+    assert f"{shown}:4:8: error: unknown bios '\\x1b[2J\\xfe'" in result.stderr
+    assert f"{shown}: xl would refuse it" in result.stdout
