@@ -17,6 +17,7 @@ wins. Every value keeps its line and column so checks can point at it.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
@@ -28,22 +29,27 @@ from typing import NamedTuple
 from xenlfs.errors import SourceError
 
 
-@dataclass(frozen=True)
-class Pos:
+class Pos(NamedTuple):  # one per value: a tuple costs half a dataclass
     line: int
     col: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Atom:
-    """A string or a number: libxlu keeps both as text."""
+    """A string or a number: libxlu keeps both as text. Its place is kept as two numbers, not a
+    Pos: a list of a million numbers is a million Atoms."""
 
     text: str
-    pos: Pos
+    line: int
+    col: int
     number: bool = False
 
+    @property
+    def pos(self) -> Pos:
+        return Pos(self.line, self.col)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class List:
     items: tuple[Value, ...]
     pos: Pos
@@ -103,15 +109,16 @@ def plain(value: Value) -> object:
 
 # --- lexer -------------------------------------------------------------------------------
 
-_TOKENS = re.compile(r"""
+# Blanks are taken with the word after them: one match per word.
+_TOKENS = re.compile(r"""[ \t]*(?:
     (?P<IDENT>[a-z][._0-9a-z]*)
   | (?P<NUMBER>[0-9][0-9a-fx]*)
-  | (?P<WS>[ \t]+)
   | (?P<ADD>\+=)
   | (?P<PUNCT>[,\[\]=;])
   | (?P<NEWLINE>\n|\#[^\n]*\n)
   | (?P<QUOTE>['"])
-""", re.VERBOSE)
+)""", re.VERBOSE)
+_BLANKS = re.compile(r"[ \t]*")
 
 
 class Token(NamedTuple):  # a tuple: the lexer makes one per word, and tuples are made fast
@@ -119,7 +126,12 @@ class Token(NamedTuple):  # a tuple: the lexer makes one per word, and tuples ar
     text: str  # for STRING: the dequoted value
     start: int
     end: int
-    pos: Pos
+    line: int
+    col: int
+
+    @property
+    def pos(self) -> Pos:
+        return Pos(self.line, self.col)
 
 
 def _explain_bad_char(text: str, i: int, path: str) -> tuple[str, str]:
@@ -234,57 +246,66 @@ def _string_end(text: str, i: int) -> int | None:
 
 
 def tokens(text: str, path: str) -> Iterator[Token]:
-    line, line_start, i = 1, 0, 0
-    while i < len(text):
-        m = _TOKENS.match(text, i)
-        pos = Pos(line, i - line_start + 1)
-        if m is not None and m.lastgroup == "QUOTE":
-            string_end = _string_end(text, i)
-            if string_end is None:
-                m = None
-            else:
-                raw = text[i:string_end]
+    line, line_start, i, size = 1, 0, 0, len(text)
+    match = _TOKENS.match
+    while i < size:
+        m = match(text, i)
+        if m is None:
+            i = _BLANKS.match(text, i).end()  # type: ignore[union-attr]  # always matches
+            if i == size:
+                break
+        kind = m.lastgroup if m is not None else None
+        start = m.start(kind) if m is not None and kind is not None else i
+        col = start - line_start + 1
+        if kind == "QUOTE":
+            string_end = _string_end(text, start)
+            if string_end is not None:
+                raw = text[start:string_end]
                 if "\0" in raw:
-                    col = pos.col + raw.index("\0")
-                    raise SourceError(path, pos.line, col, "a NUL byte inside a string (xl "
-                                      "crashes on it)", "remove it; the file may not be a "
-                                      "text file")
-                yield Token("STRING", _dequote(raw, path, pos), i, string_end, pos)
+                    raise SourceError(path, line, col + raw.index("\0"), "a NUL byte inside "
+                                      "a string (xl crashes on it)", "remove it; the file may "
+                                      "not be a text file")
+                yield Token("STRING", _dequote(raw, path, Pos(line, col)), start, string_end,
+                            line, col)
                 i = string_end
                 continue
-        if m is None and i == len(text) - 1 and len(_bytes(text[i])) == 1:
-            break  # libxlu's scanner drops one bad byte at the very end without a word
-        if m is None:
-            what, fix = _explain_bad_char(text, i, path)
-            raise SourceError(path, pos.line, pos.col, what, fix or None)
-        kind = m.lastgroup or ""
-        end = m.end()
+            kind = None
+        if kind is None:
+            if start == size - 1 and len(_bytes(text[start])) == 1:
+                break  # libxlu's scanner drops one bad byte at the very end without a word
+            what, fix = _explain_bad_char(text, start, path)
+            raise SourceError(path, line, col, what, fix or None)
+        end = m.end()  # type: ignore[union-attr]  # a kind means a match
+        word = text[start:end]
         if kind == "NEWLINE":
-            yield Token("NEWLINE", m[0], i, end, pos)
+            yield Token("NEWLINE", word, start, end, line, col)
             line, line_start = line + 1, end
         elif kind in ("IDENT", "NUMBER"):
-            yield Token(kind, m[0], i, end, pos)
-        elif kind in ("ADD", "PUNCT"):
-            yield Token(m[0], m[0], i, end, pos)
+            yield Token(kind, word, start, end, line, col)
+        else:
+            yield Token(word, word, start, end, line, col)
         i = end
-    yield Token("EOF", "", i, i, Pos(line, i - line_start + 1))
+    yield Token("EOF", "", i, i, line, i - line_start + 1)
 
 
 # --- parser ------------------------------------------------------------------------------
 
+STACK_LIMIT = 10_000  # libxlu_cfg_y.c: YYMAXDEPTH
+
+
 class _Parser:
     def __init__(self, text: str, path: str) -> None:
         self.path = path
-        self.toks = list(tokens(text, path))
-        self.i = 0
+        # One token at a time: a list of them all would hold ~200 bytes per token.
+        self.tokens = tokens(text, path)
+        self.tok = next(self.tokens)
+        self.prev_end = 0
 
-    @property
-    def tok(self) -> Token:
-        return self.toks[self.i]
-
-    def take(self) -> Token:
-        tok = self.toks[self.i]
-        self.i += 1
+    def advance(self) -> Token:
+        tok = self.tok
+        self.prev_end = tok.end
+        if tok.kind != "EOF":
+            self.tok = next(self.tokens)
         return tok
 
     def fail(self, what: str, fix: str | None = None) -> SourceError:
@@ -296,35 +317,41 @@ class _Parser:
     def skip_newlines(self, size: int = 0) -> None:
         """Skip newlines; `size` is xl's stack size while it holds one (see value)."""
         while self.tok.kind == "NEWLINE":
-            self.grow(size)
-            self.i += 1
+            if size >= STACK_LIMIT:
+                self.grow(size)
+            self.advance()
 
     def value(self) -> Value:
         """One value. Lists are read with a loop, not recursion, so no depth can hurt us.
 
         libxlu's bison parser gives up ("memory exhausted") once its stack holds 10,000
-        entries; `self.grow` follows that stack as libxlu_cfg_y.y fills it, so xl's limit
-        (4996 lists in lists, fewer when items come before them) is ours too."""
+        entries; `size` follows that stack as libxlu_cfg_y.y fills it, so xl's limit (4996
+        lists in lists, fewer when items come before them) is ours too. The stack is at most
+        3 entries above `size`, so it is only checked entry by entry near the limit."""
         frames: list[tuple[Token, list[Value], int]] = []  # '[', its items, stack size there
         size = 4  # xl's stack before the value: the start state, stmts, IDENT, '='
         while True:
             tok = self.tok
+            near = size + 4 >= STACK_LIMIT
             if tok.kind == "[":
-                self.grow(size + 2)  # '[' nlok
-                self.i += 1
+                if near:
+                    self.grow(size + 2)  # '[' nlok
+                self.advance()
                 frames.append((tok, [], size))
                 size += 2
                 self.skip_newlines(size + 1)
                 if self.tok.kind != "]":
                     continue
-                self.grow(size + 2)  # valuelist ']'
-                self.i += 1
+                if near:
+                    self.grow(size + 2)  # valuelist ']'
+                self.advance()
                 size = frames.pop()[2]
                 value: Value = List((), tok.pos)
-            elif tok.kind in ("STRING", "NUMBER"):
-                self.grow(size + 1)
-                self.i += 1
-                value = Atom(tok.text, tok.pos, tok.kind == "NUMBER")
+            elif tok.kind == "STRING" or tok.kind == "NUMBER":
+                if near:
+                    self.grow(size + 1)
+                self.advance()
+                value = Atom(tok.text, tok.line, tok.col, tok.kind == "NUMBER")
             elif tok.kind == "IDENT":
                 raise self.fail("expected a value (a quoted string, a number or a [list])",
                                 f'quote it: "{tok.text}"')
@@ -336,21 +363,27 @@ class _Parser:
             while frames:
                 start, items, outer = frames[-1]
                 items.append(value)
-                self.grow(size + 2)  # value nlok
-                self.skip_newlines(size + 3)
+                near = outer + 7 >= STACK_LIMIT
+                if near:
+                    self.grow(size + 2)  # value nlok
+                if self.tok.kind == "NEWLINE":
+                    self.skip_newlines(size + 3)
                 size = outer + 3  # '[' nlok values
                 if self.tok.kind == ",":
-                    self.grow(size + 2)  # ',' nlok
-                    self.i += 1
-                    self.skip_newlines(size + 3)
+                    if near:
+                        self.grow(size + 2)  # ',' nlok
+                    self.advance()
+                    if self.tok.kind == "NEWLINE":
+                        self.skip_newlines(size + 3)
                     if self.tok.kind != "]":
                         size += 2
                         break  # the next item
                 elif self.tok.kind != "]":
                     raise self.fail("expected ',' or ']' in the list",
                                     "separate list items with commas and close the list with ]")
-                self.grow(size + 1)  # ']' after valuelist
-                self.i += 1
+                if near:
+                    self.grow(size + 1)  # ']' after valuelist
+                self.advance()
                 frames.pop()
                 size = outer
                 value = List(tuple(items), start.pos)
@@ -358,7 +391,7 @@ class _Parser:
                 return value
 
     def grow(self, size: int) -> None:
-        if size >= 10_000:
+        if size >= STACK_LIMIT:
             pos = self.tok.pos
             raise SourceError(self.path, pos.line, pos.col, "lists nested too deep: xl's "
                               "parser runs out of stack (\"memory exhausted\")",
@@ -369,17 +402,17 @@ class _Parser:
         while self.tok.kind != "EOF":
             tok = self.tok
             if tok.kind in ("NEWLINE", ";"):
-                self.i += 1
+                self.advance()
                 continue
             if tok.kind != "IDENT":
                 raise self.fail("expected a setting name (key = value)",
                                 "start each line with a lower-case key name")
-            self.i += 1
+            self.advance()
             if self.tok.kind not in ("=", "+="):
                 raise self.fail(f"expected '=' after '{tok.text}'", f"write {tok.text} = VALUE")
-            op = self.take().kind
+            op = self.advance().kind
             value = self.value()
-            end = self.toks[self.i - 1].end
+            end = self.prev_end
             if self.tok.kind not in ("NEWLINE", ";", "EOF"):
                 fix = ("xl numbers have no units: write a plain number (memory is in MiB)"
                        if isinstance(value, Atom) and value.number and self.tok.kind == "IDENT"
@@ -400,7 +433,7 @@ def _effective(path: str, assignments: list[Assignment]) -> tuple[dict[str, Valu
         prev = values.get(a.name)
         if a.op == "+=" and prev is not None:
             if isinstance(prev, Atom) and isinstance(value, Atom):
-                value = Atom(prev.text + value.text, value.pos, False)
+                value = Atom(prev.text + value.text, value.line, value.col)
             elif isinstance(prev, List) and isinstance(value, List):
                 value = List(prev.items + value.items, value.pos)
             else:
@@ -417,12 +450,24 @@ def _effective(path: str, assignments: list[Assignment]) -> tuple[dict[str, Valu
 
 def parse(text: str, path: str = "<config>") -> Config:
     """Parse xl config text; raise SourceError where xl would refuse the file."""
-    assignments = _Parser(text, path).parse()
+    parser = _Parser(text, path)
+    collecting = gc.isenabled()
+    gc.disable()  # a value per token, none in a cycle: the collector's passes would only cost
+    try:
+        assignments = parser.parse()
+    except SourceError:
+        # A lexical error anywhere in the file is what xl names first: look for one.
+        for _ in parser.tokens:
+            pass
+        raise
+    finally:
+        if collecting:
+            gc.enable()
     values, ops, last = _effective(path, assignments)
     return Config(path, text, tuple(assignments), values, ops, last)
 
 
-MAX_BYTES = 16 << 20  # a guest config is a few KiB; xenlfs reads up to this much
+MAX_BYTES = 4 << 20  # a guest config is a few KiB; 100,000 disks take 3.4 MiB
 
 
 def read(path: Path) -> Config:
