@@ -14,7 +14,9 @@ parameters ('phy:/dev/x,xvda1,w,untrusted' has one too many). The real xl decide
 
 from __future__ import annotations
 
+import bisect
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -202,7 +204,9 @@ def _positional_action(st: _State, text: str) -> None:
 
 
 # (pattern, trailing context or None, action), in libxlu's order. With a trailing context the
-# match counts as long as pattern+context, but only the pattern is consumed.
+# match counts as long as pattern+context, but only the pattern is consumed. The two contexts
+# are "the rest of the line" (.*) and "the rest of the line unless a letter or digit comes
+# next"; their lengths are computed, not matched, so a spec of many prefixes stays linear.
 _V = r"[^,]*,?"
 _RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
     (r"format=" + _V, None, _with_value(_format)),
@@ -240,7 +244,19 @@ _RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
     (r"[^=,]*,", None, _positional_action),
     (r"[^=,]+,?", None, _positional_action),
 ]
-_COMPILED = [(re.compile(p), re.compile(c) if c is not None else None, a) for p, c, a in _RULES]
+_Rule = tuple[re.Pattern[str], str | None, Callable[[_State, str], None]]
+_COMPILED: list[_Rule] = [(re.compile(p), c, a) for p, c, a in _RULES]
+_ALNUM = frozenset(string.ascii_lowercase + string.digits)
+
+
+def _context_length(context: str, spec: str, j: int, line_end: int) -> int:
+    """How much of spec[j:] a rule's trailing context matches; line_end: where the line
+    holding j ends."""
+    if context == r".*":
+        return line_end - j
+    if j < len(spec) and spec[j] not in _ALNUM:  # (?:[^a-z0-9].*)?
+        return 1 + (line_end - j - 1 if spec[j] != "\n" else 0)
+    return 0
 
 
 def _could_start(pattern: str, c: str) -> bool:
@@ -252,39 +268,89 @@ def _could_start(pattern: str, c: str) -> bool:
     return pattern[0] == "[" or pattern[0] == c
 
 
-_BY_FIRST: dict[str, list[tuple[re.Pattern[str], re.Pattern[str] | None,
-                                Callable[[_State, str], None]]]] = {}
+# The last two rules would scan to the next '=' or ',' from every position, which is
+# quadratic in a spec of many short words; their extent comes from _stops instead.
+_POSITIONAL = (_COMPILED[-2][0], _COMPILED[-1][0])
 
 
-def _rules_for(c: str) -> list[tuple[re.Pattern[str], re.Pattern[str] | None,
-                                     Callable[[_State, str], None]]]:
+def _stops(spec: str) -> list[int]:
+    """For each position, where the next '=' or ',' is (len(spec) if none): one pass."""
+    stops = [len(spec)] * (len(spec) + 1)
+    for n in range(len(spec) - 1, -1, -1):
+        stops[n] = n if spec[n] in "=," else stops[n + 1]
+    return stops
+
+
+_BY_FIRST: dict[str, list[_Rule]] = {}
+
+
+def _rules_for(c: str) -> list[_Rule]:
     rules = _BY_FIRST.get(c)
     if rules is None:
         rules = [rule for rule, (p, _, _) in zip(_COMPILED, _RULES, strict=True)
                  if _could_start(p, c)]
         _BY_FIRST[c] = rules
     return rules
+
+
 _SPACE = re.compile(r"[ \t\n]+")
+
+
+# flex keeps one state per byte it reads for a word in a fixed buffer (YY_BUF_SIZE + 2
+# states): reading 16,385 bytes or more for one word (the end of the spec counts as one)
+# writes past it, and xl dies of heap corruption. Measured on xl 4.17 for eight shapes of
+# spec (tests/system/xl): seven die exactly from here, one a byte later — past the buffer
+# what happens depends on the heap, so we refuse from the first byte that is too many.
+SCAN_LIMIT = 16_385
+
+
+def _check_scan(st: _State, spec: str, i: int, extent: int) -> None:
+    """Refuse a word whose reading (its match with any trailing context, `extent`
+    characters from i) would overflow xl's scanner."""
+    if extent * 4 < SCAN_LIMIT:  # a character is at most 4 bytes: far below the limit
+        return
+    read = len(spec[i:i + extent].encode("utf-8", "surrogateescape")) + (i + extent ==
+                                                                        len(spec))
+    if read >= SCAN_LIMIT:
+        st.offset, st.text = i, spec[i:i + 40]
+        raise _fail(st, f"xl's disk scanner reads {read} bytes from here at once, past its "
+                    f"buffer of {SCAN_LIMIT - 1}: xl corrupts its memory and crashes",
+                    "shorten the spec (a path of 16 KiB is more than any device needs)")
 
 
 def parse(spec: str) -> Disk:
     """One disk spec → Disk, or DiskSpecError where xl would refuse it."""
     st = _State(Disk(spec))
+    newlines = [n for n, c in enumerate(spec) if c == "\n"] if "\n" in spec else []
+    stops = _stops(spec)
     i = 0
     while i < len(spec):
         space = _SPACE.match(spec, i)
         if space:  # its trailing context reaches the end of the line: no rule is longer
+            after = bisect.bisect_left(newlines, space.end())
+            _check_scan(st, spec, i, (newlines[after] if after < len(newlines)
+                                      else len(spec)) - i)
             i = space.end()
             continue
         best: tuple[int, int, Callable[[_State, str], None]] | None = None
         for pattern, context, action in _rules_for(spec[i]):
+            if pattern in _POSITIONAL:  # [^=,]*, and [^=,]+,? : measured, not scanned
+                stop = stops[i]
+                comma = stop < len(spec) and spec[stop] == ","
+                if (pattern is _POSITIONAL[0] and not comma) or (stop == i and not comma):
+                    continue
+                length = stop - i + comma
+                if best is None or length > best[0]:
+                    best = (length, length, action)
+                continue
             m = pattern.match(spec, i)
             if not m:
                 continue
             length = len(m[0])
             if context is not None:
-                c = context.match(spec, m.end())
-                length += len(c[0]) if c else 0
+                after = bisect.bisect_left(newlines, m.end())
+                line_end = newlines[after] if after < len(newlines) else len(spec)
+                length += _context_length(context, spec, m.end(), line_end)
             if best is None or length > best[0]:
                 best = (length, len(m[0]), action)
         st.offset = i
@@ -295,6 +361,7 @@ def parse(spec: str) -> Disk:
             st.text = spec[i:]
             raise _fail(st, f"bad disk syntax near '{spec[i:]}'",
                         "a parameter cannot start with '='; see xl-disk-configuration(5)")
+        _check_scan(st, spec, i, best[0])
         st.text = spec[i:i + best[1]]
         best[2](st, st.text)
         i += best[1]

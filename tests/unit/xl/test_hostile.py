@@ -146,3 +146,20 @@ def test_a_long_list_of_tiny_items_costs_memory_in_proportion():
     value = config.values["x"]
     assert isinstance(value, cfg.List) and len(value.items) == 100_001
     assert peak < 60 * len(text), f"{peak} bytes to parse {len(text)}"
+
+
+def test_disk_specs_of_many_words_are_read():
+    # each prefix's trailing context runs to the end of the spec: matched naively, 100 specs
+    # of 4,000 prefixes (as long as xl's scanner allows) took over a minute
+    spec = "phy:" * 4_000 + "/dev/x,xvda,w"
+    disks = ", ".join(f'"{spec}"' for _ in range(100))
+    report = check.check_config(cfg.parse(BASE + f"disk = [{disks}]\n"))
+    assert report.guest is not None and len(report.guest.disks) == 100
+    assert (report.guest.disks[0].target, report.guest.disks[0].vdev) == ("/dev/x", "xvda")
+
+
+def test_a_disk_word_longer_than_xls_scanner_reads_is_refused():
+    report = check.check_config(cfg.parse(BASE + 'disk = ["phy:' + "/a" * 9000 + ',xvda,w"]\n',
+                                          "g.cfg"))
+    (error,) = [f for f in report.findings if f.severity == "error"]
+    assert (error.line, error.col) == (3, 10) and "past its buffer" in error.what
