@@ -269,16 +269,17 @@ def _could_start(pattern: str, c: str) -> bool:
 
 
 # The last two rules would scan to the next '=' or ',' from every position, which is
-# quadratic in a spec of many short words; their extent comes from _stops instead.
+# quadratic in a spec of many short words; their extent comes from _next_stop instead.
 _POSITIONAL = (_COMPILED[-2][0], _COMPILED[-1][0])
 
 
-def _stops(spec: str) -> list[int]:
-    """For each position, where the next '=' or ',' is (len(spec) if none): one pass."""
-    stops = [len(spec)] * (len(spec) + 1)
-    for n in range(len(spec) - 1, -1, -1):
-        stops[n] = n if spec[n] in "=," else stops[n + 1]
-    return stops
+_STOP_CHARS = re.compile(r"[=,]")
+
+
+def _next_stop(stops: list[int], spec: str, i: int) -> int:
+    """Where the next '=' or ',' at or after i is (len(spec) if none); `stops` lists them."""
+    after = bisect.bisect_left(stops, i)
+    return stops[after] if after < len(stops) else len(spec)
 
 
 _BY_FIRST: dict[str, list[_Rule]] = {}
@@ -321,50 +322,49 @@ def _check_scan(st: _State, spec: str, i: int, extent: int) -> None:
 def parse(spec: str) -> Disk:
     """One disk spec → Disk, or DiskSpecError where xl would refuse it."""
     st = _State(Disk(spec))
+    size = len(spec)
     newlines = [n for n, c in enumerate(spec) if c == "\n"] if "\n" in spec else []
-    stops = _stops(spec)
+    stops = [m.start() for m in _STOP_CHARS.finditer(spec)]
+    positional_comma, positional = _POSITIONAL
     i = 0
-    while i < len(spec):
+    while i < size:
         space = _SPACE.match(spec, i)
         if space:  # its trailing context reaches the end of the line: no rule is longer
             after = bisect.bisect_left(newlines, space.end())
-            _check_scan(st, spec, i, (newlines[after] if after < len(newlines)
-                                      else len(spec)) - i)
+            _check_scan(st, spec, i, (newlines[after] if after < len(newlines) else size) - i)
             i = space.end()
             continue
-        best: tuple[int, int, Callable[[_State, str], None]] | None = None
-        for pattern, context, action in _rules_for(spec[i]):
-            if pattern in _POSITIONAL:  # [^=,]*, and [^=,]+,? : measured, not scanned
-                stop = stops[i]
-                comma = stop < len(spec) and spec[stop] == ","
-                if (pattern is _POSITIONAL[0] and not comma) or (stop == i and not comma):
+        best_length, best_taken, best_action = 0, 0, None
+        for pattern, context, action in _BY_FIRST.get(spec[i]) or _rules_for(spec[i]):
+            if pattern is positional_comma or pattern is positional:
+                # [^=,]*, and [^=,]+,? : measured, not scanned
+                stop = _next_stop(stops, spec, i)
+                comma = stop < size and spec[stop] == ","
+                if not comma and (pattern is positional_comma or stop == i):
                     continue
-                length = stop - i + comma
-                if best is None or length > best[0]:
-                    best = (length, length, action)
-                continue
-            m = pattern.match(spec, i)
-            if not m:
-                continue
-            length = len(m[0])
-            if context is not None:
-                after = bisect.bisect_left(newlines, m.end())
-                line_end = newlines[after] if after < len(newlines) else len(spec)
-                length += _context_length(context, spec, m.end(), line_end)
-            if best is None or length > best[0]:
-                best = (length, len(m[0]), action)
+                length = taken = stop - i + comma
+            else:
+                m = pattern.match(spec, i)
+                if not m:
+                    continue
+                length = taken = m.end() - i
+                if context is not None:
+                    after = bisect.bisect_left(newlines, m.end())
+                    line_end = newlines[after] if after < len(newlines) else size
+                    length += _context_length(context, spec, m.end(), line_end)
+            if best_action is None or length > best_length:
+                best_length, best_taken, best_action = length, taken, action
         st.offset = i
-        if best is None and i == len(spec) - 1 and len(spec[i].encode("utf-8",
-                                                                     "surrogateescape")) == 1:
-            break  # the scanner drops one bad byte at the very end without a word
-        if best is None:
+        if best_action is None:
+            if i == size - 1 and len(spec[i].encode("utf-8", "surrogateescape")) == 1:
+                break  # the scanner drops one bad byte at the very end without a word
             st.text = spec[i:]
             raise _fail(st, f"bad disk syntax near '{spec[i:]}'",
                         "a parameter cannot start with '='; see xl-disk-configuration(5)")
-        _check_scan(st, spec, i, best[0])
-        st.text = spec[i:i + best[1]]
-        best[2](st, st.text)
-        i += best[1]
+        _check_scan(st, spec, i, best_length)
+        st.text = spec[i:i + best_taken]
+        best_action(st, st.text)
+        i += best_taken
     d = st.disk
     st.offset, st.text = len(spec), ""
     if d.format is None:
@@ -397,14 +397,18 @@ def _reordered(swallowed: str) -> str:
     return ", ".join([*named, f"target={path}"])
 
 
+_VDEV_NUMBERED = re.compile(r"d(\d+)(?:p(\d+))?")
+_VDEV_NAMED = re.compile(r"(xvd|hd|sd)([a-z]*)([1-9]\d*)?")
+
+
 def vdev_number(vdev: str) -> int | None:
     """Whether libxl can read a vdev name (xen-vbd-interface(7)): its number, or None."""
-    m = re.fullmatch(r"d(\d+)(?:p(\d+))?", vdev)
+    m = _VDEV_NUMBERED.fullmatch(vdev)
     if m and int(m[1]) < 1 << 20 and int(m[2] or 0) < 256:
         return int(m[1]) << 8 | int(m[2] or 0)
     if vdev.isdigit():
         return int(vdev)
-    m = re.fullmatch(r"(xvd|hd|sd)([a-z]*)([1-9]\d*)?", vdev)
+    m = _VDEV_NAMED.fullmatch(vdev)
     if not m:
         return None
     disk = -1

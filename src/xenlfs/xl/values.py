@@ -35,8 +35,8 @@ class Context:
     node_cpus: tuple[int, ...] | None = None  # each node's CPUs (a bit mask), when known
 
 
-# No Xen host has CPUs past this (x86 NR_CPUS tops out at 4096): a map of only such CPUs is
-# empty everywhere, whatever the host.
+# Xen 4.17 has at most 4095 CPUs (xen/arch/Kconfig: NR_CPUS), so libxl's CPU maps hold at
+# most 4096 bits: a map of only CPUs past them is empty on every host.
 ANY_HOST_CPUS = 4096
 
 
