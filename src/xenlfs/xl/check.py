@@ -246,7 +246,7 @@ class _Checker:
         counted = g.maxvcpus or g.vcpus or 0
         problems = vnuma.problems + values.problems(c, replace(host, max_vcpus=counted))
         for p in problems:
-            self.add("error", p.pos, p.what, p.fix)
+            self.add(p.severity, p.pos, p.what, p.fix)
 
     def devices(self) -> None:
         for key, parse in (("disk", self.disk), ("vif", self.vif)):

@@ -21,6 +21,7 @@ class Problem:
     pos: cfg.Pos
     what: str
     fix: str
+    severity: str = "error"  # "warning": xl takes the file but not this value
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,44 @@ def mmio_hole(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem
                     "give 256 to 3840 (MiB), or leave it out")]
 
 
+def rdm_taken(text: str) -> bool:
+    """Whether xlu_rdm_parse accepts "strategy=host[,policy=P]". By a slip in 4.17 it
+    refuses every valid policy= (it tests the policy parser's 0 for success as failure) and
+    takes an unknown one; xl then ignores the whole setting, with a message."""
+    buf, state, tok, ptr = text + "\0", "type", 0, 0
+    while ptr < len(buf):
+        c = buf[ptr]
+        if state == "type" and c == "=":
+            key = buf[tok:ptr]
+            if key not in ("strategy", "policy"):
+                return False
+            state, tok = key, ptr + 1
+        elif state in ("strategy", "policy") and c in ",\0":
+            word = buf[tok:ptr]
+            if state == "strategy" and word != "host":
+                return False
+            if state == "policy" and word.lower() in devices.RDM_POLICIES:
+                return False
+            state, tok = "type" if c == "," else "end", ptr + 1
+        ptr += 1
+    return tok == ptr and state == "end"
+
+
+def rdm(key: str, value: cfg.Value, op: str, ctx: Context) -> list[Problem]:
+    if not isinstance(value, cfg.Atom):
+        return []
+    if rdm_taken(value.text):
+        if "policy=" not in value.text:
+            return []
+        return [Problem(value.pos, f"rdm = \"{value.text}\": xl takes the strategy but not "
+                        "this unknown policy", "policies are strict and relaxed; give them per "
+                        'device: pci = [ "...,rdm_policy=relaxed" ]', "warning")]
+    return [Problem(value.pos, f"xl 4.17 ignores rdm = \"{value.text}\" (its parser takes only "
+                    "strategy=host, and refuses any valid policy=)", 'write rdm = '
+                    '"strategy=host" and give the policy per device: pci = [ "...,rdm_policy='
+                    'relaxed" ]', "warning")]
+
+
 Rule = Callable[[str, cfg.Value, str, Context], list[Problem]]
 
 RULES: dict[str, Rule] = {
@@ -251,6 +290,7 @@ RULES: dict[str, Rule] = {
     "ms_vm_genid": choose("ms_vm_genid", ("generate", "none"), ignore_case=False,
                           hvm_only=True),
     "vendor_device": choose("vendor_device", ("none", "xenserver"), hvm_only=True),
+    "rdm": rdm,
     "device_model_args": string_list,
     "device_model_args_pv": string_list,
     "device_model_args_hvm": string_list,

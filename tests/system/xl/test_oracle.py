@@ -271,6 +271,7 @@ VALUES: dict[str, list[str]] = {
                  '["bogus"]', '["!bogus"]', '["!all"]', '[["x"]]', "[]", '["!"]'],
     "mmio_hole": ["256", "255", "3840", "3841", "1024", '"-1"', '"x"', "0"],
     "ms_vm_genid": ['"generate"', '"none"', '"Generate"', '"x"'],
+    "rdm": ['"strategy=host"', '"strategy=host,policy=relaxed"', '"strategy=none"', '"x"'],
     "vnclisten": ['"127.0.0.1:1"', '"127.0.0.1"'],
     "vncdisplay": ["1", "0", '"x"'],
     "maxmem": ["512", "1024"],

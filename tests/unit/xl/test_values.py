@@ -81,3 +81,21 @@ def test_xl_ignores_hvmloader_as_an_hvm_kernel():
                                           'kernel = "/usr/lib/xen-4.17/boot/hvmloader"\n'))
     assert report.ok and report.guest is not None and report.guest.kernel is None
     assert any("xl ignores kernel" in f.what for f in report.findings)
+
+
+@pytest.mark.parametrize("text, taken", [
+    ("strategy=host", True), ("strategy=host,policy=relaxed", False),
+    ("strategy=host,policy=bogus", True), ("strategy=none", False), ("strategy=host,", False),
+    ("bogus=1", False), ("", False),
+])
+def test_rdm_is_taken_as_xl_takes_it(text: str, taken: bool):
+    # checked against the JSON xl -N prints for type = "hvm": a taken rdm sets the strategy
+    assert values.rdm_taken(text) == taken
+
+
+def test_an_rdm_xl_ignores_is_a_warning_not_an_error():
+    report = check.check_config(cfg.parse('name = "g"\ntype = "hvm"\n'
+                                          'rdm = "strategy=host,policy=relaxed"\n', "g.cfg"))
+    assert report.ok
+    (warning,) = [f for f in report.findings if "rdm" in f.what]
+    assert warning.severity == "warning" and "xl 4.17 ignores" in warning.what
