@@ -107,6 +107,24 @@ def plain(value: Value) -> object:
     return top
 
 
+def flat(value: Value) -> tuple[str, ...]:
+    """A value as one flat tuple ('[' and ']' around list items, a string as "s:TEXT"), to
+    compare values of any depth without recursion."""
+    out: list[str] = []
+    work: list[Value | str] = [value]
+    while work:
+        item = work.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Atom):
+            out.append("s:" + item.text)
+        else:
+            out.append("[")
+            work.append("]")
+            work.extend(reversed(item.items))
+    return tuple(out)
+
+
 # --- lexer -------------------------------------------------------------------------------
 
 # Blanks are taken with the word after them: one match per word.

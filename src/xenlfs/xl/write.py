@@ -172,8 +172,8 @@ def set_values(text: str, path: str, edits: Sequence[tuple[str, str]]) -> str:
                 text += "\n"
             text += f"{key} = {raw}\n"
         after = cfg.parse(text, path)
-        expected = {k: cfg.plain(v) for k, v in config.values.items()}
-        expected[key] = cfg.plain(new_value)
-        if after.plain() != expected:
+        expected = {k: cfg.flat(v) for k, v in config.values.items()}
+        expected[key] = cfg.flat(new_value)
+        if {k: cfg.flat(v) for k, v in after.values.items()} != expected:
             raise UsageError(f"internal error: editing {key} would change other settings")
     return text

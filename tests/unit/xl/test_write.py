@@ -77,3 +77,11 @@ def test_replacing_a_multiline_list_keeps_its_comments_above_it():
     new = write.set_values(text, "g.cfg", [write.parse_assignment('disk=["phy:/dev/x,xvda1,w"]')])
     assert new == ('name = "g"\n# root\n# swap next\ndisk = ["phy:/dev/x,xvda1,w"] # after\n'
                    "memory = 1\n")
+
+
+def test_set_works_beside_and_with_lists_as_deep_as_xl_allows():
+    deep = "[" * 3000 + "1" + "]" * 3000
+    text = f'name = "g"\nx = {deep}\n'
+    new = write.set_values(text, "g.cfg", [write.parse_assignment("memory=512"),
+                                           write.parse_assignment(f"y={deep}")])
+    assert new == text + f"memory = 512\ny = {deep}\n"
