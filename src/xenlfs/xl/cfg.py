@@ -443,26 +443,36 @@ class _Parser:
 def _effective(path: str, assignments: list[Assignment]) -> tuple[dict[str, Value],
                                                                    dict[str, str],
                                                                    dict[str, Assignment]]:
-    values: dict[str, Value] = {}
+    """What xl sees for each key. The pieces that += adds are gathered and joined once at
+    the end: joined at each +=, 100,000 of them took minutes."""
+    values: dict[str, Value] = {}  # the value, or the first piece of a key added to
+    added: dict[str, list[Value]] = {}  # the pieces += added after it
     ops: dict[str, str] = {}
     last: dict[str, Assignment] = {}
     for a in assignments:
         value = a.value
         prev = values.get(a.name)
         if a.op == "+=" and prev is not None:
-            if isinstance(prev, Atom) and isinstance(value, Atom):
-                value = Atom(prev.text + value.text, value.line, value.col)
-            elif isinstance(prev, List) and isinstance(value, List):
-                value = List(prev.items + value.items, value.pos)
-            else:
+            if isinstance(prev, Atom) != isinstance(value, Atom):
                 kinds = ("a list" if isinstance(value, List) else "a string",
                          "a list" if isinstance(prev, List) else "a string")
                 raise SourceError(path, a.value.pos.line, a.value.pos.col,
                                   f"'{a.name} +=' adds {kinds[0]} to {kinds[1]}",
                                   "use the same kind of value as the earlier assignment")
-        values[a.name] = value
+            added.setdefault(a.name, []).append(value)
+        else:
+            values[a.name] = value
+            added.pop(a.name, None)
         ops[a.name] = a.op
         last[a.name] = a
+    for name, pieces in added.items():
+        first, end = values[name], pieces[-1]
+        if isinstance(first, Atom) and isinstance(end, Atom):
+            text = first.text + "".join(p.text for p in pieces if isinstance(p, Atom))
+            values[name] = Atom(text, end.line, end.col)
+        else:
+            items = [item for p in (first, *pieces) if isinstance(p, List) for item in p.items]
+            values[name] = List(tuple(items), end.pos)
     return values, ops, last
 
 
