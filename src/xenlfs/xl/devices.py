@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from xenlfs.xl import cfg
+from xenlfs.xl.cnum import cint
 
 _SPACE = " \t\n\v\f\r"
 _HEX = string.hexdigits
@@ -43,7 +44,7 @@ def strtoul(text: str, i: int, base: int) -> tuple[int | None, int]:
         k += 1
     if k == j:
         return None, i
-    n = min(int(text[j:k], base), (1 << 64) - 1)
+    n = min(cint(text[j:k], base), (1 << 64) - 1)
     if negative and n != (1 << 64) - 1:
         n = -n % (1 << 64)
     return n, k

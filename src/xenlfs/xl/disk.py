@@ -20,6 +20,8 @@ import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from xenlfs.xl.cnum import cint
+
 FORMATS = {"": "raw", "raw": "raw", "qcow": "qcow", "qcow2": "qcow2", "vhd": "vhd",
            "empty": "empty", "qed": "qed"}
 BACKENDTYPES = ("phy", "tap", "qdisk", "standalone")
@@ -168,7 +170,7 @@ def _specification(st: _State, value: str) -> None:
 
 def _colo_port(st: _State, value: str) -> None:
     m = re.match(r"\s*[+-]?\d+", value)
-    if not m or int(m[0]) == 0:
+    if not m or cint(m[0]) == 0:
         raise _fail(st, f"bad colo-port '{value}'", "give a port number", value)
 
 
@@ -404,17 +406,17 @@ _VDEV_NAMED = re.compile(r"(xvd|hd|sd)([a-z]*)([1-9]\d*)?")
 def vdev_number(vdev: str) -> int | None:
     """Whether libxl can read a vdev name (xen-vbd-interface(7)): its number, or None."""
     m = _VDEV_NUMBERED.fullmatch(vdev)
-    if m and int(m[1]) < 1 << 20 and int(m[2] or 0) < 256:
-        return int(m[1]) << 8 | int(m[2] or 0)
+    if m and cint(m[1]) < 1 << 20 and cint(m[2] or "0") < 256:
+        return cint(m[1]) << 8 | cint(m[2] or "0")
     if vdev.isdigit():
-        return int(vdev)
+        return cint(vdev)
     m = _VDEV_NAMED.fullmatch(vdev)
     if not m:
         return None
     disk = -1
     for ch in m[2]:
         disk = (disk + 1) * 26 + ord(ch) - ord("a")
-    partition = int(m[3] or 0)
+    partition = cint(m[3] or "0")
     limits = {"hd": (3, 63), "sd": (15, 15), "xvd": ((1 << 20) - 1, 255)}[m[1]]
     if disk > limits[0] or partition > limits[1] or disk < 0:
         return None

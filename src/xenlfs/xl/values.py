@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from xenlfs.xl import cfg, devices
+from xenlfs.xl.cnum import cint
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def strtol(text: str) -> int | None:
         return None
     digits = m[2]
     value = (int(digits, 16) if digits[:2].lower() == "0x" else
-             int(digits, 8) if digits.startswith("0") else int(digits))
+             int(digits, 8) if digits.startswith("0") else cint(digits))
     value = -value if m[1] == "-" else value
     return value if -(1 << 63) <= value < 1 << 63 else None
 
@@ -69,7 +70,7 @@ def strtoul10(text: str, i: int) -> tuple[int | None, int]:
     m = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)").match(text, i)
     if not m:
         return None, i
-    n = min(int(m[2]), ULONG_MAX)
+    n = min(cint(m[2]), ULONG_MAX)
     if m[1] == "-" and n != ULONG_MAX:
         n = -n % (1 << 64)
     return n, m.end()

@@ -171,3 +171,14 @@ def test_many_additions_to_one_key_are_joined_once():
     config = cfg.parse(text)
     assert config.string("extra") == "ab" * 100_000
     assert cfg.plain(config.values["disk"]) == ["x"] * 1000
+
+
+def test_numbers_of_ten_thousand_digits_are_read_as_c_reads_them():
+    # Python refuses to convert more than 4300 decimal digits; C just overflows
+    big = "9" * 10_000
+    text = (BASE + f'memory = {big}\nvcpus = 1\ncpus = "{big}"\nirqs = ["{big}"]\n'
+            f'disk = ["phy:/dev/x,d{big},w", "/x,raw,xvdb,w,colo-port={big}"]\n'
+            f'vif = ["rate={big}Mb/s"]\n')
+    report = check.check_config(cfg.parse(text, "g.cfg"))
+    errors = {f.what.split(" ")[0] for f in report.findings if f.severity == "error"}
+    assert errors == {"cpus", "irqs", "vif"}, errors  # xl too: the rest it takes or ignores
