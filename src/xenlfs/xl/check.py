@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from xenlfs.errors import SourceError
-from xenlfs.xl import cfg, disk, keys, values, vif
+from xenlfs.xl import cfg, cnum, disk, keys, values, vif
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Report:
         return not any(f.severity == "error" for f in self.findings)
 
 
-strtol = values.strtol
+strtol = cnum.strtol
 
 
 class _Checker:

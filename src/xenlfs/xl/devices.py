@@ -4,91 +4,24 @@ vdispl, vsnd and mca_caps. Each reader returns why xl refuses an item, or None.
 
 xl splits most specs with C's strtok (empty pieces vanish) and reads numbers with strtoul or
 sscanf, whose quirks matter: a '-' negates modulo 2^64, "0x" alone reads as 0, a number too
-big for its field keeps its low bits. Those are followed here, so the verdict is xl's.
+big for its field keeps its low bits. cnum.py follows them, so the verdict is xl's.
 """
 
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from xenlfs.xl import cfg
-from xenlfs.xl.cnum import cint
-
-_SPACE = " \t\n\v\f\r"
-_HEX = string.hexdigits
-
-
-def strtok(text: str, delims: str) -> list[str]:
-    return [piece for piece in re.split(f"[{re.escape(delims)}]", text) if piece]
-
-
-def strtoul(text: str, i: int, base: int) -> tuple[int | None, int]:
-    """C strtoul(text + i, &end, base) for base 0, 10 or 16: (value or None, end)."""
-    j = i
-    while j < len(text) and text[j] in _SPACE:
-        j += 1
-    negative = j < len(text) and text[j] == "-"
-    if j < len(text) and text[j] in "+-":
-        j += 1
-    if base in (0, 16) and text[j:j + 2].lower() == "0x" and text[j + 2:j + 3] \
-            and text[j + 2] in _HEX:
-        base, j = 16, j + 2
-    elif base == 0:
-        base = 8 if text[j:j + 1] == "0" else 10
-    digits = {8: "01234567", 10: string.digits, 16: _HEX}[base]
-    k = j
-    while k < len(text) and text[k] in digits:
-        k += 1
-    if k == j:
-        return None, i
-    n = min(cint(text[j:k], base), (1 << 64) - 1)
-    if negative and n != (1 << 64) - 1:
-        n = -n % (1 << 64)
-    return n, k
-
-
-def scan_hex(text: str, i: int, bits: int) -> tuple[int | None, int]:
-    """glibc sscanf's %x (bits=32) or %llx (bits=64) at text[i]: (value or None, end)."""
-    j = i
-    while j < len(text) and text[j] in _SPACE:
-        j += 1
-    negative = j < len(text) and text[j] == "-"
-    if j < len(text) and text[j] in "+-":
-        j += 1
-    if text[j:j + 2].lower() == "0x":  # taken even with no digit after it: reads as 0
-        j += 2
-        k = j
-        while k < len(text) and text[k] in _HEX:
-            k += 1
-        n = int(text[j:k], 16) if k > j else 0
-    else:
-        k = j
-        while k < len(text) and text[k] in _HEX:
-            k += 1
-        if k == j:
-            return None, i
-        n = int(text[j:k], 16)
-    n = min(n, (1 << 64) - 1)
-    if negative:
-        n = -n % (1 << 64)
-    return n & ((1 << bits) - 1), k
-
-
-def scan_uint(text: str, i: int) -> tuple[int | None, int]:
-    """glibc sscanf's %u."""
-    n, end = strtoul(text, i, 10)
-    return (None, i) if n is None else (n & 0xFFFFFFFF, end)
-
+from xenlfs.xl.cnum import HEX, SPACE, scan_hex, scan_uint, strtok, strtoul
 
 # --- pci (libxlu_pci.c) ------------------------------------------------------------------
 
 def _bdf(text: str) -> tuple[str | None, int]:
     """parse_bdf: [DOMAIN:]BUS:DEV.FUNC (FUNC may be *): (why not, where it ends)."""
     ptr = 0
-    while ptr < len(text) and (text[ptr] in _HEX or text[ptr] == ":"):
+    while ptr < len(text) and (text[ptr] in HEX or text[ptr] == ":"):
         ptr += 1
     colons = text[:ptr].count(":")
     if colons not in (1, 2):
@@ -275,7 +208,7 @@ def channel(spec: str) -> str | None:
         parts = strtok(piece, "=")
         if len(parts) < 2:
             return f"'{piece}' is not KEY=VALUE"
-        key, value = parts[0].strip(_SPACE), parts[1].strip(_SPACE)
+        key, value = parts[0].strip(SPACE), parts[1].strip(SPACE)
         if key == "connection":
             if value not in ("pty", "socket"):
                 return f"unknown connection '{value}' (pty or socket)"
@@ -359,7 +292,7 @@ def _connectors(value: str) -> str | None:
         if len(parts) < 2:
             return f"connector '{connector}' is ID:WIDTHxHEIGHT (xl crashes without a ':')"
         resolution = parts[1]
-        if not resolution.strip(_SPACE):
+        if not resolution.strip(SPACE):
             return f"connector '{connector}' has no resolution"
         width, i = scan_uint(resolution, 0)
         if width is None:

@@ -9,12 +9,11 @@ xl_parse.c, libxlu_cfg.c (how a key is read as a number or a string) and libxl's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from xenlfs.xl import cfg, devices
-from xenlfs.xl.cnum import cint
+from xenlfs.xl.cnum import ULONG_MAX, strtol, strtoul10
 
 
 @dataclass(frozen=True)
@@ -42,38 +41,11 @@ class Context:
 ANY_HOST_CPUS = 4096
 
 
-def strtol(text: str) -> int | None:
-    """C strtol(text, &end, 0) that must use the whole text, as xl reads numbers."""
-    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
-    if not m:
-        return None
-    digits = m[2]
-    value = (int(digits, 16) if digits[:2].lower() == "0x" else
-             int(digits, 8) if digits.startswith("0") else cint(digits))
-    value = -value if m[1] == "-" else value
-    return value if -(1 << 63) <= value < 1 << 63 else None
-
-
 def as_long(value: cfg.Value, op: str) -> int | None:
     """xlu_cfg_get_long: a single value, not added to with +=, that is wholly a number."""
     if not isinstance(value, cfg.Atom) or op == "+=":
         return None
     return strtol(value.text)
-
-
-ULONG_MAX = (1 << 64) - 1
-
-
-def strtoul10(text: str, i: int) -> tuple[int | None, int]:
-    """C strtoul(text + i, &end, 10): (value, end), value None when nothing converts.
-    A '-' negates modulo 2^64 and an overflow gives ULONG_MAX, as in C."""
-    m = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)").match(text, i)
-    if not m:
-        return None, i
-    n = min(cint(m[2]), ULONG_MAX)
-    if m[1] == "-" and n != ULONG_MAX:
-        n = -n % (1 << 64)
-    return n, m.end()
 
 
 def cpu_map(text: str, limit: int, node_cpus: tuple[int, ...] | None = None
