@@ -33,6 +33,19 @@ int xc_physinfo(xc_interface *xch, xc_physinfo_t *info)
     return 0;
 }
 
+/* One CPU (0), on NUMA node 0: what libxl_node_to_cpumap reads for cpus = "node:N". */
+int xc_cputopoinfo(xc_interface *xch, unsigned *max_cpus, xc_cputopo_t *cputopo)
+{
+    (void)xch;
+    if (cputopo != NULL && *max_cpus >= 1) {
+        cputopo[0].core = 0;
+        cputopo[0].socket = 0;
+        cputopo[0].node = 0;
+    }
+    *max_cpus = 1;
+    return 0;
+}
+
 int xc_get_max_cpus(xc_interface *xch) { (void)xch; return 1; }
 int xc_get_online_cpus(xc_interface *xch) { (void)xch; return 1; }
 int xc_get_max_nodes(xc_interface *xch) { (void)xch; return 1; }

@@ -17,30 +17,39 @@ wins. Every value keeps its line and column so checks can point at it.
 
 from __future__ import annotations
 
+import gc
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from xenlfs.errors import SourceError
 
 
-@dataclass(frozen=True)
-class Pos:
+class Pos(NamedTuple):  # one per value: a tuple costs half a dataclass
     line: int
     col: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Atom:
-    """A string or a number: libxlu keeps both as text."""
+    """A string or a number: libxlu keeps both as text. Its place is kept as two numbers, not a
+    Pos: a list of a million numbers is a million Atoms."""
 
     text: str
-    pos: Pos
+    line: int
+    col: int
     number: bool = False
 
+    @property
+    def pos(self) -> Pos:
+        return Pos(self.line, self.col)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class List:
     items: tuple[Value, ...]
     pos: Pos
@@ -66,10 +75,11 @@ class Config:
     assignments: tuple[Assignment, ...]
     values: Mapping[str, Value]  # what xl sees for each key: last assignment, += applied
     ops: Mapping[str, str]  # the operator of the assignment that produced values[key]
+    last: Mapping[str, Assignment]  # each key's last assignment
 
     def where(self, name: str) -> Assignment:
         """The last assignment of `name` (where xl's value for it comes from)."""
-        return [a for a in self.assignments if a.name == name][-1]
+        return self.last[name]
 
     def string(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -80,33 +90,78 @@ class Config:
 
 
 def plain(value: Value) -> object:
-    return value.text if isinstance(value, Atom) else [plain(v) for v in value.items]
+    """Strings and nested lists of them; a loop, not recursion: xl allows lists ~5000 deep."""
+    if isinstance(value, Atom):
+        return value.text
+    top: list[object] = []
+    work: list[tuple[List, list[object]]] = [(value, top)]
+    while work:
+        lst, out = work.pop()
+        for item in lst.items:
+            if isinstance(item, Atom):
+                out.append(item.text)
+            else:
+                inner: list[object] = []
+                out.append(inner)
+                work.append((item, inner))
+    return top
+
+
+def flat(value: Value) -> tuple[str, ...]:
+    """A value as one flat tuple ('[' and ']' around list items, a string as "s:TEXT"), to
+    compare values of any depth without recursion."""
+    out: list[str] = []
+    work: list[Value | str] = [value]
+    while work:
+        item = work.pop()
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Atom):
+            out.append("s:" + item.text)
+        else:
+            out.append("[")
+            work.append("]")
+            work.extend(reversed(item.items))
+    return tuple(out)
 
 
 # --- lexer -------------------------------------------------------------------------------
 
-_TOKENS = re.compile(r"""
+# Blanks are taken with the word after them: one match per word.
+_TOKENS = re.compile(r"""[ \t]*(?:
     (?P<IDENT>[a-z][._0-9a-z]*)
   | (?P<NUMBER>[0-9][0-9a-fx]*)
-  | (?P<WS>[ \t]+)
   | (?P<ADD>\+=)
   | (?P<PUNCT>[,\[\]=;])
   | (?P<NEWLINE>\n|\#[^\n]*\n)
-  | (?P<STRING>'(?:[^'\\\n]|\\[^\n])*'|"(?:[^"\\\n]|\\[^\n])*")
-""", re.VERBOSE)
+  | (?P<QUOTE>['"])
+)""", re.VERBOSE)
+_BLANKS = re.compile(r"[ \t]*")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):  # a tuple: the lexer makes one per word, and tuples are made fast
     kind: str  # IDENT NUMBER STRING NEWLINE EOF or the punctuation itself
     text: str  # for STRING: the dequoted value
     start: int
     end: int
-    pos: Pos
+    line: int
+    col: int
+
+    @property
+    def pos(self) -> Pos:
+        return Pos(self.line, self.col)
 
 
 def _explain_bad_char(text: str, i: int, path: str) -> tuple[str, str]:
     c = text[i]
+    if c == "\ufeff" and i == 0:
+        return ("the file starts with a UTF-8 byte order mark (bytes EF BB BF), which xl "
+                "rejects", f"remove it: sed -i '1s/^\\xEF\\xBB\\xBF//' {path}")
+    if c == "\0" or 0xDC80 <= ord(c) <= 0xDCFF:
+        byte = 0 if c == "\0" else ord(c) - 0xDC00
+        what = "a NUL byte" if c == "\0" else f"byte 0x{byte:02X}, which is not UTF-8 text"
+        return (f"{what}: this does not look like a text file",
+                "give the path of the guest's xl config file (a text file)")
     if c == "\r":
         return ("carriage return: the file has Windows (CRLF) line endings, which xl rejects",
                 f"convert it to Unix line endings: sed -i 's/\\r$//' {path} (or dos2unix)")
@@ -130,23 +185,32 @@ def _explain_bad_char(text: str, i: int, path: str) -> tuple[str, str]:
     if c in "+-.():":
         return (f"'{c}' is not allowed here: xl config files are not Python",
                 "write key = value with a quoted string, a whole number or a [list]")
-    shown = c if c.isprintable() else f"\\x{ord(c):02x}"
-    return (f"character '{shown}' is not allowed here",
-            "quote the value: key = \"...\"")
+    if not c.isprintable():
+        return (f"control character U+{ord(c):04X} is not allowed here",
+                "remove it; the file may not be a text file")
+    if ord(c) > 0x7F:
+        return (f"'{c}' (U+{ord(c):04X}) is not allowed here: outside \"strings\" xl reads "
+                "only ASCII", "use it only inside a quoted string")
+    return (f"character '{c}' is not allowed here", "quote the value: key = \"...\"")
 
 
 def _dequote(raw: str, path: str, pos: Pos) -> str:
     """libxlu's escapes: \\" \\' \\\\ \\a \\b \\f \\n \\r \\t \\v. Its numeric escapes are
     quirky: \\xHH is always refused, and an 'octal' escape (\\ then 0-7 then 1-2 more
     characters read as decimal) is accepted but produces no character at all."""
-    body, out, i = raw[1:-1], [], 0
+    body = raw[1:-1]
+    if "\\" not in body:
+        return body
+    out: list[str] = []
+    i = 0
     simple = {'"': '"', "'": "'", "\\": "\\", "a": "\a", "b": "\b", "f": "\f", "n": "\n",
               "r": "\r", "t": "\t", "v": "\v"}
     while i < len(body):
-        c = body[i]
-        if c != "\\":
-            out.append(c)
-            i += 1
+        if body[i] != "\\":
+            j = body.find("\\", i)
+            j = len(body) if j < 0 else j
+            out.append(body[i:j])
+            i = j
             continue
         nc = body[i + 1]
         at = Pos(pos.line, pos.col + 1 + i)
@@ -180,50 +244,86 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+_STRING_STOPS = {q: re.compile(f"[{q}\\\\\n]") for q in "'\""}
+
+
+def _string_end(text: str, i: int) -> int | None:
+    """Where the string opening at text[i] ends (after its quote), or None if it does not end
+    on its line. A loop over escapes, not one regex: a regex repetition per character costs
+    memory in proportion to the string, 100 times over."""
+    stop, j = _STRING_STOPS[text[i]], i + 1
+    while True:
+        m = stop.search(text, j)
+        if m is None or m[0] == "\n":
+            return None
+        if m[0] != "\\":
+            return m.end()
+        if m.end() >= len(text) or text[m.end()] == "\n":
+            return None
+        j = m.end() + 1
+
+
 def tokens(text: str, path: str) -> Iterator[Token]:
-    line, line_start, i = 1, 0, 0
-    while i < len(text):
-        m = _TOKENS.match(text, i)
-        pos = Pos(line, i - line_start + 1)
-        if m is None and i == len(text) - 1 and len(_bytes(text[i])) == 1:
-            break  # libxlu's scanner drops one bad byte at the very end without a word
-        if m is not None and m.lastgroup == "STRING" and "\0" in m[0]:
-            col = pos.col + m[0].index("\0")
-            raise SourceError(path, pos.line, col, "a NUL byte inside a string (xl crashes on "
-                              "it)", "remove it; the file may not be a text file")
+    line, line_start, i, size = 1, 0, 0, len(text)
+    match = _TOKENS.match
+    while i < size:
+        m = match(text, i)
         if m is None:
-            what, fix = _explain_bad_char(text, i, path)
-            raise SourceError(path, pos.line, pos.col, what, fix or None)
-        kind = m.lastgroup or ""
-        end = m.end()
+            i = _BLANKS.match(text, i).end()  # type: ignore[union-attr]  # always matches
+            if i == size:
+                break
+        kind = m.lastgroup if m is not None else None
+        start = m.start(kind) if m is not None and kind is not None else i
+        col = start - line_start + 1
+        if kind == "QUOTE":
+            string_end = _string_end(text, start)
+            if string_end is not None:
+                raw = text[start:string_end]
+                if "\0" in raw:
+                    raise SourceError(path, line, col + raw.index("\0"), "a NUL byte inside "
+                                      "a string (xl crashes on it)", "remove it; the file may "
+                                      "not be a text file")
+                yield Token("STRING", _dequote(raw, path, Pos(line, col)), start, string_end,
+                            line, col)
+                i = string_end
+                continue
+            kind = None
+        if kind is None:
+            if start == size - 1 and len(_bytes(text[start])) == 1:
+                break  # libxlu's scanner drops one bad byte at the very end without a word
+            what, fix = _explain_bad_char(text, start, path)
+            raise SourceError(path, line, col, what, fix or None)
+        end = m.end()  # type: ignore[union-attr]  # a kind means a match
+        word = text[start:end]
         if kind == "NEWLINE":
-            yield Token("NEWLINE", m[0], i, end, pos)
+            yield Token("NEWLINE", word, start, end, line, col)
             line, line_start = line + 1, end
         elif kind in ("IDENT", "NUMBER"):
-            yield Token(kind, m[0], i, end, pos)
-        elif kind == "STRING":
-            yield Token("STRING", _dequote(m[0], path, pos), i, end, pos)
-        elif kind in ("ADD", "PUNCT"):
-            yield Token(m[0], m[0], i, end, pos)
+            yield Token(kind, word, start, end, line, col)
+        else:
+            yield Token(word, word, start, end, line, col)
         i = end
-    yield Token("EOF", "", i, i, Pos(line, i - line_start + 1))
+    yield Token("EOF", "", i, i, line, i - line_start + 1)
 
 
 # --- parser ------------------------------------------------------------------------------
 
+STACK_LIMIT = 10_000  # libxlu_cfg_y.c: YYMAXDEPTH
+
+
 class _Parser:
     def __init__(self, text: str, path: str) -> None:
         self.path = path
-        self.toks = list(tokens(text, path))
-        self.i = 0
+        # One token at a time: a list of them all would hold ~200 bytes per token.
+        self.tokens = tokens(text, path)
+        self.tok = next(self.tokens)
+        self.prev_end = 0
 
-    @property
-    def tok(self) -> Token:
-        return self.toks[self.i]
-
-    def take(self) -> Token:
-        tok = self.toks[self.i]
-        self.i += 1
+    def advance(self) -> Token:
+        tok = self.tok
+        self.prev_end = tok.end
+        if tok.kind != "EOF":
+            self.tok = next(self.tokens)
         return tok
 
     def fail(self, what: str, fix: str | None = None) -> SourceError:
@@ -232,52 +332,105 @@ class _Parser:
         found = "a string" if tok.kind == "STRING" else shown or f"'{tok.text}'"
         return SourceError(self.path, tok.pos.line, tok.pos.col, f"{what}, found {found}", fix)
 
-    def skip_newlines(self) -> None:
+    def skip_newlines(self, size: int = 0) -> None:
+        """Skip newlines; `size` is xl's stack size while it holds one (see value)."""
         while self.tok.kind == "NEWLINE":
-            self.i += 1
+            if size >= STACK_LIMIT:
+                self.grow(size)
+            self.advance()
 
     def value(self) -> Value:
-        tok = self.tok
-        if tok.kind in ("STRING", "NUMBER"):
-            self.i += 1
-            return Atom(tok.text, tok.pos, tok.kind == "NUMBER")
-        if tok.kind != "[":
-            if tok.kind == "IDENT":
+        """One value. Lists are read with a loop, not recursion, so no depth can hurt us.
+
+        libxlu's bison parser gives up ("memory exhausted") once its stack holds 10,000
+        entries; `size` follows that stack as libxlu_cfg_y.y fills it, so xl's limit (4996
+        lists in lists, fewer when items come before them) is ours too. The stack is at most
+        3 entries above `size`, so it is only checked entry by entry near the limit."""
+        frames: list[tuple[Token, list[Value], int]] = []  # '[', its items, stack size there
+        size = 4  # xl's stack before the value: the start state, stmts, IDENT, '='
+        while True:
+            tok = self.tok
+            near = size + 4 >= STACK_LIMIT
+            if tok.kind == "[":
+                if near:
+                    self.grow(size + 2)  # '[' nlok
+                self.advance()
+                frames.append((tok, [], size))
+                size += 2
+                self.skip_newlines(size + 1)
+                if self.tok.kind != "]":
+                    continue
+                if near:
+                    self.grow(size + 2)  # valuelist ']'
+                self.advance()
+                size = frames.pop()[2]
+                value: Value = List((), tok.pos)
+            elif tok.kind == "STRING" or tok.kind == "NUMBER":
+                if near:
+                    self.grow(size + 1)
+                self.advance()
+                value = Atom(tok.text, tok.line, tok.col, tok.kind == "NUMBER")
+            elif tok.kind == "IDENT":
                 raise self.fail("expected a value (a quoted string, a number or a [list])",
                                 f'quote it: "{tok.text}"')
-            raise self.fail("expected a value (a quoted string, a number or a [list])",
-                            "put the value on the same line as the '='")
-        self.i += 1
-        items: list[Value] = []
-        self.skip_newlines()
-        while self.tok.kind != "]":
-            items.append(self.value())
-            self.skip_newlines()
-            if self.tok.kind == ",":
-                self.i += 1
-                self.skip_newlines()
-            elif self.tok.kind != "]":
-                raise self.fail("expected ',' or ']' in the list",
-                                "separate list items with commas and close the list with ]")
-        self.i += 1
-        return List(tuple(items), tok.pos)
+            else:
+                raise self.fail("expected a value (a quoted string, a number or a [list])",
+                                "put the value on the same line as the '='")
+            # A value is complete (on xl's stack at size + 1): it ends the assignment, or it
+            # is an item of the innermost open list.
+            while frames:
+                start, items, outer = frames[-1]
+                items.append(value)
+                near = outer + 7 >= STACK_LIMIT
+                if near:
+                    self.grow(size + 2)  # value nlok
+                if self.tok.kind == "NEWLINE":
+                    self.skip_newlines(size + 3)
+                size = outer + 3  # '[' nlok values
+                if self.tok.kind == ",":
+                    if near:
+                        self.grow(size + 2)  # ',' nlok
+                    self.advance()
+                    if self.tok.kind == "NEWLINE":
+                        self.skip_newlines(size + 3)
+                    if self.tok.kind != "]":
+                        size += 2
+                        break  # the next item
+                elif self.tok.kind != "]":
+                    raise self.fail("expected ',' or ']' in the list",
+                                    "separate list items with commas and close the list with ]")
+                if near:
+                    self.grow(size + 1)  # ']' after valuelist
+                self.advance()
+                frames.pop()
+                size = outer
+                value = List(tuple(items), start.pos)
+            else:
+                return value
+
+    def grow(self, size: int) -> None:
+        if size >= STACK_LIMIT:
+            pos = self.tok.pos
+            raise SourceError(self.path, pos.line, pos.col, "lists nested too deep: xl's "
+                              "parser runs out of stack (\"memory exhausted\")",
+                              "nest lists less deeply (xl stops near 5000 levels)")
 
     def parse(self) -> list[Assignment]:
         out: list[Assignment] = []
         while self.tok.kind != "EOF":
             tok = self.tok
             if tok.kind in ("NEWLINE", ";"):
-                self.i += 1
+                self.advance()
                 continue
             if tok.kind != "IDENT":
                 raise self.fail("expected a setting name (key = value)",
                                 "start each line with a lower-case key name")
-            self.i += 1
+            self.advance()
             if self.tok.kind not in ("=", "+="):
                 raise self.fail(f"expected '=' after '{tok.text}'", f"write {tok.text} = VALUE")
-            op = self.take().kind
+            op = self.advance().kind
             value = self.value()
-            end = self.toks[self.i - 1].end
+            end = self.prev_end
             if self.tok.kind not in ("NEWLINE", ";", "EOF"):
                 fix = ("xl numbers have no units: write a plain number (memory is in MiB)"
                        if isinstance(value, Atom) and value.number and self.tok.kind == "IDENT"
@@ -288,39 +441,90 @@ class _Parser:
 
 
 def _effective(path: str, assignments: list[Assignment]) -> tuple[dict[str, Value],
-                                                                   dict[str, str]]:
-    values: dict[str, Value] = {}
+                                                                   dict[str, str],
+                                                                   dict[str, Assignment]]:
+    """What xl sees for each key. The pieces that += adds are gathered and joined once at
+    the end: joined at each +=, 100,000 of them took minutes."""
+    values: dict[str, Value] = {}  # the value, or the first piece of a key added to
+    added: dict[str, list[Value]] = {}  # the pieces += added after it
     ops: dict[str, str] = {}
+    last: dict[str, Assignment] = {}
     for a in assignments:
         value = a.value
         prev = values.get(a.name)
         if a.op == "+=" and prev is not None:
-            if isinstance(prev, Atom) and isinstance(value, Atom):
-                value = Atom(prev.text + value.text, value.pos, False)
-            elif isinstance(prev, List) and isinstance(value, List):
-                value = List(prev.items + value.items, value.pos)
-            else:
+            if isinstance(prev, Atom) != isinstance(value, Atom):
                 kinds = ("a list" if isinstance(value, List) else "a string",
                          "a list" if isinstance(prev, List) else "a string")
                 raise SourceError(path, a.value.pos.line, a.value.pos.col,
                                   f"'{a.name} +=' adds {kinds[0]} to {kinds[1]}",
                                   "use the same kind of value as the earlier assignment")
-        values[a.name] = value
+            added.setdefault(a.name, []).append(value)
+        else:
+            values[a.name] = value
+            added.pop(a.name, None)
         ops[a.name] = a.op
-    return values, ops
+        last[a.name] = a
+    for name, pieces in added.items():
+        first, end = values[name], pieces[-1]
+        if isinstance(first, Atom) and isinstance(end, Atom):
+            text = first.text + "".join(p.text for p in pieces if isinstance(p, Atom))
+            values[name] = Atom(text, end.line, end.col)
+        else:
+            items = [item for p in (first, *pieces) if isinstance(p, List) for item in p.items]
+            values[name] = List(tuple(items), end.pos)
+    return values, ops, last
 
 
 def parse(text: str, path: str = "<config>") -> Config:
     """Parse xl config text; raise SourceError where xl would refuse the file."""
-    assignments = _Parser(text, path).parse()
-    values, ops = _effective(path, assignments)
-    return Config(path, text, tuple(assignments), values, ops)
+    parser = _Parser(text, path)
+    collecting = gc.isenabled()
+    gc.disable()  # a value per token, none in a cycle: the collector's passes would only cost
+    try:
+        assignments = parser.parse()
+    except SourceError:
+        # A lexical error anywhere in the file is what xl names first: look for one.
+        for _ in parser.tokens:
+            pass
+        raise
+    finally:
+        if collecting:
+            gc.enable()
+    values, ops, last = _effective(path, assignments)
+    return Config(path, text, tuple(assignments), values, ops, last)
+
+
+MAX_BYTES = 4 << 20  # a guest config is a few KiB; 100,000 disks take 3.4 MiB
 
 
 def read(path: Path) -> Config:
+    """Read and parse a config file. Only a regular file is read (a FIFO would hang, /dev/zero
+    never ends), and at most MAX_BYTES of it."""
+    name = str(path)
     try:
-        data = Path(path).read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then says what it is.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
-        raise SourceError(str(path), 1, 1, f"cannot read the file: {e.strerror}",
+        raise SourceError(name, 1, 1, f"cannot read the file: {e.strerror}",
                           "check the path") from e
-    return parse(data.decode("utf-8", "surrogateescape"), str(path))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise SourceError(name, 1, 1, f"{name} is {kind}, not a config file",
+                              "give the path of the guest's xl config file")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise SourceError(name, 1, 1, f"cannot read the file: {e.strerror}",
+                          "check the path") from e
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise SourceError(name, 1, 1, f"the file is larger than {MAX_BYTES >> 20} MiB: not a "
+                          "guest config (those are a few KiB)",
+                          "check that this is the right file")
+    return parse(data.decode("utf-8", "surrogateescape"), name)

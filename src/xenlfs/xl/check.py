@@ -4,15 +4,15 @@ but almost surely not as meant (xl itself ignores unknown keys, wrong value type
 
 from __future__ import annotations
 
-import difflib
 import os
+import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from xenlfs.errors import SourceError
-from xenlfs.xl import cfg, disk, keys, vif
+from xenlfs.xl import cfg, cnum, disk, keys, values, vif
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,17 @@ class Finding:
 
     def __str__(self) -> str:
         fix = f" — {self.fix}" if self.fix else ""
-        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.what}{fix}"
+        return shown(f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.what}{fix}")
+
+
+def shown(text: str) -> str:
+    """Text safe for a terminal and one line: a config's values may hold escape sequences,
+    a path a newline, a string bytes that are not UTF-8 (each is written as \\xNN)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else
+                   f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else
+                   c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 @dataclass
@@ -65,21 +75,13 @@ class Report:
         return not any(f.severity == "error" for f in self.findings)
 
 
-def strtol(text: str) -> int | None:
-    """C strtol(text, &end, 0) that must use the whole text, as xl reads numbers."""
-    m = re.fullmatch(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", text)
-    if not m:
-        return None
-    digits = m[2]
-    value = (int(digits, 16) if digits[:2].lower() == "0x" else
-             int(digits, 8) if digits.startswith("0") else int(digits))
-    value = -value if m[1] == "-" else value
-    return value if -(1 << 63) <= value < 1 << 63 else None
+strtol = cnum.strtol
 
 
 class _Checker:
-    def __init__(self, config: cfg.Config) -> None:
+    def __init__(self, config: cfg.Config, host: Host) -> None:
         self.c = config
+        self.host = host
         self.report = Report(config.path, guest=Guest())
         self.guest: Guest = self.report.guest  # type: ignore[assignment]
 
@@ -119,10 +121,10 @@ class _Checker:
         for name, value in self.c.values.items():
             pos = self.at(name)
             if name not in keys.KNOWN:
-                close = difflib.get_close_matches(name, sorted(keys.KNOWN), 1, 0.75)
+                close = keys.suggest(name)
                 self.add("warning", pos, f"unknown key '{name}': xl ignores it",
-                         f"did you mean '{close[0]}'?" if close else "see xl.cfg(5)")
-            elif name in keys.LIST and isinstance(value, cfg.Atom):
+                         f"did you mean '{close}'?" if close else "see xl.cfg(5)")
+            elif name in keys.LIST and isinstance(value, cfg.Atom) and name not in values.RULES:
                 self.add("warning", value.pos, f"{name} must be a list: xl ignores it",
                          f"write {name} = [ \"...\" ]")
             elif name in keys.STRING | keys.NUMBER and isinstance(value, cfg.List):
@@ -204,6 +206,12 @@ class _Checker:
             g.cmdline = f"root={root} {extra}" if extra is not None else f"root={root}"
         else:
             g.cmdline = extra
+        if g.type == "hvm" and g.kernel is not None \
+                and posixpath.basename(g.kernel) == "hvmloader":
+            self.add("warning", self.c.values["kernel"].pos, "xl ignores kernel = "
+                     f"\"{g.kernel}\" in an HVM guest (its firmware is always hvmloader)",
+                     "remove kernel; firmware_override sets another firmware")
+            g.kernel = None
         firmware = self.string("firmware")
         if g.type in ("pv", "pvh") and firmware is not None:
             if g.kernel is not None:
@@ -216,11 +224,29 @@ class _Checker:
                 and firmware is None:
             self.add("error", cfg.Pos(1, 1), "neither kernel nor bootloader is set",
                      'add: kernel = "/boot/vmlinuz-..." (the domU kernel of hint step 4)')
-        for key in ("kernel", "ramdisk"):
-            path = self.string(key)
+        for key, path in (("kernel", g.kernel), ("ramdisk", g.ramdisk)):
             if path and not os.path.isfile(path):
                 self.add("warning", self.c.values[key].pos, f"{key} {path} does not exist "
                          "on this machine", "build and install it (hint step 4), or fix the path")
+
+    def values(self) -> None:
+        """The table of values.py: what xl refuses key by key."""
+        g, c = self.guest, self.c
+        host = values.Context(g.type, 0, self.host.cpus, self.host.online_cpus,
+                              self.host.nodes, self.host.node_cpus)
+        vnuma = values.vnuma(c, host)
+        if vnuma.memkb is not None and g.maxmem is None:
+            g.maxmem = vnuma.memkb >> 10  # xl takes the vnodes' sum as maxmem
+        if vnuma.vcpus and not g.maxvcpus:  # 0 vcpus: xl falls back on vcpus
+            g.maxvcpus = vnuma.vcpus
+            if vnuma.vcpus < (g.vcpus or 0):
+                self.add("error", c.values["vnuma"].pos, f"vnuma gives {vnuma.vcpus} vcpus, "
+                         f"fewer than vcpus = {g.vcpus}", "give the vnodes more vcpus, or set "
+                         "maxvcpus")
+        counted = g.maxvcpus or g.vcpus or 0
+        problems = vnuma.problems + values.problems(c, replace(host, max_vcpus=counted))
+        for p in problems:
+            self.add(p.severity, p.pos, p.what, p.fix)
 
     def devices(self) -> None:
         for key, parse in (("disk", self.disk), ("vif", self.vif)):
@@ -264,21 +290,32 @@ class _Checker:
             self.add("warning", item.pos, f"vif '{item.text}': {what}", fix)
 
 
-def check_config(config: cfg.Config) -> Report:
-    checker = _Checker(config)
+@dataclass(frozen=True)
+class Host:
+    """What xl asks the hypervisor while reading a config, when known (on the Xen host);
+    unknown, the checks that depend on it are left out."""
+
+    cpus: int | None = None  # bits in libxl's CPU maps
+    online_cpus: int | None = None
+    nodes: int | None = None  # NUMA nodes
+    node_cpus: tuple[int, ...] | None = None  # each node's CPUs, as a bit mask
+
+
+def check_config(config: cfg.Config, host: Host = Host()) -> Report:
+    checker = _Checker(config, host)
     for step in (checker.keys, checker.basics, checker.resources, checker.boot,
-                 checker.devices):
+                 checker.values, checker.devices):
         step()
     checker.report.findings.sort(key=lambda f: (f.line, f.col))
     return checker.report
 
 
-def check_file(path: Path) -> Report:
+def check_file(path: Path, host: Host = Host()) -> Report:
     try:
         config = cfg.read(path)
     except SourceError as e:
         return Report(str(path), [Finding("error", e.path, e.line, e.col, e.what, e.fix)])
-    return check_config(config)
+    return check_config(config, host)
 
 
 def check_bridges(report: Report, bridges_dir: Path = Path("/sys/class/net")) -> None:

@@ -7,13 +7,20 @@ deprecated prefix (phy:, file:, tap:aio:, raw:, qcow2:, ...) before the target r
 positional format: 'phy:/dev/sdc12,xvda1,w' is target, vdev, access. Without a prefix the
 second positional is the format, which is why '/dev/sdc12,xvda1,w' fails ("unknown value for
 format"). Like flex, the scanner takes the longest match at each point, the first rule on a tie.
+4.17's libxlu_disk_l.l lists `trusted`/`untrusted`, but the scanner 4.17 ships (the generated
+libxlu_disk_l.c, which its build uses) predates them: to the real xl they are positional
+parameters ('phy:/dev/x,xvda1,w,untrusted' has one too many). The real xl decides here.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from xenlfs.xl.cnum import cint
 
 FORMATS = {"": "raw", "raw": "raw", "qcow": "qcow", "qcow2": "qcow2", "vhd": "vhd",
            "empty": "empty", "qed": "qed"}
@@ -44,7 +51,7 @@ class Disk:
     script: str | None = None
     specification: str | None = None
     deprecated_prefix: bool = False
-    options: dict[str, str] = field(default_factory=dict)  # flags: discard, trusted, ...
+    options: dict[str, str] = field(default_factory=dict)  # flags: discard, colo, ...
 
 
 @dataclass
@@ -163,7 +170,7 @@ def _specification(st: _State, value: str) -> None:
 
 def _colo_port(st: _State, value: str) -> None:
     m = re.match(r"\s*[+-]?\d+", value)
-    if not m or int(m[0]) == 0:
+    if not m or cint(m[0]) == 0:
         raise _fail(st, f"bad colo-port '{value}'", "give a port number", value)
 
 
@@ -199,7 +206,9 @@ def _positional_action(st: _State, text: str) -> None:
 
 
 # (pattern, trailing context or None, action), in libxlu's order. With a trailing context the
-# match counts as long as pattern+context, but only the pattern is consumed.
+# match counts as long as pattern+context, but only the pattern is consumed. The two contexts
+# are "the rest of the line" (.*) and "the rest of the line unless a letter or digit comes
+# next"; their lengths are computed, not matched, so a spec of many prefixes stays linear.
 _V = r"[^,]*,?"
 _RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
     (r"format=" + _V, None, _with_value(_format)),
@@ -223,8 +232,6 @@ _RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
     (r"colo-export=" + _V, None, _flag("colo-export", "1")),
     (r"active-disk=" + _V, None, _flag("active-disk", "1")),
     (r"hidden-disk=" + _V, None, _flag("hidden-disk", "1")),
-    (r"trusted,?", None, _flag("trusted", "1")),
-    (r"untrusted,?", None, _flag("trusted", "0")),
     (r"target=.*", None, _target),
     (r"[a-z][-a-z0-9]*=[^,],?", None, _unknown_parameter),
     (r"(?:raw|qcow2?|vhd):", r".*", _prefix),
@@ -239,41 +246,127 @@ _RULES: list[tuple[str, str | None, Callable[[_State, str], None]]] = [
     (r"[^=,]*,", None, _positional_action),
     (r"[^=,]+,?", None, _positional_action),
 ]
-_COMPILED = [(re.compile(p), re.compile(c) if c is not None else None, a) for p, c, a in _RULES]
+_Rule = tuple[re.Pattern[str], str | None, Callable[[_State, str], None]]
+_COMPILED: list[_Rule] = [(re.compile(p), c, a) for p, c, a in _RULES]
+_ALNUM = frozenset(string.ascii_lowercase + string.digits)
+
+
+def _context_length(context: str, spec: str, j: int, line_end: int) -> int:
+    """How much of spec[j:] a rule's trailing context matches; line_end: where the line
+    holding j ends."""
+    if context == r".*":
+        return line_end - j
+    if j < len(spec) and spec[j] not in _ALNUM:  # (?:[^a-z0-9].*)?
+        return 1 + (line_end - j - 1 if spec[j] != "\n" else 0)
+    return 0
+
+
+def _could_start(pattern: str, c: str) -> bool:
+    """Whether a rule may match at a `c`: rules that start with a class are tried on any
+    character; the others only on their literal first letters."""
+    if pattern.startswith("(?:"):
+        return any(alt[:1] == c or (alt.startswith("e?") and c in "en")
+                   for alt in pattern[3:pattern.index(")")].split("|"))
+    return pattern[0] == "[" or pattern[0] == c
+
+
+# The last two rules would scan to the next '=' or ',' from every position, which is
+# quadratic in a spec of many short words; their extent comes from _next_stop instead.
+_POSITIONAL = (_COMPILED[-2][0], _COMPILED[-1][0])
+
+
+_STOP_CHARS = re.compile(r"[=,]")
+
+
+def _next_stop(stops: list[int], spec: str, i: int) -> int:
+    """Where the next '=' or ',' at or after i is (len(spec) if none); `stops` lists them."""
+    after = bisect.bisect_left(stops, i)
+    return stops[after] if after < len(stops) else len(spec)
+
+
+_BY_FIRST: dict[str, list[_Rule]] = {}
+
+
+def _rules_for(c: str) -> list[_Rule]:
+    rules = _BY_FIRST.get(c)
+    if rules is None:
+        rules = [rule for rule, (p, _, _) in zip(_COMPILED, _RULES, strict=True)
+                 if _could_start(p, c)]
+        _BY_FIRST[c] = rules
+    return rules
+
+
 _SPACE = re.compile(r"[ \t\n]+")
+
+
+# flex keeps one state per byte it reads for a word in a fixed buffer (YY_BUF_SIZE + 2
+# states): reading 16,385 bytes or more for one word (the end of the spec counts as one)
+# writes past it, and xl dies of heap corruption. Measured on xl 4.17 for eight shapes of
+# spec (tests/system/xl): seven die exactly from here, one a byte later — past the buffer
+# what happens depends on the heap, so we refuse from the first byte that is too many.
+SCAN_LIMIT = 16_385
+
+
+def _check_scan(st: _State, spec: str, i: int, extent: int) -> None:
+    """Refuse a word whose reading (its match with any trailing context, `extent`
+    characters from i) would overflow xl's scanner."""
+    if extent * 4 < SCAN_LIMIT:  # a character is at most 4 bytes: far below the limit
+        return
+    read = len(spec[i:i + extent].encode("utf-8", "surrogateescape")) + (i + extent ==
+                                                                        len(spec))
+    if read >= SCAN_LIMIT:
+        st.offset, st.text = i, spec[i:i + 40]
+        raise _fail(st, f"xl's disk scanner reads {read} bytes from here at once, past its "
+                    f"buffer of {SCAN_LIMIT - 1}: xl corrupts its memory and crashes",
+                    "shorten the spec (a path of 16 KiB is more than any device needs)")
 
 
 def parse(spec: str) -> Disk:
     """One disk spec → Disk, or DiskSpecError where xl would refuse it."""
     st = _State(Disk(spec))
+    size = len(spec)
+    newlines = [n for n, c in enumerate(spec) if c == "\n"] if "\n" in spec else []
+    stops = [m.start() for m in _STOP_CHARS.finditer(spec)]
+    positional_comma, positional = _POSITIONAL
     i = 0
-    while i < len(spec):
+    while i < size:
         space = _SPACE.match(spec, i)
         if space:  # its trailing context reaches the end of the line: no rule is longer
+            after = bisect.bisect_left(newlines, space.end())
+            _check_scan(st, spec, i, (newlines[after] if after < len(newlines) else size) - i)
             i = space.end()
             continue
-        best: tuple[int, int, Callable[[_State, str], None]] | None = None
-        for pattern, context, action in _COMPILED:
-            m = pattern.match(spec, i)
-            if not m:
-                continue
-            length = len(m[0])
-            if context is not None:
-                c = context.match(spec, m.end())
-                length += len(c[0]) if c else 0
-            if best is None or length > best[0]:
-                best = (length, len(m[0]), action)
+        best_length, best_taken, best_action = 0, 0, None
+        for pattern, context, action in _BY_FIRST.get(spec[i]) or _rules_for(spec[i]):
+            if pattern is positional_comma or pattern is positional:
+                # [^=,]*, and [^=,]+,? : measured, not scanned
+                stop = _next_stop(stops, spec, i)
+                comma = stop < size and spec[stop] == ","
+                if not comma and (pattern is positional_comma or stop == i):
+                    continue
+                length = taken = stop - i + comma
+            else:
+                m = pattern.match(spec, i)
+                if not m:
+                    continue
+                length = taken = m.end() - i
+                if context is not None:
+                    after = bisect.bisect_left(newlines, m.end())
+                    line_end = newlines[after] if after < len(newlines) else size
+                    length += _context_length(context, spec, m.end(), line_end)
+            if best_action is None or length > best_length:
+                best_length, best_taken, best_action = length, taken, action
         st.offset = i
-        if best is None and i == len(spec) - 1 and len(spec[i].encode("utf-8",
-                                                                     "surrogateescape")) == 1:
-            break  # the scanner drops one bad byte at the very end without a word
-        if best is None:
+        if best_action is None:
+            if i == size - 1 and len(spec[i].encode("utf-8", "surrogateescape")) == 1:
+                break  # the scanner drops one bad byte at the very end without a word
             st.text = spec[i:]
             raise _fail(st, f"bad disk syntax near '{spec[i:]}'",
                         "a parameter cannot start with '='; see xl-disk-configuration(5)")
-        st.text = spec[i:i + best[1]]
-        best[2](st, st.text)
-        i += best[1]
+        _check_scan(st, spec, i, best_length)
+        st.text = spec[i:i + best_taken]
+        best_action(st, st.text)
+        i += best_taken
     d = st.disk
     st.offset, st.text = len(spec), ""
     if d.format is None:
@@ -306,20 +399,24 @@ def _reordered(swallowed: str) -> str:
     return ", ".join([*named, f"target={path}"])
 
 
+_VDEV_NUMBERED = re.compile(r"d(\d+)(?:p(\d+))?")
+_VDEV_NAMED = re.compile(r"(xvd|hd|sd)([a-z]*)([1-9]\d*)?")
+
+
 def vdev_number(vdev: str) -> int | None:
     """Whether libxl can read a vdev name (xen-vbd-interface(7)): its number, or None."""
-    m = re.fullmatch(r"d(\d+)(?:p(\d+))?", vdev)
-    if m and int(m[1]) < 1 << 20 and int(m[2] or 0) < 256:
-        return int(m[1]) << 8 | int(m[2] or 0)
+    m = _VDEV_NUMBERED.fullmatch(vdev)
+    if m and cint(m[1]) < 1 << 20 and cint(m[2] or "0") < 256:
+        return cint(m[1]) << 8 | cint(m[2] or "0")
     if vdev.isdigit():
-        return int(vdev)
-    m = re.fullmatch(r"(xvd|hd|sd)([a-z]*)([1-9]\d*)?", vdev)
+        return cint(vdev)
+    m = _VDEV_NAMED.fullmatch(vdev)
     if not m:
         return None
     disk = -1
     for ch in m[2]:
         disk = (disk + 1) * 26 + ord(ch) - ord("a")
-    partition = int(m[3] or 0)
+    partition = cint(m[3] or "0")
     limits = {"hd": (3, 63), "sd": (15, 15), "xvd": ((1 << 20) - 1, 255)}[m[1]]
     if disk > limits[0] or partition > limits[1] or disk < 0:
         return None

@@ -7,6 +7,8 @@ reverse; 'any' keys are read both ways.
 
 from __future__ import annotations
 
+import difflib
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -50,3 +52,31 @@ KNOWN = LIST | NUMBER | STRING | ANY
 # on_poweroff and friends (libxl_action_on_shutdown)
 ACTIONS = ("destroy", "restart", "rename-restart", "preserve", "coredump-destroy",
            "coredump-restart", "soft-reset")
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1:] for i in range(len(word))}
+
+
+# Every known key with one character left out → the keys it comes from, for suggest().
+_BY_DELETION: dict[str, set[str]] = {}
+for _key in KNOWN:
+    for _short in _deletions(_key):
+        _BY_DELETION.setdefault(_short, set()).add(_key)
+
+
+def suggest(name: str) -> str | None:
+    """The known key `name` is one slip away from (a letter missing, extra, changed or two
+    swapped), or None. Costs a few lookups per letter, so 10,000 unknown keys stay cheap."""
+    if name in KNOWN:
+        return name
+    found = set(_BY_DELETION.get(name, ()))  # a letter missing from name
+    for short in _deletions(name):
+        if short in KNOWN:  # one letter too many
+            found.add(short)
+        found |= _BY_DELETION.get(short, set())  # a letter changed, or two swapped
+    # those pairs share a letter-less form but may be two slips apart: rank them as difflib
+    # does (and as closely as it asks), on a handful of candidates instead of every key
+    scored = [(difflib.SequenceMatcher(None, name, key).ratio(), key) for key in sorted(found)]
+    best = max(scored, default=(0.0, ""), key=lambda pair: pair[0])
+    return best[1] if best[0] >= 0.75 else None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlfs import run
-from xenlfs.errors import CommandFailed, PreconditionError, UsageError
+from xenlfs.errors import CommandFailed, PreconditionError, ToolMissing, UsageError
 from xenlfs.xl import check
 
 CAPABILITIES = Path("/proc/xen/capabilities")
@@ -36,6 +36,44 @@ def require_dom0(capabilities: Path = CAPABILITIES) -> None:
         "install) and run this there, or try it under QEMU: xenlfs lab demo")
 
 
+def parse_host(info: str) -> check.Host:
+    """`xl info -n` → what xl asks the hypervisor while it reads a config. libxl sizes CPU maps
+    in whole bytes of max_cpu_id + 1 bits; the cpu_topology table says each CPU's node."""
+    fields = {}
+    node_cpus: dict[int, int] = {}
+    for line in info.splitlines():
+        row = re.fullmatch(r"\s*(\d+):\s+(\d+)\s+(\d+)\s+(\d+)\s*", line)
+        if row:
+            cpu, node = int(row[1]), int(row[4])
+            node_cpus[node] = node_cpus.get(node, 0) | 1 << cpu
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+
+    def number(key: str) -> int | None:
+        return int(fields[key]) if fields.get(key, "").isdigit() else None
+
+    max_cpu_id = number("max_cpu_id")
+    cpus = None if max_cpu_id is None else (max_cpu_id + 1 + 7) // 8 * 8
+    nodes = number("nr_nodes")
+    by_node = None if not node_cpus or nodes is None else tuple(
+        node_cpus.get(n, 0) for n in range(nodes))
+    return check.Host(cpus=cpus, online_cpus=number("nr_cpus"), nodes=nodes,
+                      node_cpus=by_node)
+
+
+def host() -> check.Host:
+    """This host as xl sees it, in dom0; elsewhere (or if xl cannot say) nothing is known, and
+    the checks that need it are left out rather than the check failing."""
+    if not in_dom0():
+        return check.Host()
+    try:
+        return parse_host(run.run(["xl", "info", "-n"], timeout=30).stdout)
+    except (CommandFailed, ToolMissing):
+        return check.Host()
+
+
 def config_path(name_or_file: str, config_dir: Path) -> Path:
     """A guest's config: the file itself if it exists, else CONFIG_DIR/NAME.cfg."""
     given = Path(name_or_file)
@@ -50,7 +88,7 @@ def checked(path: Path) -> check.Report:
         raise UsageError(f"no guest config {path}",
                          hint="write one: xenlfs guest config NAME --kernel ... --memory ... "
                          "--disk ...")
-    report = check.check_file(path)
+    report = check.check_file(path, host())
     if in_dom0():
         check.check_bridges(report)
     if not report.ok:

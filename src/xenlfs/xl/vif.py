@@ -12,6 +12,8 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
+from xenlfs.xl.cnum import cint
+
 # libxl field each option sets; the colo_* options exist too but are for COLO replication
 OPTIONS = {"mac": "mac", "bridge": "bridge", "ip": "ip", "script": "script",
            "backend": "backend_domname", "vifname": "ifname", "model": "model",
@@ -41,7 +43,7 @@ def _strtoul(text: str, base: int) -> tuple[int | None, str]:
     m = re.match(rf"[ \t\n\v\f\r]*([+-]?)({prefix}[{digits}]+)", text)
     if not m:
         return None, text
-    value = int(m[2], base)
+    value = cint(m[2], base)
     return (-value % (1 << 64) if m[1] == "-" else value), text[m.end():]
 
 
@@ -85,7 +87,7 @@ def rate(value: str) -> tuple[int, int]:
     if not re.fullmatch(r"[0-9]+[GMK]?[Bb]/s", amount):
         raise _rate_error(f"invalid rate '{amount}'")
     m = re.match(r"0[0-7]*|[1-9][0-9]*", amount)  # strtoull base 0: a leading 0 is octal
-    number = int(m[0], 8) if m and m[0].startswith("0") else int(m[0]) if m else 0
+    number = cint(m[0], 8) if m and m[0].startswith("0") else cint(m[0]) if m else 0
     unit = amount[m.end():] if m else amount
     if number == 0 or number > 0xFFFFFFFF:
         raise _rate_error(f"rate '{amount}' is zero or too large")
@@ -97,7 +99,7 @@ def rate(value: str) -> tuple[int, int]:
         if not re.fullmatch(r"[0-9]+[mu]?s?", interval):
             raise _rate_error(f"invalid interval '{interval}'")
         m = re.match(r"0[0-7]*|[1-9][0-9]*", interval)
-        usecs = (int(m[0], 8) if m[0].startswith("0") else int(m[0])) if m else 0
+        usecs = (cint(m[0], 8) if m[0].startswith("0") else cint(m[0])) if m else 0
         unit = interval[m.end():] if m else interval
         if usecs == 0 or usecs > 0xFFFFFFFF:
             raise _rate_error(f"interval '{interval}' is zero or too large")

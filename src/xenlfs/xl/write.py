@@ -147,24 +147,33 @@ def parse_assignment(text: str) -> tuple[str, str]:
     return key, quote(raw)
 
 
+def _comments_inside(statement: str, path: str) -> list[str]:
+    """The comments inside a (multi-line) assignment about to be replaced, each as a line to
+    keep above the new one: they described the items, and are the user's words."""
+    return [t.text for t in cfg.tokens(statement, path)
+            if t.kind == "NEWLINE" and t.text.lstrip().startswith("#")]
+
+
 def set_values(text: str, path: str, edits: Sequence[tuple[str, str]]) -> str:
     """Apply `key = value` edits (value as xl text) to a config file's text.
 
     An existing key's last assignment (the one xl uses) is replaced in place, so comments,
-    blank lines and order stay; a new key is appended at the end."""
+    blank lines and order stay (comments inside a replaced multi-line list move above it); a
+    new key is appended at the end."""
     for key, raw in edits:
         config = cfg.parse(text, path)
         new_value = cfg.parse(f"{key} = {raw}\n", "--set").values[key]
         if key in config.values:
             last = config.where(key)
-            text = text[:last.start] + f"{key} = {raw}" + text[last.end:]
+            kept = _comments_inside(text[last.start:last.end], path)
+            text = text[:last.start] + "".join(kept) + f"{key} = {raw}" + text[last.end:]
         else:
             if text and not text.endswith("\n"):
                 text += "\n"
             text += f"{key} = {raw}\n"
         after = cfg.parse(text, path)
-        expected = {k: cfg.plain(v) for k, v in config.values.items()}
-        expected[key] = cfg.plain(new_value)
-        if after.plain() != expected:
+        expected = {k: cfg.flat(v) for k, v in config.values.items()}
+        expected[key] = cfg.flat(new_value)
+        if {k: cfg.flat(v) for k, v in after.values.items()} != expected:
             raise UsageError(f"internal error: editing {key} would change other settings")
     return text

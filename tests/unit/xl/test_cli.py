@@ -118,3 +118,14 @@ def test_set_through_a_symlinked_config_edits_the_file_it_names(xenlfs, tmp_path
     assert result.returncode == 0, result.stderr
     assert link.is_symlink() and "memory = 2048" in real.read_text()
     assert real.stat().st_mode & 0o7777 == 0o600
+
+
+def test_set_refuses_a_value_xl_refuses(xenlfs, tmp_path: Path):
+    cfg = tmp_path / "g.cfg"
+    cfg.write_text(HINT)
+    result = xenlfs("guest", "config", str(cfg), "--set", "cpus=abc")
+    assert result.returncode != 0 and cfg.read_text() == HINT
+    assert "cpus = \"abc\": 'abc' is not a CPU number or range" in result.stderr
+    assert "not writing" in result.stderr
+    assert xenlfs("guest", "config", str(cfg), "--set", "cpus=0-3,^1").returncode == 0
+    assert 'cpus = "0-3,^1"' in cfg.read_text()

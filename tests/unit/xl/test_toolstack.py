@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from xenlfs.errors import PreconditionError
-from xenlfs.xl import check, toolstack
+from xenlfs.xl import cfg, check, toolstack
 
 # The layout xl 4.17 prints (tools/xl/xl_list.c): name padded to 40 columns, then numbers.
 XL_LIST = """\
@@ -77,3 +77,41 @@ def test_a_missing_bridge_is_warned(tmp_path: Path):
     missing = [f.what for f in report.findings if "bridge" in f.what]
     assert missing == ["vif 'bridge=br9': bridge br9 does not exist on this host: the guest "
                        "will not start"]
+
+
+# The layout of `xl info -n` (tools/xl/xl_info.c): keys padded to a column, then ': value'.
+XL_INFO = """\
+host                   : lab
+nr_cpus                : 2
+max_cpu_id             : 9
+nr_nodes               : 1
+cores_per_socket       : 2
+xen_major              : 4
+cpu_topology           :
+cpu:    core    socket     node
+  0:       0        0        0
+  1:       1        0        0
+numa_info              :
+node:    memsize    memfree    distances
+   0:     2048       1024      10
+"""
+
+
+def test_xl_info_gives_what_xl_asks_while_reading_a_config():
+    # libxl sizes CPU maps in bytes: CPUs 0-9 take two, so 16 CPU numbers fit
+    assert toolstack.parse_host(XL_INFO) == check.Host(cpus=16, online_cpus=2, nodes=1,
+                                                       node_cpus=(0b11,))
+    assert toolstack.parse_host("") == check.Host()
+
+
+def test_the_host_decides_cpus_and_vnuma_when_it_is_known():
+    text = ('name = "g"\nkernel = "/k"\nvcpus = 1\ncpus = "16"\n'
+            'vnuma = [["pnode=1", "size=128", "vcpus=0"]]\n')
+    config = cfg.parse(text, "g.cfg")
+    assert check.check_config(config).ok  # unknown host: a CPU 16 and a node 1 may exist
+    host = toolstack.parse_host(XL_INFO)
+    errors = [f.what for f in check.check_config(config, host).findings
+              if f.severity == "error"]
+    assert len(errors) == 2
+    assert "leaves vcpu 0 no CPU of the 16 CPUs of this host" in errors[0]
+    assert "pnode 1: the host has 1 NUMA node(s)" in errors[1]

@@ -69,3 +69,19 @@ def test_set_keeps_comments_and_order(arg, key, value):
 def test_set_rejects_a_bad_key():
     with pytest.raises(UsageError, match="not an xl key"):
         write.parse_assignment("Memory=1")
+
+
+def test_replacing_a_multiline_list_keeps_its_comments_above_it():
+    text = ('name = "g"\ndisk = [ "phy:/dev/sdc12,xvda1,w",  # root\n  # swap next\n'
+            '  "phy:/dev/sdc13,xvda2,w",\n] # after\nmemory = 1\n')
+    new = write.set_values(text, "g.cfg", [write.parse_assignment('disk=["phy:/dev/x,xvda1,w"]')])
+    assert new == ('name = "g"\n# root\n# swap next\ndisk = ["phy:/dev/x,xvda1,w"] # after\n'
+                   "memory = 1\n")
+
+
+def test_set_works_beside_and_with_lists_as_deep_as_xl_allows():
+    deep = "[" * 3000 + "1" + "]" * 3000
+    text = f'name = "g"\nx = {deep}\n'
+    new = write.set_values(text, "g.cfg", [write.parse_assignment("memory=512"),
+                                           write.parse_assignment(f"y={deep}")])
+    assert new == text + f"memory = 512\ny = {deep}\n"
