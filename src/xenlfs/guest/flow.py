@@ -3,9 +3,11 @@ apply the edits, write the guest's xl config — as a flat list of timed steps."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from xenlfs.guest import prepare, storage, volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.snapshot import formats
 from xenlfs.snapshot import manifest as manifests
+from xenlfs.snapshot.extract import confined
 from xenlfs.xl import cfg, check, write
 
 log = logging.getLogger("xenlfs.guest")
@@ -99,9 +102,17 @@ def extract_skeleton(archive: Path, dest: Path) -> None:
     listing = dest / ".xenlfs-members"
     listing.write_text("\n".join(wanted) + "\n", encoding="utf-8", errors="surrogateescape")
     flag = formats.detect(archive).tar_flag
-    # Hard links to files left out fail, and only root can make nodes: harmless for a plan.
-    run.run(["tar", "--extract", "--no-recursion", "--file", archive, "--directory", dest,
-             "--files-from", listing, *([flag] if flag else [])], check=False)
+    argv = ["tar", "--extract", "--no-recursion", "--file=-", f"--directory={dest}",
+            f"--files-from={listing}", *([flag] if flag else [])]
+    # As root, the same jail as the real extraction; a user's dry run cannot make one, but
+    # `dest` is a new private directory that holds no links of its own.
+    jail: contextlib.AbstractContextManager[list[str]] = \
+        confined(dest) if os.geteuid() == 0 else contextlib.nullcontext([])
+    with jail as prefix, open(archive, "rb") as source:
+        # Hard links to files left out fail, and only root can make nodes: harmless here.
+        tar = run.spawn([*prefix, *argv], stdin=source, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+        tar.wait()
     listing.unlink()
 
 
