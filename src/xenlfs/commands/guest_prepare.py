@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from xenlfs import run, settings, ui
 from xenlfs.cli import ArgumentParser, add_dry_run
 from xenlfs.errors import UsageError
+from xenlfs.xl import name as guest_name
 
 if TYPE_CHECKING:
     from xenlfs.guest import flow
@@ -22,7 +23,8 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
         "console and null nodes, fstab (root on the guest's xvda1), inittab (a getty on hvc0), "
         "the network interface, hostname; then write its xl config. Guest files are only "
         "ever reached inside the guest's root: the host's are never touched.")
-    p.add_argument("name", metavar="NAME", help="the guest's name (xl config NAME.cfg, LV name)")
+    p.add_argument("name", metavar="NAME", type=guest_name.argument,
+                   help="the guest's name (xl config NAME.cfg, LV name)")
     p.add_argument("--snapshot", type=Path, required=True, metavar="ARCHIVE",
                    help="a snapshot made by 'xenlfs snapshot create' (or any root tar)")
     p.add_argument("--target", type=Path, metavar="PATH",
