@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,8 @@ from xenlfs.xl import name as guest_name
 
 if TYPE_CHECKING:
     from xenlfs.guest import flow
+
+MAX_KEY_BYTES = 16 << 10  # an RSA-16384 public key is about 2.8 KiB
 
 
 def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
@@ -65,18 +69,21 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     # Imported here: `xenlfs guest list` in the lab's slow dom0 should not pay for step 5.
     from xenlfs.guest import edits, flow, prepare, storage
 
+    # Every value is checked here, before a volume is made or a mount is done.
     try:
-        size = settings.parse_size(args.size) if args.size else None
+        size = settings.parse_size(args.size) if args.size is not None else None
     except ValueError as e:
         raise UsageError(f"argument --size: {e}") from e
+    if size == 0:
+        raise UsageError("--size 0: an image or LV needs a size", hint="e.g. --size 4G, or "
+                         "leave it out for 1.5× the snapshot + 256M")
     if (args.gateway or args.broadcast) and not args.ip:
         raise UsageError("--gateway and --broadcast go with --ip")
-    ssh_key = None
-    if args.ssh_key:
-        try:
-            ssh_key = args.ssh_key.read_text().strip()
-        except OSError as e:
-            raise UsageError(f"--ssh-key {args.ssh_key}: {e.strerror}") from e
+    if args.swap is not None:
+        edits.check_swap(args.swap)
+    if args.root_password_hash is not None:
+        edits.check_password_hash(args.root_password_hash)
+    ssh_key = read_ssh_key(args.ssh_key) if args.ssh_key else None
     request = storage.Request(args.name, args.target, args.vg, size, args.partition_table,
                               args.mkfs, args.yes)
     opts = prepare.GuestOptions(
@@ -88,6 +95,30 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                         config["guest.memory"], tuple(args.vif or [""]), args.ramdisk)
     # SIGTERM unwinds like Ctrl-C (cli.main): mounts are unmounted and loops detached.
     return show(flow.prepare_guest(args.snapshot, request, opts, xl))
+
+
+def read_ssh_key(path: Path) -> str:
+    """A public key file: a small regular file of one printable line (not /dev/zero, a FIFO
+    or a private key's binary)."""
+    from xenlfs.guest import edits
+
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"--ssh-key {path} is not a regular file",
+                             hint="give the public key file, e.g. ~/.ssh/id_ed25519.pub")
+        with open(path, "rb") as f:
+            data = f.read(MAX_KEY_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"--ssh-key {path}: {e.strerror}") from e
+    try:
+        if len(data) > MAX_KEY_BYTES:
+            raise ValueError
+        return edits.check_ssh_key(data.decode("utf-8"))
+    except (ValueError, UsageError):
+        raise UsageError(f"--ssh-key {path} is not a public key file: one line of text, "
+                         "like 'ssh-ed25519 AAAA... comment'",
+                         hint="give the .pub file, e.g. --ssh-key ~/.ssh/id_ed25519.pub") from None
 
 
 def show(report: flow.Report) -> int:

@@ -42,10 +42,23 @@ def fstab_root_line(device: str, fstype: str) -> str:
     return f"{device:<14} /            {fstype:<8} defaults            1     1"
 
 
+_FSTAB_SPEC = re.compile(r"^(/dev/|(UUID|LABEL|PARTUUID|PARTLABEL)=)\S+$")
+
+
+def check_swap(device: str) -> str:
+    """An fstab device field: a /dev path or UUID=/LABEL=…, nothing that splits the line."""
+    if not _FSTAB_SPEC.fullmatch(device) or not device.isprintable():
+        raise UsageError(f"--swap {device!r} is not a device fstab can name",
+                         hint="the guest's swap device, e.g. --swap /dev/xvda2 (or UUID=...)")
+    return device
+
+
 def fstab(text: str | None, *, root: str = "/dev/xvda1", fstype: str = "ext4",
           swap: str | None = None) -> str:
     """Root on the guest's virtual disk; virtual filesystems kept; the host's disks and swap
     commented out (the domU cannot see them); a swap line for the guest's own swap."""
+    if swap:
+        check_swap(swap)
     if text is None:
         lines = [fstab_root_line(root, fstype), *LFS_VIRTUAL_LINES]
         if swap:
@@ -225,11 +238,17 @@ def hosts(text: str | None, name: str) -> str:
     return _joined(out)
 
 
-def shadow_root(text: str | None, password_hash: str) -> str:
-    """root's password hash in etc/shadow (the rest of the line and file kept)."""
-    if not password_hash.startswith("$") or any(c in password_hash for c in ":\n "):
+def check_password_hash(password_hash: str) -> str:
+    if not password_hash.startswith("$") or not password_hash.isprintable() \
+            or any(c in password_hash for c in ": "):
         raise UsageError("the root password hash must be a crypt(3) hash like $6$salt$...",
                          hint="make one with: openssl passwd -6")
+    return password_hash
+
+
+def shadow_root(text: str | None, password_hash: str) -> str:
+    """root's password hash in etc/shadow (the rest of the line and file kept)."""
+    check_password_hash(password_hash)
     out: list[str] = []
     found = False
     for line in _lines(text):
@@ -244,10 +263,17 @@ def shadow_root(text: str | None, password_hash: str) -> str:
     return _joined(out)
 
 
+def check_ssh_key(key: str) -> str:
+    """One line of printable text, as a public key file (ssh-ed25519 AAAA... comment) is."""
+    key = key.strip()
+    if not key or not key.isprintable():
+        raise UsageError("the SSH key must be one line of a public key file (ssh-ed25519 ...)",
+                         hint="give the .pub file, e.g. --ssh-key ~/.ssh/id_ed25519.pub")
+    return key
+
+
 def authorized_keys(text: str | None, key: str) -> str:
     """root's ~/.ssh/authorized_keys with this key added once."""
-    key = key.strip()
-    if not key or "\n" in key:
-        raise UsageError("the SSH key must be one line of a public key file (ssh-ed25519 ...)")
+    key = check_ssh_key(key)
     lines = _lines(text)
     return _joined(lines if key in (line.strip() for line in lines) else [*lines, key])

@@ -57,6 +57,7 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
     with ui.step("look at the snapshot and the target", times):
         content = storage.snapshot_content(archive)
         layout = storage.decide(request, content)
+        xl_text = render_xl_config(layout, opts, xl)  # refuses what xl would, before building
     report = Report(layout, times=times)
     opts = dataclasses.replace(opts, fstype=layout.fstype)
     log.info("target: %s %s%s%s", layout.kind, layout.path,
@@ -78,7 +79,7 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
                 prepare.apply(GuestRoot(where), report.plan)
     report.diffs = [a.diff() for a in report.plan.actions if isinstance(a, prepare.WriteFile)]
     with ui.step("write the guest's xl config", times):
-        write_xl_config(report, opts, xl)
+        write_xl_config(report, opts, xl, xl_text)
     return report
 
 
@@ -121,21 +122,30 @@ def _in_skeleton(name: str) -> bool:
     return len(parts) <= 2 or parts[0] == "etc" or parts[:2] == ["root", ".ssh"]
 
 
-def write_xl_config(report: Report, opts: prepare.GuestOptions, xl: XlRequest) -> None:
+def render_xl_config(layout: storage.Layout, opts: prepare.GuestOptions,
+                     xl: XlRequest) -> str | None:
+    """The guest's xl config, or None when there is none to write. Raises UsageError for a
+    value xl would refuse (memory 0, ...)."""
+    if layout.disk_spec is None or not xl.kernel:
+        return None
+    guest = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory,
+                              disks=(layout.disk_spec,), root=f"{opts.root_device} ro",
+                              vifs=xl.vifs, ramdisk=xl.ramdisk)
+    return write.render(guest)
+
+
+def write_xl_config(report: Report, opts: prepare.GuestOptions, xl: XlRequest,
+                    new: str | None) -> None:
     layout = report.layout
     if layout.disk_spec is None:
         report.xl_note = "not written: a directory target is no Xen disk"
         return
-    if not xl.kernel:
+    if new is None:
         report.xl_note = ("not written: give --kernel (the domU kernel of hint step 4), e.g. "
                           f"--kernel /boot/vmlinuz-6.1-xen-domU; disk would be "
                           f"'{layout.disk_spec}'")
         return
-    guest = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory,
-                              disks=(layout.disk_spec,), root=f"{opts.root_device} ro",
-                              vifs=xl.vifs, ramdisk=xl.ramdisk)
     path = xl.config_dir / f"{opts.name}.cfg"
-    new = write.render(guest)
     found = check.check_config(cfg.parse(new, str(path)))
     for finding in found.findings:
         log.warning("%s", finding)

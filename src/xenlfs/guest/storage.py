@@ -214,15 +214,19 @@ def decide(request: Request, content: int) -> Layout:
         raise UsageError("say where the guest goes: --target DEVICE|IMAGE|DIR, or --vg VG")
     target = Path(os.path.abspath(target))
     if target.is_dir():
-        if target == Path("/") or os.stat(target).st_ino == os.stat("/").st_ino:
-            raise PreconditionError("the target directory is the running root filesystem")
+        check_directory(target)
+        if request.size is not None:
+            raise UsageError(f"--size: {target} is a directory, which has no size",
+                             hint="leave out --size; it sizes a new image or LV")
         return Layout("dir", target, fstype=request.mkfs or "ext4")
     if target.is_block_device():
         check_device(target, need)
+        _check_same_size(target, device_size(target), request.size)
         return _existing(Layout("block", target), target, request)
     if target.exists() and not target.is_file():
         raise UsageError(f"{target} is neither a directory, a block device nor an image file")
     if target.is_file():
+        _check_same_size(target, target.stat().st_size, request.size)
         for loop in _loops_of(target):
             check_device(Path(loop), 0)  # a leftover loop of a killed run is detached later
         part = partition(target)
@@ -243,8 +247,46 @@ def decide(request: Request, content: int) -> Layout:
         raise UsageError(f"{target.parent} does not exist")
     size = request.size or default_size(content)
     _check_size(size, need, f"--size {size // MiB}M")
+    st = os.statvfs(target.parent)
+    if size > st.f_blocks * st.f_frsize:
+        raise UsageError(f"--size {_mib(size)} is more than the filesystem holding "
+                         f"{target.parent} holds ({_mib(st.f_blocks * st.f_frsize)})",
+                         hint="a smaller --size, or an image on a bigger filesystem")
     return Layout("image", target, True, size, request.partition_table,
                   mkfs=request.mkfs or "ext4", fstype=request.mkfs or "ext4")
+
+
+# Directories of the running system a guest must never be extracted into (beside "/" itself
+# and every directory directly in it).
+SYSTEM_SUBDIRS = (Path("/usr"), Path("/var"))
+
+
+def check_directory(target: Path) -> None:
+    """Refuse the running root and its system directories as a directory target."""
+    real = Path(os.path.realpath(target))
+    here, root = os.stat(real), os.stat("/")
+    if (here.st_dev, here.st_ino) == (root.st_dev, root.st_ino):
+        raise PreconditionError("the target directory is the running root filesystem")
+    if real.parent == Path("/") or real.parent in SYSTEM_SUBDIRS:
+        raise PreconditionError(f"{target} is a system directory of the running host"
+                                + (f" ({real})" if real != target else ""),
+                                hint="give the guest a directory of its own, e.g. "
+                                "/srv/xen/NAME, or a partition, LV or image")
+
+
+def _mib(size: int) -> str:
+    return f"{size // MiB} MiB" if size < 1 << 40 else f"{size >> 40} TiB"
+
+
+def _check_same_size(target: Path, size: int, asked: int | None) -> None:
+    """--size makes a new image or LV; over an existing one it can only say what is there."""
+    if asked is None:
+        return
+    if asked != size:
+        raise UsageError(f"--size: {target} exists and is {_mib(size)}; --size only sizes a "
+                         "new image or LV", hint="leave out --size to use it as it is (or "
+                         "remove it first, to make a new one of that size)")
+    log.info("--size: %s already is %s", target, _mib(size))
 
 
 def _check_size(size: int, need: int, what: str) -> None:

@@ -67,15 +67,23 @@ def _new_image(layout: Layout) -> None:
         log.info("would create the sparse image %s of %d MiB", layout.path, layout.size // MiB)
         return
     fd = os.open(layout.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.ftruncate(fd, layout.size)
-    finally:
-        os.close(fd)
-    if layout.partition_table != "none":
-        # One Linux partition from 1 MiB to the end: the guest sees xvda with xvda1.
-        script = f"label: {layout.partition_table}\nstart=2048, type=L\n"
-        run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", layout.path],
-                input=script, writes=True)
+    try:  # half-made, it would block the next run: it goes again if anything fails
+        try:
+            os.ftruncate(fd, layout.size)
+        finally:
+            os.close(fd)
+        if layout.partition_table != "none":
+            # One Linux partition from 1 MiB to the end: the guest sees xvda with xvda1.
+            script = f"label: {layout.partition_table}\nstart=2048, type=L\n"
+            run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", layout.path],
+                    input=script, writes=True)
+    except BaseException as e:
+        layout.path.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise PreconditionError(f"cannot make the image {layout.path} of "
+                                    f"{layout.size // MiB} MiB: {e.strerror}",
+                                    hint="a smaller --size, or another filesystem") from e
+        raise
 
 
 def _partition_window(layout: Layout) -> tuple[int, int | None]:
