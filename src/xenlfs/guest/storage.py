@@ -310,10 +310,59 @@ def _existing(layout: Layout, device: Path, request: Request,
     if mkfs and found and not request.yes and not run.dry_run():
         _confirm(f"{device} holds a {found} filesystem; make a new {mkfs} over it, "
                  "destroying what it holds?")
+    if mkfs and not found and not request.yes:
+        # No signature is no proof of no data (random bytes, an encrypted volume, a
+        # database file): only all zeros may be formatted without asking.
+        data = unknown_data(device, part)
+        if data and run.dry_run():
+            log.warning("%s holds %s; a real run asks before mkfs", device, data)
+        elif data:
+            _confirm(f"{device} holds {data}, of no kind blkid knows; make a {mkfs} "
+                     "filesystem over it, destroying that data?")
     if mkfs is None and found is None:
         raise PreconditionError(f"{device} holds no filesystem", hint="add --mkfs ext4")
     return Layout(layout.kind, layout.path, False, 0, layout.partition_table, mkfs,
                   mkfs or found or "ext4")
+
+
+ZERO_SCAN_LIMIT = 256 * MiB
+
+
+def unknown_data(path: Path, window: tuple[int, int] | None = None) -> str | None:
+    """What says `path` (or the window of it) is not blank: None if every byte is zero.
+    Only the data extents of a sparse image are read; at most ZERO_SCAN_LIMIT bytes."""
+    start, length = window or (0, device_size(path) if path.is_block_device()
+                               else path.stat().st_size)
+    end, budget = start + length, ZERO_SCAN_LIMIT
+    sparse = not path.is_block_device()  # block devices know no holes (lseek: EINVAL)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pos = start
+        while pos < end:
+            hole = end
+            if sparse:
+                try:
+                    pos = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:
+                    return None  # ENXIO: no data after pos, a hole to the end
+                if pos >= end:
+                    return None
+                hole = min(end, os.lseek(fd, pos, os.SEEK_HOLE))
+            while pos < hole:
+                if budget <= 0:
+                    return (f"data not read past its first {ZERO_SCAN_LIMIT // MiB} MiB "
+                            "(all zeros so far)")
+                chunk = os.pread(fd, min(4 * MiB, hole - pos, budget), pos)
+                if not chunk:
+                    return None
+                zeros = len(chunk) - len(chunk.lstrip(b"\0"))
+                if zeros < len(chunk):
+                    return f"data (its first non-zero byte at offset {pos + zeros - start})"
+                pos += len(chunk)
+                budget -= len(chunk)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _confirm(question: str) -> None:
