@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -53,6 +54,14 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
     if os.geteuid() != 0 and not run.dry_run():
         raise PreconditionError("preparing a guest needs root (devices, owners, nodes)",
                                 hint="run it again as root, or look first with --dry-run")
+    # Under the guest's lock from the first look on: a mount of this guest found now is a
+    # leftover of a killed run, never one of a run still going.
+    with volume.locked(opts.name):
+        return _prepare_guest(archive, request, opts, xl)
+
+
+def _prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOptions,
+                   xl: XlRequest) -> Report:
     times = ui.StepTimes()
     with ui.step("look at the snapshot and the target", times):
         content = storage.snapshot_content(archive)
@@ -71,7 +80,7 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
                 extract_skeleton(archive, Path(skeleton))
                 report.plan = prepare.plan_edits(GuestRoot(Path(skeleton)), opts)
         else:
-            _check_room(where, content)
+            _check_room(where, content, archive)
             with ui.step("extract the snapshot", times):
                 snapshot.extract(archive, where)
             with ui.step("edit the guest's files", times):
@@ -83,22 +92,50 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
     return report
 
 
-def _check_room(where: Path, content: int) -> None:
+def _check_room(where: Path, content: int, archive: Path) -> None:
     st = os.statvfs(where)
     free = st.f_bavail * st.f_frsize
+    if free >= content:
+        return
+    # Preparing it again: tar replaces each file (unlinking the old one first), so what the
+    # files already there take is room too.
+    free += replaced_bytes(where, member_names(archive))
     if free < content:
         raise PreconditionError(f"{where} has {free // storage.MiB} MiB free; the snapshot "
                                 f"needs about {content // storage.MiB} MiB",
                                 hint="use a bigger target, or --mkfs ext4 over an empty one")
 
 
-def extract_skeleton(archive: Path, dest: Path) -> None:
-    """For a dry run: only the entries step 5 looks at (top levels, etc/, root/.ssh)."""
+def member_names(archive: Path) -> list[str]:
+    """The archive's member names ('./etc/fstab'), from its manifest if it has one."""
     sidecar = manifests.path_for(archive)
     if sidecar.is_file():
-        names = ["./" + e.path for e in manifests.read(sidecar).entries if e.path != "."]
-    else:
-        names = run.run(["tar", "--list", "--file", archive]).stdout.splitlines()
+        return ["./" + e.path for e in manifests.read(sidecar).entries if e.path != "."]
+    listing: str = run.run(["tar", "--list", "--file", archive]).stdout
+    return listing.splitlines()
+
+
+def replaced_bytes(where: Path, names: list[str]) -> int:
+    """Bytes the regular files in `where` at these names take on its filesystem (each
+    hard-linked file once). Only looks (lstat); what lies on another filesystem is not
+    counted."""
+    device = os.stat(where).st_dev
+    seen: set[int] = set()
+    total = 0
+    for name in names:
+        try:
+            st = os.lstat(os.path.join(where, name))
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_dev == device and st.st_ino not in seen:
+            seen.add(st.st_ino)
+            total += st.st_blocks * 512
+    return total
+
+
+def extract_skeleton(archive: Path, dest: Path) -> None:
+    """For a dry run: only the entries step 5 looks at (top levels, etc/, root/.ssh)."""
+    names = member_names(archive)
     wanted = [n for n in names if _in_skeleton(n)]
     listing = dest / ".xenlfs-members"
     listing.write_text("\n".join(wanted) + "\n", encoding="utf-8", errors="surrogateescape")

@@ -21,13 +21,14 @@ from pathlib import Path
 
 from xenlfs import run
 from xenlfs.errors import PreconditionError, UsageError
+from xenlfs.guest import inuse
 
 log = logging.getLogger("xenlfs.guest")
 
 MiB = 1 << 20
 LVM_CONFIG = ("--config", "activation{udev_sync=0 udev_rules=0} "
               "devices{obtain_device_list_from_udev=0}")
-MOUNT_BASE = Path("/run/xenlfs")
+MOUNT_BASE = inuse.MOUNT_BASE
 IN_USE_TYPES = {"LVM2_member": "an LVM physical volume", "linux_raid_member": "an md RAID member"}
 
 
@@ -112,14 +113,6 @@ def _family(sysdir: Path) -> list[Path]:
     return [sysdir, *[p for p in sysdir.iterdir() if (p / "partition").exists()]]
 
 
-def _mounted_numbers() -> dict[str, str]:
-    mounts: dict[str, str] = {}
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        mounts.setdefault(fields[2], fields[4])
-    return mounts
-
-
 def _slaves(numbers: str) -> set[str]:
     """A device's number and, recursively, those of the devices under it (dm, md)."""
     found = {numbers}
@@ -149,21 +142,27 @@ def fs_type(path: Path, partition: tuple[int, int] | None = None) -> str | None:
     return f"{found['PTTYPE']} partition table" if "PTTYPE" in found else None
 
 
-def check_device(dev: Path, need: int) -> None:
-    """Refuse a block device that is in use or too small (exit 3, with the reason)."""
+def check_device(dev: Path, need: int, guest: str = "") -> None:
+    """Refuse a block device that is in use or too small (exit 3, with the reason). Mounts
+    xenlfs left for a killed `guest prepare` (of `guest`, or of one no longer running) are
+    not "in use": attaching cleans them up."""
     sysdir = _sysfs(dev)
     family = _family(sysdir)
     numbers = {_numbers(d): d.name for d in family}
-    mounts = _mounted_numbers()
+    mounts = inuse.mounts()
     root = os.stat("/").st_dev
     root_chain = _slaves(f"{os.major(root)}:{os.minor(root)}")
+    leftovers = False
     for number, name in numbers.items():
         if number in root_chain:
             raise PreconditionError(f"{dev} holds the running root filesystem (/dev/{name})",
                                     hint="give the guest its own partition, volume or image")
-        if number in mounts:
-            raise PreconditionError(f"{dev} is in use: /dev/{name} is mounted on "
-                                    f"{mounts[number]}", hint=f"umount {mounts[number]} first")
+        for where in mounts.get(number, []):
+            if inuse.leftover(where, guest):
+                leftovers = True
+                continue
+            raise PreconditionError(f"{dev} is in use: /dev/{name} is mounted on {where}",
+                                    hint=f"umount {where} first")
     swaps = Path("/proc/swaps").read_text().splitlines()[1:]
     for line in swaps:
         with contextlib.suppress(OSError):
@@ -180,6 +179,17 @@ def check_device(dev: Path, need: int) -> None:
             raise PreconditionError(f"{dev} is in use: /dev/{member.name} is held by "
                                     f"{', '.join(holders)} (device-mapper, LVM or md)",
                                     hint="free it first (lvchange -an, mdadm --stop, ...)")
+    users = inuse.open_by(devices={os.makedev(*map(int, n.split(":"))) for n in numbers})
+    if users:
+        raise PreconditionError(f"{dev} is in use: held open by {', '.join(users)}",
+                                hint="stop that first (a running guest: xenlfs guest "
+                                "shutdown NAME)")
+    if not leftovers and inuse.claimed(dev):
+        raise PreconditionError(f"{dev} is in use: the kernel gave it to another user "
+                                "exclusively (mounted in another mount namespace, a running "
+                                "guest's blkback, device-mapper or md)",
+                                hint="find it with: lsblk; cat /proc/*/mountinfo | grep "
+                                f"{next(iter(numbers))}")
     signature = fs_type(dev)
     if signature in IN_USE_TYPES:
         raise PreconditionError(f"{dev} is {IN_USE_TYPES[signature]} ({signature})",
@@ -220,15 +230,21 @@ def decide(request: Request, content: int) -> Layout:
                              hint="leave out --size; it sizes a new image or LV")
         return Layout("dir", target, fstype=request.mkfs or "ext4")
     if target.is_block_device():
-        check_device(target, need)
+        check_device(target, need, request.name)
         _check_same_size(target, device_size(target), request.size)
         return _existing(Layout("block", target), target, request)
     if target.exists() and not target.is_file():
         raise UsageError(f"{target} is neither a directory, a block device nor an image file")
     if target.is_file():
-        _check_same_size(target, target.stat().st_size, request.size)
+        st = target.stat()
+        _check_same_size(target, st.st_size, request.size)
+        users = inuse.open_by(files={(st.st_dev, st.st_ino)})
+        if users:
+            raise PreconditionError(f"{target} is in use: held open by {', '.join(users)}",
+                                    hint="stop that first (a running guest: xenlfs guest "
+                                    "shutdown NAME)")
         for loop in _loops_of(target):
-            check_device(Path(loop), 0)  # a leftover loop of a killed run is detached later
+            check_device(Path(loop), 0, request.name)  # a killed run's loop is detached later
         part = partition(target)
         if part is not None:
             _check_size(part[1], need, f"the partition in {target}")
@@ -247,10 +263,10 @@ def decide(request: Request, content: int) -> Layout:
         raise UsageError(f"{target.parent} does not exist")
     size = request.size or default_size(content)
     _check_size(size, need, f"--size {size // MiB}M")
-    st = os.statvfs(target.parent)
-    if size > st.f_blocks * st.f_frsize:
+    fs = os.statvfs(target.parent)
+    if size > fs.f_blocks * fs.f_frsize:
         raise UsageError(f"--size {_mib(size)} is more than the filesystem holding "
-                         f"{target.parent} holds ({_mib(st.f_blocks * st.f_frsize)})",
+                         f"{target.parent} holds ({_mib(fs.f_blocks * fs.f_frsize)})",
                          hint="a smaller --size, or an image on a bigger filesystem")
     return Layout("image", target, True, size, request.partition_table,
                   mkfs=request.mkfs or "ext4", fstype=request.mkfs or "ext4")

@@ -5,7 +5,6 @@ the next run starts from the same place (it converges)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import stat
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from xenlfs import run
 from xenlfs.errors import CommandFailed, PreconditionError
-from xenlfs.guest import storage
+from xenlfs.guest import inuse, storage
 from xenlfs.guest.storage import Layout, MiB
 
 log = logging.getLogger("xenlfs.guest")
@@ -22,13 +21,35 @@ log = logging.getLogger("xenlfs.guest")
 LOOP_MAJOR = 7
 
 
-def mountpoint(name: str) -> Path:
-    return storage.MOUNT_BASE / f"guest-{name}"
+mountpoint = inuse.mountpoint
+locked = inuse.locked
 
 
-def _is_mountpoint(path: Path) -> bool:
-    text = Path("/proc/self/mountinfo").read_text()
-    return any(line.split()[4] == str(path) for line in text.splitlines())
+def clean_leftovers(layout: Layout, name: str) -> None:
+    """Unmount what a killed `guest prepare` left mounted: this guest's mountpoint and any
+    xenlfs mountpoint of the target whose run is gone (decide() told them from real uses);
+    then detach the image's leftover loops."""
+    mounts = inuse.mounts()
+    places = {str(mountpoint(name))}
+    if layout.kind in ("block", "lv") and layout.path.exists():
+        devices = [layout.path]
+    elif layout.kind == "image" and not layout.create:
+        devices = [Path(loop) for loop in storage._loops_of(layout.path)]
+    else:
+        devices = []
+    for device in devices:
+        for member in storage._family(storage._sysfs(device)):
+            places |= {where for where in mounts.get(storage._numbers(member), [])
+                       if inuse.leftover(where, name)}
+    mounted = {where for wheres in mounts.values() for where in wheres}
+    for where in sorted(places & mounted):
+        log.warning("unmounting %s, left mounted by an earlier run that was killed", where)
+        _umount(Path(where))
+        if not run.dry_run():
+            with contextlib.suppress(OSError):
+                Path(where).rmdir()
+    if layout.kind == "image" and not layout.create:
+        detach_stale_loops(layout.path)
 
 
 def _ensure_node(name: str) -> None:
@@ -106,37 +127,28 @@ def _umount(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(name: str) -> Iterator[None]:
-    """One prepare per guest name at a time, so a mount found at start is a stale one."""
-    if run.dry_run():
+def in_use_is_a_refusal(device: str) -> Iterator[None]:
+    """mkfs and mount open the device exclusively: if someone took it since decide() looked,
+    their failure is the same refusal (exit 3)."""
+    try:
         yield
-        return
-    storage.MOUNT_BASE.mkdir(parents=True, exist_ok=True)
-    with open(storage.MOUNT_BASE / f"guest-{name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PreconditionError(f"another 'xenlfs guest prepare {name}' is running",
-                                    hint="wait for it to finish") from None
-        yield
+    except CommandFailed as e:
+        if "busy" in e.stderr or "in use" in e.stderr:
+            raise PreconditionError(f"{device} is in use:\n{e.stderr}",
+                                    hint="free it first; a running guest: xenlfs guest "
+                                    "shutdown NAME") from e
+        raise
 
 
 @contextlib.contextmanager
 def attached(layout: Layout, name: str) -> Iterator[Path]:
-    """The directory to extract into: the target directory, or the volume mounted."""
+    """The directory to extract into: the target directory, or the volume mounted. The
+    caller holds locked(name)."""
     if layout.kind == "dir":
         yield layout.path
         return
-    with locked(name), _attached(layout, name) as mnt:
-        yield mnt
-
-
-@contextlib.contextmanager
-def _attached(layout: Layout, name: str) -> Iterator[Path]:
+    clean_leftovers(layout, name)
     mnt = mountpoint(name)
-    if _is_mountpoint(mnt):
-        log.warning("unmounting %s, left mounted by an earlier run", mnt)
-        _umount(mnt)
     loop: str | None = None
     mounted = False
     created = False
@@ -151,16 +163,16 @@ def _attached(layout: Layout, name: str) -> Iterator[Path]:
             if layout.create:
                 _new_image(layout)
                 created = True
-            else:
-                detach_stale_loops(layout.path)
             offset, size = _partition_window(layout)
             loop = device = attach_loop(layout.path, offset, size)
         if layout.mkfs:
             label = name[:16]
-            run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
+            with in_use_is_a_refusal(device):
+                run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
         if not run.dry_run():
             mnt.mkdir(parents=True, exist_ok=True)
-        run.run(["mount", "-t", layout.fstype, device, mnt], writes=True)
+        with in_use_is_a_refusal(device):
+            run.run(["mount", "-t", layout.fstype, device, mnt], writes=True)
         mounted = True
         yield mnt
         ok = True
