@@ -44,7 +44,11 @@ def clean_leftovers(layout: Layout, name: str) -> None:
     mounted = {where for wheres in mounts.values() for where in wheres}
     for where in sorted(places & mounted):
         log.warning("unmounting %s, left mounted by an earlier run that was killed", where)
-        _umount(Path(where))
+        try:  # not lazily: the volume is about to be mounted again, maybe by another loop
+            run.run(["umount", where], writes=True)
+        except CommandFailed as e:
+            raise PreconditionError(f"{where}, left mounted by a killed run, is still busy",
+                                    hint=f"see who uses it: fuser -vm {where}") from e
         if not run.dry_run():
             with contextlib.suppress(OSError):
                 Path(where).rmdir()

@@ -116,3 +116,31 @@ def test_an_image_nobody_holds_is_used(xenlfs, workdir: Path, image: Path,
                     str(image), "--config-dir", str(workdir / "xen"))
     assert result.returncode == 0, result.stderr
     assert os.path.exists(image) and loops_of(image) == []
+
+
+def test_a_killed_runs_mount_still_in_use_is_not_unmounted_lazily(
+        xenlfs, workdir: Path, image: Path, lfs_snapshot: Path, held):
+    # what `kill -9` of `guest prepare u3` leaves: the image's loop mounted at its mountpoint,
+    # here with a process still working in it
+    mnt = Path("/run/xenlfs/guest-u3")
+    mnt.mkdir(parents=True, exist_ok=True)
+    args = ["guest", "prepare", "u3", "--snapshot", str(lfs_snapshot), "--target", str(image),
+            "--config-dir", str(workdir / "xen")]
+    with loop_over(image) as dev:
+        sh("mount", dev, mnt)
+        try:
+            (mnt / "busy").write_text("x\n")
+            held.append(holder(mnt / "busy"))
+            result = xenlfs(*args)
+            assert result.returncode == 3, result.stderr
+            assert "still busy" in result.stderr and "fuser -vm" in result.stderr
+            assert our_mounts("u3") and loops_of(image) == [dev]
+            gone = held.pop()
+            gone.kill()
+            gone.wait()
+            result = xenlfs(*args)
+            assert result.returncode == 0, result.stderr
+            assert our_mounts("u3") == [] and loops_of(image) == []
+        finally:
+            subprocess.run(["umount", str(mnt)], check=False, capture_output=True)
+            subprocess.run(["rmdir", str(mnt)], check=False, capture_output=True)
