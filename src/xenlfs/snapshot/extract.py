@@ -137,11 +137,23 @@ def extract(archive: Path, dest: Path) -> None:
         finally:
             counter.join()
         errors.seek(0)
-        run.check_finished(tar, stderr=errors.read().decode("utf-8", "replace"),
+        stderr = errors.read().decode("utf-8", "replace")
+        if tar.returncode and _jail_failed(stderr):
+            raise PreconditionError(f"could not make the jail to extract in:\n{stderr.strip()}",
+                                    hint="it needs root, mount namespaces (kernel "
+                                    "CONFIG_NAMESPACES) and tmpfs; xenlfs never extracts "
+                                    "without it")
+        run.check_finished(tar, stderr=stderr,
                            hint=f"the archive may be damaged (xenlfs snapshot verify "
                            f"{archive}), or its names lead through symlinks out of {dest}: "
                            "those are never written through")
     log.info("extracted %d entries from %s into %s", files[0], archive, dest)
+
+
+def _jail_failed(stderr: str) -> bool:
+    """Whether the jail's own setup failed (unshare, mount, chroot), not tar inside it."""
+    first = stderr.lstrip().split(":", 1)[0]
+    return first in ("unshare", "mount", "chroot", "mkdir", "ln", "sh")
 
 
 def _pump(source: IO[bytes], sink: IO[bytes], advance: Callable[[int], object]) -> None:
