@@ -235,7 +235,8 @@ def decide(request: Request, content: int) -> Layout:
         return _existing(Layout("block", target), target, request)
     if target.exists() and not target.is_file():
         raise UsageError(f"{target} is neither a directory, a block device nor an image file")
-    if target.is_file():
+    # An empty file is an image still to be made: one a run killed at once left, or `touch`.
+    if target.is_file() and target.stat().st_size > 0:
         st = target.stat()
         _check_same_size(target, st.st_size, request.size)
         users = inuse.open_by(files={(st.st_dev, st.st_ino)})

@@ -91,7 +91,14 @@ def _new_image(layout: Layout) -> None:
     if run.dry_run():
         log.info("would create the sparse image %s of %d MiB", layout.path, layout.size // MiB)
         return
-    fd = os.open(layout.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:  # new, or the empty file a run killed at once left
+        fd = os.open(layout.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise PreconditionError(f"cannot make the image {layout.path}: {e.strerror}") from e
+    if os.fstat(fd).st_size:
+        os.close(fd)
+        raise PreconditionError(f"{layout.path} was filled by someone else meanwhile; left "
+                                "alone")
     try:  # half-made, it would block the next run: it goes again if anything fails
         try:
             os.ftruncate(fd, layout.size)

@@ -268,3 +268,15 @@ def test_no_lock_file_is_left_after_a_run(xenlfs, workdir: Path, lfs_snapshot: P
     assert not list(Path("/run/xenlfs").glob("guest-g9*"))
     assert not [jail for jail in Path("/run/xenlfs").glob("extract-*")  # of dead runs
                 if not Path("/proc", jail.name.removeprefix("extract-")).exists()]
+
+
+def test_an_empty_file_a_run_killed_at_once_left_becomes_the_image(xenlfs, workdir: Path,
+                                                                  lfs_snapshot: Path):
+    image = workdir / "g10.img"
+    image.touch()  # what kill -9 between creating the file and sizing it leaves
+    result = prepare(xenlfs, workdir, "g10", "--snapshot", str(lfs_snapshot), "--target",
+                     str(image), "--size", "100M")
+    assert result.returncode == 0, result.stderr
+    assert image.stat().st_size == 100 << 20
+    check_clean(image)
+    check_mounted(image, "g10", workdir)
