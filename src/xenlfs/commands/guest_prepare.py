@@ -43,7 +43,8 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
     p.add_argument("--mkfs", choices=("ext4", "ext3", "ext2", "none"),
                    help="make this filesystem (default: ext4 on a new or empty volume, else "
                    "keep the one there); over an existing one it asks first")
-    p.add_argument("--yes", action="store_true", help="do not ask before mkfs over a filesystem")
+    p.add_argument("--yes", action="store_true", help="do not ask before mkfs over a "
+                   "filesystem or data of no kind blkid knows")
     p.add_argument("--hostname", help="the guest's host name (default: NAME)")
     p.add_argument("--swap", metavar="DEVICE", help="an fstab swap line for this guest device, "
                    "e.g. /dev/xvda2")
