@@ -289,6 +289,14 @@ def check_directory(target: Path) -> None:
                                 + (f" ({real})" if real != target else ""),
                                 hint="give the guest a directory of its own, e.g. "
                                 "/srv/xen/NAME, or a partition, LV or image")
+    # A chroot in use (LFS's own: dev, proc, sys bound from the host): the edits would reach
+    # the host through those mounts.
+    inside = sorted(where for wheres in inuse.mounts().values() for where in wheres
+                    if where.startswith(f"{real}/"))
+    if inside:
+        raise PreconditionError(f"{target} is in use: {', '.join(inside)} "
+                                f"{'is' if len(inside) == 1 else 'are'} mounted inside it",
+                                hint="umount " + " ".join(reversed(inside)) + " first")
 
 
 def _mib(size: int) -> str:

@@ -4,6 +4,7 @@ file left behind, exit 2 (or 3 for a target it must not touch), never a tracebac
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,19 @@ def test_an_ssh_key_that_is_no_file_is_refused_without_hanging(xenlfs, workdir: 
     target.mkdir()
     err = refused(prepare(xenlfs, lfs_snapshot, target, "--ssh-key", path))
     assert "--ssh-key" in err and os.listdir(target) == []
+
+
+def test_a_directory_with_mounts_inside_is_refused(xenlfs, workdir: Path, lfs_snapshot: Path):
+    """A chroot in use, as LFS's own: its dev bound from the host's. The edits (mknod
+    dev/console, ...) would land in the host's directory."""
+    target = workdir / "chroot"
+    (target / "dev").mkdir(parents=True)
+    hosts_dev = workdir / "hosts-dev"
+    hosts_dev.mkdir()
+    subprocess.run(["mount", "--bind", str(hosts_dev), str(target / "dev")], check=True)
+    try:
+        err = refused(prepare(xenlfs, lfs_snapshot, target), 3)
+        assert f"{target}/dev is mounted inside it" in err
+        assert os.listdir(hosts_dev) == [] and os.listdir(target) == ["dev"]
+    finally:
+        subprocess.run(["umount", str(target / "dev")], check=True)
