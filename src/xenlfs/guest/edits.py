@@ -156,6 +156,13 @@ class Network:
             if "/" not in self.ip:
                 raise UsageError(f"--ip {self.ip} needs a prefix length",
                                  hint="e.g. --ip 192.168.1.2/24")
+        for flag, value in (("--gateway", self.gateway), ("--broadcast", self.broadcast)):
+            if value is not None:
+                try:  # written as is into ifconfig.*: a newline would add a line
+                    ipaddress.IPv4Address(value)
+                except ValueError:
+                    raise UsageError(f"{flag} {value!r} is not an IPv4 address",
+                                     hint=f"e.g. {flag} 192.168.1.1") from None
 
     def keys(self) -> dict[str, str]:
         if self.dhcp:

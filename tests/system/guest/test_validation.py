@@ -141,3 +141,13 @@ def test_a_directory_with_mounts_inside_is_refused(xenlfs, workdir: Path, lfs_sn
         assert os.listdir(hosts_dev) == [] and os.listdir(target) == ["dev"]
     finally:
         subprocess.run(["umount", str(target / "dev")], check=True)
+
+
+@pytest.mark.parametrize("flag", ["--gateway", "--broadcast"])
+def test_an_address_that_would_split_ifconfig_is_refused(xenlfs, workdir: Path,
+                                                         lfs_snapshot: Path, flag: str):
+    target = workdir / "dir"
+    target.mkdir()
+    err = refused(prepare(xenlfs, lfs_snapshot, target, "--ip", "10.0.0.2/24", flag,
+                          "10.0.0.1\nSERVICE=evil"))
+    assert flag in err and os.listdir(target) == []
