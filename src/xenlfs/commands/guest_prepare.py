@@ -89,7 +89,7 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                               args.mkfs, args.yes)
     opts = prepare.GuestOptions(
         name=args.name, hostname=edits.check_hostname(args.hostname or args.name),
-        swap_device=args.swap, iface=config["guest.iface"],
+        swap_device=args.swap, iface=edits.check_iface(config["guest.iface"]),
         network=edits.Network(args.dhcp, args.ip, args.gateway, args.broadcast),
         root_password_hash=args.root_password_hash, ssh_key=ssh_key)
     xl = flow.XlRequest(config["xl.config_dir"], config["guest.kernel"],

@@ -183,6 +183,17 @@ DHCP_KEYS = ("DHCP_START", "DHCP_STOP")
 _ASSIGN = re.compile(r"^\s*([A-Z_][A-Z0-9_]*)=")
 
 
+_IFACE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
+
+
+def check_iface(name: str) -> str:
+    """A Linux interface name: it names etc/sysconfig/ifconfig.NAME and its IFACE line."""
+    if not _IFACE.fullmatch(name) or name in (".", ".."):
+        raise UsageError(f"--iface {name!r} is not a network interface name",
+                         hint="1 to 15 letters, digits, '_', '.', ':' or '-', e.g. eth0 or enX0")
+    return name
+
+
 def ifconfig(text: str | None, *, iface: str = "eth0", network: Network | None = None) -> str:
     """LFS's etc/sysconfig/ifconfig.<iface>: IFACE is the guest's interface (the hint: a domU's
     first NIC, whatever the host's is called); static or DHCP as asked, else as it was."""

@@ -151,3 +151,12 @@ def test_an_address_that_would_split_ifconfig_is_refused(xenlfs, workdir: Path,
     err = refused(prepare(xenlfs, lfs_snapshot, target, "--ip", "10.0.0.2/24", flag,
                           "10.0.0.1\nSERVICE=evil"))
     assert flag in err and os.listdir(target) == []
+
+
+@pytest.mark.parametrize("iface", ["../../passwd", "eth0\nIP=6.6.6.6", "", "a" * 16])
+def test_an_interface_name_that_would_leave_its_file_is_refused(xenlfs, workdir: Path,
+                                                                lfs_snapshot: Path, iface: str):
+    target = workdir / "dir"
+    target.mkdir()
+    err = refused(prepare(xenlfs, lfs_snapshot, target, "--iface", iface))
+    assert "--iface" in err and os.listdir(target) == []
