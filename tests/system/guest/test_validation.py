@@ -101,7 +101,9 @@ def test_a_swap_device_that_would_break_fstab_is_refused(xenlfs, workdir: Path,
 
 
 @pytest.mark.parametrize("content", [b"\xff\xfe\x00binary\x00", b"ssh-ed25519 AAAA\x00x\n",
-                                     b"ssh-ed25519 AAAA\x1b[2Jx\n", b"x" * (1 << 20)])
+                                     b"ssh-ed25519 AAAA\x1b[2Jx\n", b"x" * (1 << 20),
+                                     b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n"
+                                     b"-----END OPENSSH PRIVATE KEY-----\n"])
 def test_an_ssh_key_that_is_no_public_key_is_refused(xenlfs, workdir: Path,
                                                     lfs_snapshot: Path, content: bytes):
     key = workdir / "key"
