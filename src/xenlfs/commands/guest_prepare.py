@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,8 +13,6 @@ from xenlfs.xl import name as guest_name
 
 if TYPE_CHECKING:
     from xenlfs.guest import flow
-
-MAX_KEY_BYTES = 16 << 10  # an RSA-16384 public key is about 2.8 KiB
 
 
 def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
@@ -84,7 +80,7 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         edits.check_swap(args.swap)
     if args.root_password_hash is not None:
         edits.check_password_hash(args.root_password_hash)
-    ssh_key = read_ssh_key(args.ssh_key) if args.ssh_key else None
+    ssh_key = edits.read_ssh_key(args.ssh_key) if args.ssh_key else None
     request = storage.Request(args.name, args.target, args.vg, size, args.partition_table,
                               args.mkfs, args.yes)
     opts = prepare.GuestOptions(
@@ -96,30 +92,6 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                         config["guest.memory"], tuple(args.vif or [""]), args.ramdisk)
     # SIGTERM unwinds like Ctrl-C (cli.main): mounts are unmounted and loops detached.
     return show(flow.prepare_guest(args.snapshot, request, opts, xl))
-
-
-def read_ssh_key(path: Path) -> str:
-    """A public key file: a small regular file of one printable line (not /dev/zero, a FIFO
-    or a private key's binary)."""
-    from xenlfs.guest import edits
-
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise UsageError(f"--ssh-key {path} is not a regular file",
-                             hint="give the public key file, e.g. ~/.ssh/id_ed25519.pub")
-        with open(path, "rb") as f:
-            data = f.read(MAX_KEY_BYTES + 1)
-    except OSError as e:
-        raise UsageError(f"--ssh-key {path}: {e.strerror}") from e
-    try:
-        if len(data) > MAX_KEY_BYTES:
-            raise ValueError
-        return edits.check_ssh_key(data.decode("utf-8"))
-    except (ValueError, UsageError):
-        raise UsageError(f"--ssh-key {path} is not a public key file: one line of text, "
-                         "like 'ssh-ed25519 AAAA... comment'",
-                         hint="give the .pub file, e.g. --ssh-key ~/.ssh/id_ed25519.pub") from None
 
 
 def show(report: flow.Report) -> int:

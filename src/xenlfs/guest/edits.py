@@ -7,8 +7,11 @@ converges. Which of them applies to a snapshot is decided in prepare.py.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from xenlfs.errors import UsageError
 
@@ -288,6 +291,30 @@ def check_ssh_key(key: str) -> str:
         raise UsageError("the SSH key must be one line of a public key file (ssh-ed25519 ...)",
                          hint="give the .pub file, e.g. --ssh-key ~/.ssh/id_ed25519.pub")
     return key
+
+
+MAX_KEY_BYTES = 16 << 10  # an RSA-16384 public key is about 2.8 KiB
+
+
+def read_ssh_key(path: Path) -> str:
+    """--ssh-key FILE: a small regular file of one printable line (never /dev/zero, a FIFO,
+    a private key or binary)."""
+    bad = UsageError(f"--ssh-key {path} is not a public key file: one line of text, like "
+                     "'ssh-ed25519 AAAA... comment'",
+                     hint="give the .pub file, e.g. --ssh-key ~/.ssh/id_ed25519.pub")
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise bad
+        with open(path, "rb") as f:
+            data = f.read(MAX_KEY_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"--ssh-key {path}: {e.strerror}") from e
+    if len(data) > MAX_KEY_BYTES:
+        raise bad
+    try:
+        return check_ssh_key(data.decode("utf-8"))
+    except (UnicodeDecodeError, UsageError):
+        raise bad from None
 
 
 def authorized_keys(text: str | None, key: str) -> str:
