@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from xenlfs import run, ui
-from xenlfs.errors import PreconditionError, UsageError
+from xenlfs.errors import CommandFailed, PreconditionError, UsageError
 from xenlfs.snapshot import formats
 
 log = logging.getLogger("xenlfs.snapshot")
@@ -143,10 +143,16 @@ def extract(archive: Path, dest: Path) -> None:
                                     hint="it needs root, mount namespaces (kernel "
                                     "CONFIG_NAMESPACES) and tmpfs; xenlfs never extracts "
                                     "without it")
-        run.check_finished(tar, stderr=stderr,
-                           hint=f"the archive may be damaged (xenlfs snapshot verify "
-                           f"{archive}), or its names lead through symlinks out of {dest}: "
-                           "those are never written through")
+        if tar.returncode:
+            # Named as tar alone: the jail's setup script would bury tar's own words.
+            argv = extract_argv(dest, compression)
+            tail = "\n".join(stderr.strip().splitlines()[-15:])
+            raise CommandFailed(f"{run.command_line(argv)} (in its jail) failed with exit "
+                                f"status {tar.returncode}:\n{tail}", argv=argv,
+                                returncode=tar.returncode, stderr=tail,
+                                hint=f"the archive may be damaged (xenlfs snapshot verify "
+                                f"{archive}), or its names lead through symlinks out of "
+                                f"{dest}: those are never written through")
     log.info("extracted %d entries from %s into %s", files[0], archive, dest)
 
 

@@ -137,3 +137,21 @@ def test_links_already_in_the_destination_are_never_written_through(workdir: Pat
     for path in dest.rglob("*"):
         if not path.is_symlink():
             assert path.lstat().st_ino not in host_inodes, path
+
+
+def test_without_a_jail_nothing_is_extracted(workdir: Path):
+    """Root without CAP_SYS_ADMIN (as in some containers) cannot make the mount namespace:
+    a clear refusal, never an unconfined extraction."""
+    archive = workdir / "fine.tar"
+    with tarfile.open(archive, "w") as tar:
+        _add(tar, "./etc/passwd")
+    dest = workdir / "dest"
+    dest.mkdir()
+    result = subprocess.run(
+        ["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-m", "xenlfs",
+         "snapshot", "extract", str(archive), str(dest)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent"),
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 3, result.stderr
+    assert "could not make the jail" in result.stderr and "Traceback" not in result.stderr
+    assert list(dest.iterdir()) == []
