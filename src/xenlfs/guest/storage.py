@@ -235,6 +235,12 @@ def decide(request: Request, content: int) -> Layout:
         return _existing(Layout("block", target), target, request)
     if target.exists() and not target.is_file():
         raise UsageError(f"{target} is neither a directory, a block device nor an image file")
+    real = Path(os.path.realpath(target))
+    if any(real.is_relative_to(tree) for tree in SYSTEM_TREES):
+        raise PreconditionError(f"{target} is a file of the running system"
+                                + (f" ({real})" if real != target else ""),
+                                hint="keep guest images elsewhere, e.g. /srv/xen/NAME.img or "
+                                "/var/lib/xen/images/NAME.img")
     # An empty file is an image still to be made: one a run killed at once left, or `touch`.
     if target.is_file() and target.stat().st_size > 0:
         st = target.stat()
@@ -276,6 +282,9 @@ def decide(request: Request, content: int) -> Layout:
 # Directories of the running system a guest must never be extracted into (beside "/" itself
 # and every directory directly in it).
 SYSTEM_SUBDIRS = (Path("/usr"), Path("/var"))
+# Trees of the running system whose files are never an image to format.
+SYSTEM_TREES = tuple(Path(p) for p in ("/etc", "/usr", "/boot", "/bin", "/sbin", "/lib",
+                                       "/lib32", "/lib64", "/libx32", "/proc", "/sys"))
 
 
 def check_directory(target: Path) -> None:

@@ -162,3 +162,15 @@ def test_an_interface_name_that_would_leave_its_file_is_refused(xenlfs, workdir:
     target.mkdir()
     err = refused(prepare(xenlfs, lfs_snapshot, target, "--iface", iface))
     assert "--iface" in err and os.listdir(target) == []
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "/usr/bin/env", "/etc/new-guest.img"])
+def test_a_system_file_is_never_an_image(xenlfs, workdir: Path, lfs_snapshot: Path,
+                                         where: str):
+    link = workdir / "innocent.img"
+    os.symlink(where, link)
+    for target in (where, str(link)):
+        # --dry-run and --yes: had the refusal ever gone, this still changes nothing
+        err = refused(prepare(xenlfs, lfs_snapshot, target, "--size", "100M", "--yes",
+                              "--dry-run"), 3)
+        assert "a file of the running system" in err
