@@ -32,7 +32,7 @@ def refused(xenlfs, snapshot: Path, target: str, *extra: str) -> str:
                     *extra)
     assert result.returncode == 3, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    assert our_mounts() == []
+    assert our_mounts("r1") == []
     return result.stderr
 
 
@@ -122,7 +122,7 @@ def test_existing_device_with_filesystem_is_used_as_is(xenlfs, workdir: Path,
     assert result.returncode == 0, result.stderr
     assert sh("blkid", "-p", "-o", "value", "-s", "LABEL", loop).stdout.strip() == "mine"
     assert f'disk = ["phy:{loop},xvda1,w"]' in (workdir / "xen/r2.cfg").read_text()
-    assert our_mounts() == []
+    assert our_mounts("r2") == []
     assert subprocess.run(["mountpoint", "-q", "/run/xenlfs/guest-r2"]).returncode != 0
 
 
