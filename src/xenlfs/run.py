@@ -69,6 +69,7 @@ TOOLS: dict[str, Install] = {
     "modprobe": Install("kmod", "LFS book, chapter 8 'Kmod'"),
     "apt-cache": Install("apt", "no LFS page: the lab asks apt which Debian packages to use"),
     "chroot": Install("coreutils", "LFS book, chapter 8 'Coreutils'"),
+    "unshare": Install("util-linux", "LFS book, chapter 8 'Util-linux'"),
     "xl": Install("xen-utils-4.17", "build Xen: 'xenlfs build xen' (hint step 3)"),
     "xentop": Install("xen-utils-4.17", "build Xen: 'xenlfs build xen' (hint step 3)"),
     "grub-script-check": Install("grub2-common", "LFS book, chapter 8 'GRUB'"),

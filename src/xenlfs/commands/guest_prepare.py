@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from xenlfs import run, settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_dry_run
 from xenlfs.errors import UsageError
+from xenlfs.xl import name as guest_name
 
 if TYPE_CHECKING:
     from xenlfs.guest import flow
@@ -22,7 +23,8 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
         "console and null nodes, fstab (root on the guest's xvda1), inittab (a getty on hvc0), "
         "the network interface, hostname; then write its xl config. Guest files are only "
         "ever reached inside the guest's root: the host's are never touched.")
-    p.add_argument("name", metavar="NAME", help="the guest's name (xl config NAME.cfg, LV name)")
+    p.add_argument("name", metavar="NAME", type=guest_name.argument,
+                   help="the guest's name (xl config NAME.cfg, LV name)")
     p.add_argument("--snapshot", type=Path, required=True, metavar="ARCHIVE",
                    help="a snapshot made by 'xenlfs snapshot create' (or any root tar)")
     p.add_argument("--target", type=Path, metavar="PATH",
@@ -37,7 +39,8 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
     p.add_argument("--mkfs", choices=("ext4", "ext3", "ext2", "none"),
                    help="make this filesystem (default: ext4 on a new or empty volume, else "
                    "keep the one there); over an existing one it asks first")
-    p.add_argument("--yes", action="store_true", help="do not ask before mkfs over a filesystem")
+    p.add_argument("--yes", action="store_true", help="do not ask before mkfs over a "
+                   "filesystem or data of no kind blkid knows")
     p.add_argument("--hostname", help="the guest's host name (default: NAME)")
     p.add_argument("--swap", metavar="DEVICE", help="an fstab swap line for this guest device, "
                    "e.g. /dev/xvda2")
@@ -63,23 +66,26 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     # Imported here: `xenlfs guest list` in the lab's slow dom0 should not pay for step 5.
     from xenlfs.guest import edits, flow, prepare, storage
 
+    # Every value is checked here, before a volume is made or a mount is done.
     try:
-        size = settings.parse_size(args.size) if args.size else None
+        size = settings.parse_size(args.size) if args.size is not None else None
     except ValueError as e:
         raise UsageError(f"argument --size: {e}") from e
+    if size == 0:
+        raise UsageError("--size 0: an image or LV needs a size", hint="e.g. --size 4G, or "
+                         "leave it out for 1.5× the snapshot + 256M")
     if (args.gateway or args.broadcast) and not args.ip:
         raise UsageError("--gateway and --broadcast go with --ip")
-    ssh_key = None
-    if args.ssh_key:
-        try:
-            ssh_key = args.ssh_key.read_text().strip()
-        except OSError as e:
-            raise UsageError(f"--ssh-key {args.ssh_key}: {e.strerror}") from e
+    if args.swap is not None:
+        edits.check_swap(args.swap)
+    if args.root_password_hash is not None:
+        edits.check_password_hash(args.root_password_hash)
+    ssh_key = edits.read_ssh_key(args.ssh_key) if args.ssh_key else None
     request = storage.Request(args.name, args.target, args.vg, size, args.partition_table,
                               args.mkfs, args.yes)
     opts = prepare.GuestOptions(
         name=args.name, hostname=edits.check_hostname(args.hostname or args.name),
-        swap_device=args.swap, iface=config["guest.iface"],
+        swap_device=args.swap, iface=edits.check_iface(config["guest.iface"]),
         network=edits.Network(args.dhcp, args.ip, args.gateway, args.broadcast),
         root_password_hash=args.root_password_hash, ssh_key=ssh_key)
     xl = flow.XlRequest(config["xl.config_dir"], config["guest.kernel"],

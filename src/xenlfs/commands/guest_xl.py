@@ -12,6 +12,7 @@ from xenlfs import files, run, settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_json
 from xenlfs.errors import UsageError
 from xenlfs.xl import cfg, check, toolstack, write
+from xenlfs.xl import name as guest_name
 
 
 def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
 
     p = verb("config", "write a guest's xl config, or edit one with --set", config_cmd,
              flags=True)
-    p.add_argument("guest", metavar="NAME|FILE",
+    p.add_argument("guest", metavar="NAME|FILE", type=guest_name.name_or_file,
                    help="the guest's name (file CONFIG_DIR/NAME.cfg) or a config file")
     p.add_argument("--kernel", help="the domU kernel, e.g. /boot/vmlinuz-6.1-xen-domU")
     p.add_argument("--memory", type=int, metavar="MiB", help="the guest's memory in MiB")
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
 
     p = verb("create", "start a guest (xl create) after checking its config", create_cmd,
              flags=True)
-    p.add_argument("guest", metavar="NAME|FILE")
+    p.add_argument("guest", metavar="NAME|FILE", type=guest_name.name_or_file)
     p.add_argument("-c", "--console", action="store_true",
                    help="attach to its console (Ctrl-] leaves)")
     add_dry_run(p)
@@ -66,14 +67,14 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
              top_cmd)
     add_json(p)
     p = verb("console", "attach to a guest's console (Ctrl-] leaves)", console_cmd)
-    p.add_argument("guest", metavar="NAME")
+    p.add_argument("guest", metavar="NAME", type=guest_name.argument)
     p = verb("shutdown", "ask a guest to shut down (xl shutdown)", shutdown_cmd, flags=True)
-    p.add_argument("guest", metavar="NAME")
+    p.add_argument("guest", metavar="NAME", type=guest_name.argument)
     p.add_argument("-w", "--wait", action="store_true", help="wait until it is gone")
     add_dry_run(p)
     p = verb("destroy", "stop a guest at once, like pulling its plug (xl destroy)",
              destroy_cmd)
-    p.add_argument("guest", metavar="NAME")
+    p.add_argument("guest", metavar="NAME", type=guest_name.argument)
     add_dry_run(p)
 
 
@@ -128,7 +129,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                              hint="e.g. xenlfs guest config xenguest1 --kernel /boot/vmlinuz-"
                              "domU --memory 1024 --disk phy:/dev/sdc12,xvda1,w "
                              "--root '/dev/xvda1 ro'")
-        name = Path(args.guest).stem if args.guest.endswith(".cfg") else args.guest
+        name = guest_name.check(Path(args.guest).name.removesuffix(".cfg"))
         guest = write.GuestConfig(
             name=name, kernel=args.kernel, memory=args.memory, disks=tuple(args.disk),
             vifs=tuple(args.vif), root=args.root, ramdisk=args.ramdisk, extra=args.extra,

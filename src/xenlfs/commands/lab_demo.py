@@ -11,6 +11,7 @@ from xenlfs import settings, ui
 from xenlfs.commands.lab_options import build_options, require_qemu, up_options
 from xenlfs.commands.parser import ArgumentParser, add_json
 from xenlfs.lab import demo
+from xenlfs.xl import name as guest_name
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -25,6 +26,7 @@ def add_demo(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
         "create' in dom0, log in on the guest's hvc0 console, list it and shut it down.")
     settings.add_flags(parser, "lab", only=names)
     parser.add_argument("--guest", default="xenguest1", metavar="NAME",
+                        type=guest_name.argument,
                         help="the guest's name (default xenguest1, as in the hint)")
     parser.add_argument("--guest-memory", type=int, default=256, metavar="MiB",
                         help="memory given to the guest (default 256)")

@@ -7,8 +7,11 @@ converges. Which of them applies to a snapshot is decided in prepare.py.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 from xenlfs.errors import UsageError
 
@@ -42,10 +45,23 @@ def fstab_root_line(device: str, fstype: str) -> str:
     return f"{device:<14} /            {fstype:<8} defaults            1     1"
 
 
+_FSTAB_SPEC = re.compile(r"^(/dev/|(UUID|LABEL|PARTUUID|PARTLABEL)=)\S+$")
+
+
+def check_swap(device: str) -> str:
+    """An fstab device field: a /dev path or UUID=/LABEL=…, nothing that splits the line."""
+    if not _FSTAB_SPEC.fullmatch(device) or not device.isprintable():
+        raise UsageError(f"--swap {device!r} is not a device fstab can name",
+                         hint="the guest's swap device, e.g. --swap /dev/xvda2 (or UUID=...)")
+    return device
+
+
 def fstab(text: str | None, *, root: str = "/dev/xvda1", fstype: str = "ext4",
           swap: str | None = None) -> str:
     """Root on the guest's virtual disk; virtual filesystems kept; the host's disks and swap
     commented out (the domU cannot see them); a swap line for the guest's own swap."""
+    if swap:
+        check_swap(swap)
     if text is None:
         lines = [fstab_root_line(root, fstype), *LFS_VIRTUAL_LINES]
         if swap:
@@ -143,6 +159,13 @@ class Network:
             if "/" not in self.ip:
                 raise UsageError(f"--ip {self.ip} needs a prefix length",
                                  hint="e.g. --ip 192.168.1.2/24")
+        for flag, value in (("--gateway", self.gateway), ("--broadcast", self.broadcast)):
+            if value is not None:
+                try:  # written as is into ifconfig.*: a newline would add a line
+                    ipaddress.IPv4Address(value)
+                except ValueError:
+                    raise UsageError(f"{flag} {value!r} is not an IPv4 address",
+                                     hint=f"e.g. {flag} 192.168.1.1") from None
 
     def keys(self) -> dict[str, str]:
         if self.dhcp:
@@ -161,6 +184,17 @@ class Network:
 STATIC_KEYS = ("IP", "GATEWAY", "PREFIX", "BROADCAST")
 DHCP_KEYS = ("DHCP_START", "DHCP_STOP")
 _ASSIGN = re.compile(r"^\s*([A-Z_][A-Z0-9_]*)=")
+
+
+_IFACE = re.compile(r"[A-Za-z0-9_.:-]{1,15}")
+
+
+def check_iface(name: str) -> str:
+    """A Linux interface name: it names etc/sysconfig/ifconfig.NAME and its IFACE line."""
+    if not _IFACE.fullmatch(name) or name in (".", ".."):
+        raise UsageError(f"--iface {name!r} is not a network interface name",
+                         hint="1 to 15 letters, digits, '_', '.', ':' or '-', e.g. eth0 or enX0")
+    return name
 
 
 def ifconfig(text: str | None, *, iface: str = "eth0", network: Network | None = None) -> str:
@@ -225,11 +259,17 @@ def hosts(text: str | None, name: str) -> str:
     return _joined(out)
 
 
-def shadow_root(text: str | None, password_hash: str) -> str:
-    """root's password hash in etc/shadow (the rest of the line and file kept)."""
-    if not password_hash.startswith("$") or any(c in password_hash for c in ":\n "):
+def check_password_hash(password_hash: str) -> str:
+    if not password_hash.startswith("$") or not password_hash.isprintable() \
+            or any(c in password_hash for c in ": "):
         raise UsageError("the root password hash must be a crypt(3) hash like $6$salt$...",
                          hint="make one with: openssl passwd -6")
+    return password_hash
+
+
+def shadow_root(text: str | None, password_hash: str) -> str:
+    """root's password hash in etc/shadow (the rest of the line and file kept)."""
+    check_password_hash(password_hash)
     out: list[str] = []
     found = False
     for line in _lines(text):
@@ -244,10 +284,41 @@ def shadow_root(text: str | None, password_hash: str) -> str:
     return _joined(out)
 
 
+def check_ssh_key(key: str) -> str:
+    """One line of printable text, as a public key file (ssh-ed25519 AAAA... comment) is."""
+    key = key.strip()
+    if not key or not key.isprintable():
+        raise UsageError("the SSH key must be one line of a public key file (ssh-ed25519 ...)",
+                         hint="give the .pub file, e.g. --ssh-key ~/.ssh/id_ed25519.pub")
+    return key
+
+
+MAX_KEY_BYTES = 16 << 10  # an RSA-16384 public key is about 2.8 KiB
+
+
+def read_ssh_key(path: Path) -> str:
+    """--ssh-key FILE: a small regular file of one printable line (never /dev/zero, a FIFO,
+    a private key or binary)."""
+    bad = UsageError(f"--ssh-key {path} is not a public key file: one line of text, like "
+                     "'ssh-ed25519 AAAA... comment'",
+                     hint="give the .pub file, e.g. --ssh-key ~/.ssh/id_ed25519.pub")
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise bad
+        with open(path, "rb") as f:
+            data = f.read(MAX_KEY_BYTES + 1)
+    except OSError as e:
+        raise UsageError(f"--ssh-key {path}: {e.strerror}") from e
+    if len(data) > MAX_KEY_BYTES:
+        raise bad
+    try:
+        return check_ssh_key(data.decode("utf-8"))
+    except (UnicodeDecodeError, UsageError):
+        raise bad from None
+
+
 def authorized_keys(text: str | None, key: str) -> str:
     """root's ~/.ssh/authorized_keys with this key added once."""
-    key = key.strip()
-    if not key or "\n" in key:
-        raise UsageError("the SSH key must be one line of a public key file (ssh-ed25519 ...)")
+    key = check_ssh_key(key)
     lines = _lines(text)
     return _joined(lines if key in (line.strip() for line in lines) else [*lines, key])

@@ -3,9 +3,12 @@ apply the edits, write the guest's xl config — as a flat list of timed steps."
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
+import stat
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,7 @@ from xenlfs.guest import prepare, storage, volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.snapshot import formats
 from xenlfs.snapshot import manifest as manifests
+from xenlfs.snapshot.extract import confined
 from xenlfs.xl import cfg, check, write
 
 log = logging.getLogger("xenlfs.guest")
@@ -50,10 +54,19 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
     if os.geteuid() != 0 and not run.dry_run():
         raise PreconditionError("preparing a guest needs root (devices, owners, nodes)",
                                 hint="run it again as root, or look first with --dry-run")
+    # Under the guest's lock from the first look on: a mount of this guest found now is a
+    # leftover of a killed run, never one of a run still going.
+    with volume.locked(opts.name):
+        return _prepare_guest(archive, request, opts, xl)
+
+
+def _prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOptions,
+                   xl: XlRequest) -> Report:
     times = ui.StepTimes()
     with ui.step("look at the snapshot and the target", times):
         content = storage.snapshot_content(archive)
         layout = storage.decide(request, content)
+        xl_text = render_xl_config(layout, opts, xl)  # refuses what xl would, before building
     report = Report(layout, times=times)
     opts = dataclasses.replace(opts, fstype=layout.fstype)
     log.info("target: %s %s%s%s", layout.kind, layout.path,
@@ -67,7 +80,7 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
                 extract_skeleton(archive, Path(skeleton))
                 report.plan = prepare.plan_edits(GuestRoot(Path(skeleton)), opts)
         else:
-            _check_room(where, content)
+            _check_room(where, content, archive)
             with ui.step("extract the snapshot", times):
                 snapshot.extract(archive, where)
             with ui.step("edit the guest's files", times):
@@ -75,33 +88,69 @@ def prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestOp
                 prepare.apply(GuestRoot(where), report.plan)
     report.diffs = [a.diff() for a in report.plan.actions if isinstance(a, prepare.WriteFile)]
     with ui.step("write the guest's xl config", times):
-        write_xl_config(report, opts, xl)
+        write_xl_config(report, opts, xl, xl_text)
     return report
 
 
-def _check_room(where: Path, content: int) -> None:
+def _check_room(where: Path, content: int, archive: Path) -> None:
     st = os.statvfs(where)
     free = st.f_bavail * st.f_frsize
+    if free >= content:
+        return
+    # Preparing it again: tar replaces each file (unlinking the old one first), so what the
+    # files already there take is room too.
+    free += replaced_bytes(where, member_names(archive))
     if free < content:
         raise PreconditionError(f"{where} has {free // storage.MiB} MiB free; the snapshot "
                                 f"needs about {content // storage.MiB} MiB",
                                 hint="use a bigger target, or --mkfs ext4 over an empty one")
 
 
-def extract_skeleton(archive: Path, dest: Path) -> None:
-    """For a dry run: only the entries step 5 looks at (top levels, etc/, root/.ssh)."""
+def member_names(archive: Path) -> list[str]:
+    """The archive's member names ('./etc/fstab'), from its manifest if it has one."""
     sidecar = manifests.path_for(archive)
     if sidecar.is_file():
-        names = ["./" + e.path for e in manifests.read(sidecar).entries if e.path != "."]
-    else:
-        names = run.run(["tar", "--list", "--file", archive]).stdout.splitlines()
+        return ["./" + e.path for e in manifests.read(sidecar).entries if e.path != "."]
+    listing: str = run.run(["tar", "--list", "--file", archive]).stdout
+    return listing.splitlines()
+
+
+def replaced_bytes(where: Path, names: list[str]) -> int:
+    """Bytes the regular files in `where` at these names take on its filesystem (each
+    hard-linked file once). Only looks (lstat); what lies on another filesystem is not
+    counted."""
+    device = os.stat(where).st_dev
+    seen: set[int] = set()
+    total = 0
+    for name in names:
+        try:
+            st = os.lstat(os.path.join(where, name))
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_dev == device and st.st_ino not in seen:
+            seen.add(st.st_ino)
+            total += st.st_blocks * 512
+    return total
+
+
+def extract_skeleton(archive: Path, dest: Path) -> None:
+    """For a dry run: only the entries step 5 looks at (top levels, etc/, root/.ssh)."""
+    names = member_names(archive)
     wanted = [n for n in names if _in_skeleton(n)]
     listing = dest / ".xenlfs-members"
     listing.write_text("\n".join(wanted) + "\n", encoding="utf-8", errors="surrogateescape")
     flag = formats.detect(archive).tar_flag
-    # Hard links to files left out fail, and only root can make nodes: harmless for a plan.
-    run.run(["tar", "--extract", "--no-recursion", "--file", archive, "--directory", dest,
-             "--files-from", listing, *([flag] if flag else [])], check=False)
+    argv = ["tar", "--extract", "--no-recursion", "--file=-", f"--directory={dest}",
+            f"--files-from={listing}", *([flag] if flag else [])]
+    # As root, the same jail as the real extraction; a user's dry run cannot make one, but
+    # `dest` is a new private directory that holds no links of its own.
+    jail: contextlib.AbstractContextManager[list[str]] = \
+        confined(dest) if os.geteuid() == 0 else contextlib.nullcontext([])
+    with jail as prefix, open(archive, "rb") as source:
+        # Hard links to files left out fail, and only root can make nodes: harmless here.
+        tar = run.spawn([*prefix, *argv], stdin=source, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+        tar.wait()
     listing.unlink()
 
 
@@ -110,21 +159,30 @@ def _in_skeleton(name: str) -> bool:
     return len(parts) <= 2 or parts[0] == "etc" or parts[:2] == ["root", ".ssh"]
 
 
-def write_xl_config(report: Report, opts: prepare.GuestOptions, xl: XlRequest) -> None:
+def render_xl_config(layout: storage.Layout, opts: prepare.GuestOptions,
+                     xl: XlRequest) -> str | None:
+    """The guest's xl config, or None when there is none to write. Raises UsageError for a
+    value xl would refuse (memory 0, ...)."""
+    if layout.disk_spec is None or not xl.kernel:
+        return None
+    guest = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory,
+                              disks=(layout.disk_spec,), root=f"{opts.root_device} ro",
+                              vifs=xl.vifs, ramdisk=xl.ramdisk)
+    return write.render(guest)
+
+
+def write_xl_config(report: Report, opts: prepare.GuestOptions, xl: XlRequest,
+                    new: str | None) -> None:
     layout = report.layout
     if layout.disk_spec is None:
         report.xl_note = "not written: a directory target is no Xen disk"
         return
-    if not xl.kernel:
+    if new is None:
         report.xl_note = ("not written: give --kernel (the domU kernel of hint step 4), e.g. "
                           f"--kernel /boot/vmlinuz-6.1-xen-domU; disk would be "
                           f"'{layout.disk_spec}'")
         return
-    guest = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory,
-                              disks=(layout.disk_spec,), root=f"{opts.root_device} ro",
-                              vifs=xl.vifs, ramdisk=xl.ramdisk)
     path = xl.config_dir / f"{opts.name}.cfg"
-    new = write.render(guest)
     found = check.check_config(cfg.parse(new, str(path)))
     for finding in found.findings:
         log.warning("%s", finding)

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from xenlfs import run
 from xenlfs.errors import PreconditionError, UsageError
+from xenlfs.guest import inuse
 
 log = logging.getLogger("xenlfs.guest")
 
 MiB = 1 << 20
 LVM_CONFIG = ("--config", "activation{udev_sync=0 udev_rules=0} "
               "devices{obtain_device_list_from_udev=0}")
-MOUNT_BASE = Path("/run/xenlfs")
 IN_USE_TYPES = {"LVM2_member": "an LVM physical volume", "linux_raid_member": "an md RAID member"}
 
 
@@ -112,14 +112,6 @@ def _family(sysdir: Path) -> list[Path]:
     return [sysdir, *[p for p in sysdir.iterdir() if (p / "partition").exists()]]
 
 
-def _mounted_numbers() -> dict[str, str]:
-    mounts: dict[str, str] = {}
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        fields = line.split()
-        mounts.setdefault(fields[2], fields[4])
-    return mounts
-
-
 def _slaves(numbers: str) -> set[str]:
     """A device's number and, recursively, those of the devices under it (dm, md)."""
     found = {numbers}
@@ -149,21 +141,27 @@ def fs_type(path: Path, partition: tuple[int, int] | None = None) -> str | None:
     return f"{found['PTTYPE']} partition table" if "PTTYPE" in found else None
 
 
-def check_device(dev: Path, need: int) -> None:
-    """Refuse a block device that is in use or too small (exit 3, with the reason)."""
+def check_device(dev: Path, need: int, guest: str = "") -> None:
+    """Refuse a block device that is in use or too small (exit 3, with the reason). Mounts
+    xenlfs left for a killed `guest prepare` (of `guest`, or of one no longer running) are
+    not "in use": attaching cleans them up."""
     sysdir = _sysfs(dev)
     family = _family(sysdir)
     numbers = {_numbers(d): d.name for d in family}
-    mounts = _mounted_numbers()
+    mounts = inuse.mounts()
     root = os.stat("/").st_dev
     root_chain = _slaves(f"{os.major(root)}:{os.minor(root)}")
+    leftovers = False
     for number, name in numbers.items():
         if number in root_chain:
             raise PreconditionError(f"{dev} holds the running root filesystem (/dev/{name})",
                                     hint="give the guest its own partition, volume or image")
-        if number in mounts:
-            raise PreconditionError(f"{dev} is in use: /dev/{name} is mounted on "
-                                    f"{mounts[number]}", hint=f"umount {mounts[number]} first")
+        for where in mounts.get(number, []):
+            if inuse.leftover(where, guest):
+                leftovers = True
+                continue
+            raise PreconditionError(f"{dev} is in use: /dev/{name} is mounted on {where}",
+                                    hint=f"umount {where} first")
     swaps = Path("/proc/swaps").read_text().splitlines()[1:]
     for line in swaps:
         with contextlib.suppress(OSError):
@@ -180,6 +178,17 @@ def check_device(dev: Path, need: int) -> None:
             raise PreconditionError(f"{dev} is in use: /dev/{member.name} is held by "
                                     f"{', '.join(holders)} (device-mapper, LVM or md)",
                                     hint="free it first (lvchange -an, mdadm --stop, ...)")
+    users = inuse.open_by(devices={os.makedev(*map(int, n.split(":"))) for n in numbers})
+    if users:
+        raise PreconditionError(f"{dev} is in use: held open by {', '.join(users)}",
+                                hint="stop that first (a running guest: xenlfs guest "
+                                "shutdown NAME)")
+    if not leftovers and inuse.claimed(dev):
+        raise PreconditionError(f"{dev} is in use: the kernel gave it to another user "
+                                "exclusively (mounted in another mount namespace, a running "
+                                "guest's blkback, device-mapper or md)",
+                                hint="find it with: lsblk; cat /proc/*/mountinfo | grep "
+                                f"{next(iter(numbers))}")
     signature = fs_type(dev)
     if signature in IN_USE_TYPES:
         raise PreconditionError(f"{dev} is {IN_USE_TYPES[signature]} ({signature})",
@@ -214,17 +223,34 @@ def decide(request: Request, content: int) -> Layout:
         raise UsageError("say where the guest goes: --target DEVICE|IMAGE|DIR, or --vg VG")
     target = Path(os.path.abspath(target))
     if target.is_dir():
-        if target == Path("/") or os.stat(target).st_ino == os.stat("/").st_ino:
-            raise PreconditionError("the target directory is the running root filesystem")
+        check_directory(target)
+        if request.size is not None:
+            raise UsageError(f"--size: {target} is a directory, which has no size",
+                             hint="leave out --size; it sizes a new image or LV")
         return Layout("dir", target, fstype=request.mkfs or "ext4")
     if target.is_block_device():
-        check_device(target, need)
+        check_device(target, need, request.name)
+        _check_same_size(target, device_size(target), request.size)
         return _existing(Layout("block", target), target, request)
     if target.exists() and not target.is_file():
         raise UsageError(f"{target} is neither a directory, a block device nor an image file")
-    if target.is_file():
+    real = Path(os.path.realpath(target))
+    if any(real.is_relative_to(tree) for tree in SYSTEM_TREES):
+        raise PreconditionError(f"{target} is a file of the running system"
+                                + (f" ({real})" if real != target else ""),
+                                hint="keep guest images elsewhere, e.g. /srv/xen/NAME.img or "
+                                "/var/lib/xen/images/NAME.img")
+    # An empty file is an image still to be made: one a run killed at once left, or `touch`.
+    if target.is_file() and target.stat().st_size > 0:
+        st = target.stat()
+        _check_same_size(target, st.st_size, request.size)
+        users = inuse.open_by(files={(st.st_dev, st.st_ino)})
+        if users:
+            raise PreconditionError(f"{target} is in use: held open by {', '.join(users)}",
+                                    hint="stop that first (a running guest: xenlfs guest "
+                                    "shutdown NAME)")
         for loop in _loops_of(target):
-            check_device(Path(loop), 0)  # a leftover loop of a killed run is detached later
+            check_device(Path(loop), 0, request.name)  # a killed run's loop is detached later
         part = partition(target)
         if part is not None:
             _check_size(part[1], need, f"the partition in {target}")
@@ -243,8 +269,57 @@ def decide(request: Request, content: int) -> Layout:
         raise UsageError(f"{target.parent} does not exist")
     size = request.size or default_size(content)
     _check_size(size, need, f"--size {size // MiB}M")
+    fs = os.statvfs(target.parent)
+    if size > fs.f_blocks * fs.f_frsize:
+        raise UsageError(f"--size {_mib(size)} is more than the filesystem holding "
+                         f"{target.parent} holds ({_mib(fs.f_blocks * fs.f_frsize)})",
+                         hint="a smaller --size, or an image on a bigger filesystem")
     return Layout("image", target, True, size, request.partition_table,
                   mkfs=request.mkfs or "ext4", fstype=request.mkfs or "ext4")
+
+
+# Directories of the running system a guest must never be extracted into (beside "/" itself
+# and every directory directly in it).
+SYSTEM_SUBDIRS = (Path("/usr"), Path("/var"))
+# Trees of the running system whose files are never an image to format.
+SYSTEM_TREES = tuple(Path(p) for p in ("/etc", "/usr", "/boot", "/bin", "/sbin", "/lib",
+                                       "/lib32", "/lib64", "/libx32", "/proc", "/sys"))
+
+
+def check_directory(target: Path) -> None:
+    """Refuse the running root and its system directories as a directory target."""
+    real = Path(os.path.realpath(target))
+    here, root = os.stat(real), os.stat("/")
+    if (here.st_dev, here.st_ino) == (root.st_dev, root.st_ino):
+        raise PreconditionError("the target directory is the running root filesystem")
+    if real.parent == Path("/") or real.parent in SYSTEM_SUBDIRS:
+        raise PreconditionError(f"{target} is a system directory of the running host"
+                                + (f" ({real})" if real != target else ""),
+                                hint="give the guest a directory of its own, e.g. "
+                                "/srv/xen/NAME, or a partition, LV or image")
+    # A chroot in use (LFS's own: dev, proc, sys bound from the host): the edits would reach
+    # the host through those mounts.
+    inside = sorted(where for wheres in inuse.mounts().values() for where in wheres
+                    if where.startswith(f"{real}/"))
+    if inside:
+        raise PreconditionError(f"{target} is in use: {', '.join(inside)} "
+                                f"{'is' if len(inside) == 1 else 'are'} mounted inside it",
+                                hint="umount " + " ".join(reversed(inside)) + " first")
+
+
+def _mib(size: int) -> str:
+    return f"{size // MiB} MiB" if size < 1 << 40 else f"{size >> 40} TiB"
+
+
+def _check_same_size(target: Path, size: int, asked: int | None) -> None:
+    """--size makes a new image or LV; over an existing one it can only say what is there."""
+    if asked is None:
+        return
+    if asked != size:
+        raise UsageError(f"--size: {target} exists and is {_mib(size)}; --size only sizes a "
+                         "new image or LV", hint="leave out --size to use it as it is (or "
+                         "remove it first, to make a new one of that size)")
+    log.info("--size: %s already is %s", target, _mib(size))
 
 
 def _check_size(size: int, need: int, what: str) -> None:
@@ -268,10 +343,59 @@ def _existing(layout: Layout, device: Path, request: Request,
     if mkfs and found and not request.yes and not run.dry_run():
         _confirm(f"{device} holds a {found} filesystem; make a new {mkfs} over it, "
                  "destroying what it holds?")
+    if mkfs and not found and not request.yes:
+        # No signature is no proof of no data (random bytes, an encrypted volume, a
+        # database file): only all zeros may be formatted without asking.
+        data = unknown_data(device, part)
+        if data and run.dry_run():
+            log.warning("%s holds %s; a real run asks before mkfs", device, data)
+        elif data:
+            _confirm(f"{device} holds {data}, of no kind blkid knows; make a {mkfs} "
+                     "filesystem over it, destroying that data?")
     if mkfs is None and found is None:
         raise PreconditionError(f"{device} holds no filesystem", hint="add --mkfs ext4")
     return Layout(layout.kind, layout.path, False, 0, layout.partition_table, mkfs,
                   mkfs or found or "ext4")
+
+
+ZERO_SCAN_LIMIT = 256 * MiB
+
+
+def unknown_data(path: Path, window: tuple[int, int] | None = None) -> str | None:
+    """What says `path` (or the window of it) is not blank: None if every byte is zero.
+    Only the data extents of a sparse image are read; at most ZERO_SCAN_LIMIT bytes."""
+    start, length = window or (0, device_size(path) if path.is_block_device()
+                               else path.stat().st_size)
+    end, budget = start + length, ZERO_SCAN_LIMIT
+    sparse = not path.is_block_device()  # block devices know no holes (lseek: EINVAL)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        pos = start
+        while pos < end:
+            hole = end
+            if sparse:
+                try:
+                    pos = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError:
+                    return None  # ENXIO: no data after pos, a hole to the end
+                if pos >= end:
+                    return None
+                hole = min(end, os.lseek(fd, pos, os.SEEK_HOLE))
+            while pos < hole:
+                if budget <= 0:
+                    return (f"data not read past its first {ZERO_SCAN_LIMIT // MiB} MiB "
+                            "(all zeros so far)")
+                chunk = os.pread(fd, min(4 * MiB, hole - pos, budget), pos)
+                if not chunk:
+                    return None
+                zeros = len(chunk) - len(chunk.lstrip(b"\0"))
+                if zeros < len(chunk):
+                    return f"data (its first non-zero byte at offset {pos + zeros - start})"
+                pos += len(chunk)
+                budget -= len(chunk)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _confirm(question: str) -> None:

@@ -5,7 +5,6 @@ the next run starts from the same place (it converges)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import stat
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from xenlfs import run
 from xenlfs.errors import CommandFailed, PreconditionError
-from xenlfs.guest import storage
+from xenlfs.guest import inuse, storage
 from xenlfs.guest.storage import Layout, MiB
 
 log = logging.getLogger("xenlfs.guest")
@@ -22,13 +21,40 @@ log = logging.getLogger("xenlfs.guest")
 LOOP_MAJOR = 7
 
 
-def mountpoint(name: str) -> Path:
-    return storage.MOUNT_BASE / f"guest-{name}"
+mountpoint = inuse.mountpoint
+locked = inuse.locked
 
 
-def _is_mountpoint(path: Path) -> bool:
-    text = Path("/proc/self/mountinfo").read_text()
-    return any(line.split()[4] == str(path) for line in text.splitlines())
+def clean_leftovers(layout: Layout, name: str) -> None:
+    """Unmount what a killed `guest prepare` left mounted: this guest's mountpoint and any
+    xenlfs mountpoint of the target whose run is gone (decide() told them from real uses);
+    then detach the image's leftover loops."""
+    mounts = inuse.mounts()
+    places = {str(mountpoint(name))}
+    loops = storage._loops_of(layout.path) if layout.kind == "image" and not layout.create \
+        else []
+    if layout.kind in ("block", "lv") and layout.path.exists():
+        devices = [layout.path]
+    else:
+        devices = [Path(loop) for loop in loops]
+    for device in devices:
+        for member in storage._family(storage._sysfs(device)):
+            places |= {where for where in mounts.get(storage._numbers(member), [])
+                       if inuse.leftover(where, name)}
+    mounted = {where for wheres in mounts.values() for where in wheres}
+    for where in sorted(places & mounted):
+        log.warning("unmounting %s, left mounted by an earlier run that was killed", where)
+        try:  # not lazily: the volume is about to be mounted again, maybe by another loop
+            run.run(["umount", where], writes=True)
+        except CommandFailed as e:
+            raise PreconditionError(f"{where}, left mounted by a killed run, is still busy",
+                                    hint=f"see who uses it: fuser -vm {where}") from e
+        if not run.dry_run():
+            with contextlib.suppress(OSError):
+                Path(where).rmdir()
+    for loop in loops:
+        log.warning("detaching %s, left on %s by an earlier run", loop, layout.path)
+        run.run(["losetup", "--detach", loop], writes=True)
 
 
 def _ensure_node(name: str) -> None:
@@ -55,27 +81,35 @@ def attach_loop(image: Path, offset: int = 0, size: int | None = None) -> str:
     raise PreconditionError("no free loop device after 5 tries", hint="losetup --list")
 
 
-def detach_stale_loops(image: Path) -> None:
-    """Loops left on the image by a killed run (decide() already refused mounted ones)."""
-    for loop in storage._loops_of(image):
-        log.warning("detaching %s, left on %s by an earlier run", loop, image)
-        run.run(["losetup", "--detach", loop], writes=True)
-
-
 def _new_image(layout: Layout) -> None:
     if run.dry_run():
         log.info("would create the sparse image %s of %d MiB", layout.path, layout.size // MiB)
         return
-    fd = os.open(layout.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.ftruncate(fd, layout.size)
-    finally:
+    try:  # new, or the empty file a run killed at once left
+        fd = os.open(layout.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise PreconditionError(f"cannot make the image {layout.path}: {e.strerror}") from e
+    if os.fstat(fd).st_size:
         os.close(fd)
-    if layout.partition_table != "none":
-        # One Linux partition from 1 MiB to the end: the guest sees xvda with xvda1.
-        script = f"label: {layout.partition_table}\nstart=2048, type=L\n"
-        run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", layout.path],
-                input=script, writes=True)
+        raise PreconditionError(f"{layout.path} was filled by someone else meanwhile; left "
+                                "alone")
+    try:  # half-made, it would block the next run: it goes again if anything fails
+        try:
+            os.ftruncate(fd, layout.size)
+        finally:
+            os.close(fd)
+        if layout.partition_table != "none":
+            # One Linux partition from 1 MiB to the end: the guest sees xvda with xvda1.
+            script = f"label: {layout.partition_table}\nstart=2048, type=L\n"
+            run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", layout.path],
+                    input=script, writes=True)
+    except BaseException as e:
+        layout.path.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise PreconditionError(f"cannot make the image {layout.path} of "
+                                    f"{layout.size // MiB} MiB: {e.strerror}",
+                                    hint="a smaller --size, or another filesystem") from e
+        raise
 
 
 def _partition_window(layout: Layout) -> tuple[int, int | None]:
@@ -98,37 +132,28 @@ def _umount(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def locked(name: str) -> Iterator[None]:
-    """One prepare per guest name at a time, so a mount found at start is a stale one."""
-    if run.dry_run():
+def in_use_is_a_refusal(device: str) -> Iterator[None]:
+    """mkfs and mount open the device exclusively: if someone took it since decide() looked,
+    their failure is the same refusal (exit 3)."""
+    try:
         yield
-        return
-    storage.MOUNT_BASE.mkdir(parents=True, exist_ok=True)
-    with open(storage.MOUNT_BASE / f"guest-{name}.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PreconditionError(f"another 'xenlfs guest prepare {name}' is running",
-                                    hint="wait for it to finish") from None
-        yield
+    except CommandFailed as e:
+        if "busy" in e.stderr or "in use" in e.stderr:
+            raise PreconditionError(f"{device} is in use:\n{e.stderr}",
+                                    hint="free it first; a running guest: xenlfs guest "
+                                    "shutdown NAME") from e
+        raise
 
 
 @contextlib.contextmanager
 def attached(layout: Layout, name: str) -> Iterator[Path]:
-    """The directory to extract into: the target directory, or the volume mounted."""
+    """The directory to extract into: the target directory, or the volume mounted. The
+    caller holds locked(name)."""
     if layout.kind == "dir":
         yield layout.path
         return
-    with locked(name), _attached(layout, name) as mnt:
-        yield mnt
-
-
-@contextlib.contextmanager
-def _attached(layout: Layout, name: str) -> Iterator[Path]:
+    clean_leftovers(layout, name)
     mnt = mountpoint(name)
-    if _is_mountpoint(mnt):
-        log.warning("unmounting %s, left mounted by an earlier run", mnt)
-        _umount(mnt)
     loop: str | None = None
     mounted = False
     created = False
@@ -143,16 +168,16 @@ def _attached(layout: Layout, name: str) -> Iterator[Path]:
             if layout.create:
                 _new_image(layout)
                 created = True
-            else:
-                detach_stale_loops(layout.path)
             offset, size = _partition_window(layout)
             loop = device = attach_loop(layout.path, offset, size)
         if layout.mkfs:
             label = name[:16]
-            run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
+            with in_use_is_a_refusal(device):
+                run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
         if not run.dry_run():
             mnt.mkdir(parents=True, exist_ok=True)
-        run.run(["mount", "-t", layout.fstype, device, mnt], writes=True)
+        with in_use_is_a_refusal(device):
+            run.run(["mount", "-t", layout.fstype, device, mnt], writes=True)
         mounted = True
         yield mnt
         ok = True

@@ -6,7 +6,7 @@
     manifest  ARCHIVE.manifest.jsonl: metadata and one Entry per member
     verify    whole archive vs manifest; manifest vs a live tree
     catalog   list and show
-    extract   restore with GNU tar (also for any tar, plain or compressed)
+    extract   restore with GNU tar, jailed to the destination (also any tar, compressed or not)
 
 The stable entry points for other steps: extract(archive, dest) and
 create.create(create.Request(root, output, compression)).

@@ -1,18 +1,31 @@
-"""Extracting a snapshot (or any tar, plain or compressed) with GNU tar, keeping everything."""
+"""Extracting a snapshot (or any tar, plain or compressed) with GNU tar, keeping everything,
+in a jail where nothing outside the destination can be written.
+
+GNU tar refuses members named with '..' or a leading '/' and defers symlinks the archive
+makes that point outside, but it follows symlinks the destination already holds: a directory
+target (or a filesystem used as it is) with `etc -> /etc` and a member `etc/passwd` would
+rewrite the host's /etc/passwd. So tar runs chrooted into a root of its own, made in a private
+mount namespace: an empty read-only tmpfs holding the host's program directories read-only
+(tar, its libraries and decompressors) and the destination, bind-mounted writable at its own
+path. Whatever a name or link resolves to, the kernel finds either the destination or
+something read-only or missing: writes land inside or fail. docs/safety.md says why this and
+not an extractor that checks links itself.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from xenlfs import run, ui
-from xenlfs.errors import PreconditionError, UsageError
+from xenlfs.errors import CommandFailed, PreconditionError, UsageError
 from xenlfs.snapshot import formats
 
 log = logging.getLogger("xenlfs.snapshot")
@@ -20,10 +33,58 @@ log = logging.getLogger("xenlfs.snapshot")
 CHUNK = 1 << 20
 
 # Owners by number (the snapshot's /etc/passwd, not the host's, names them), modes incl.
-# setuid, every xattr namespace (security.capability!) and ACLs. GNU tar itself refuses
-# members with '..' or a leading '/', and defers symlinks that point outside dest.
+# setuid, every xattr namespace (security.capability!) and ACLs.
 EXTRACT_FLAGS = ("--numeric-owner", "--same-owner", "--preserve-permissions", "--xattrs",
                  "--xattrs-include=*", "--acls")
+
+
+JAIL_BASE = Path("/run/xenlfs")
+# The host's directories programs are loaded from; a merged-/usr system has links for some.
+PROGRAM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# $1 the jail's mountpoint, $2 the destination (absolute, no links), then the command.
+# Mounts made in the private namespace vanish with it, also when xenlfs is killed.
+JAIL_SCRIPT = f"""set -e
+jail=$1 dest=$2
+shift 2
+mount -t tmpfs -o mode=0755,size=1m xenlfs-jail "$jail"
+for dir in {" ".join(PROGRAM_DIRS)}; do
+    if [ -L "/$dir" ]; then ln -s "$(readlink "/$dir")" "$jail/$dir"
+    elif [ -d "/$dir" ]; then mkdir "$jail/$dir"; mount --bind -o ro "/$dir" "$jail/$dir"
+    fi
+done
+mkdir -p "$jail$dest"
+mount --bind "$dest" "$jail$dest"
+mount -o remount,ro "$jail"
+exec chroot "$jail" "$@"
+"""
+
+
+@contextlib.contextmanager
+def confined(dest: Path) -> Iterator[list[str]]:
+    """The command prefix that runs a program (from the host's /usr) chrooted into a jail
+    where `dest` (an existing directory) is the only place it can write."""
+    dest = Path(os.path.realpath(dest))
+    for name in PROGRAM_DIRS:
+        if dest.parts[1:2] == (name,):
+            raise UsageError(f"{dest} is inside the host's /{name}; extract somewhere else")
+    _remove_stale_jails()
+    jail = JAIL_BASE / f"extract-{os.getpid()}"
+    jail.mkdir(parents=True, exist_ok=True)
+    try:
+        yield ["unshare", "--mount", "--propagation", "private", "sh", "-c", JAIL_SCRIPT,
+               "xenlfs-jail", str(jail), str(dest)]
+    finally:
+        with contextlib.suppress(OSError):
+            jail.rmdir()
+
+
+def _remove_stale_jails() -> None:
+    """Empty mountpoints left by killed runs (their namespaces died with them)."""
+    for jail in JAIL_BASE.glob("extract-*"):
+        pid = jail.name.removeprefix("extract-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            with contextlib.suppress(OSError):
+                jail.rmdir()
 
 
 def extract_argv(dest: Path, compression: formats.Compression) -> list[str]:
@@ -49,16 +110,18 @@ def extract(archive: Path, dest: Path) -> None:
         raise PreconditionError("extracting a snapshot needs root: owners, device nodes and "
                                 "security xattrs can only be restored by root",
                                 hint="run it again as root")
-    argv = extract_argv(dest, compression)
     if run.dry_run():
-        log.info("would run: %s < %s", run.command_line(argv), archive)
+        log.info("would run (confined to %s): %s < %s", dest,
+                 run.command_line(extract_argv(dest, compression)), archive)
         return
     dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(os.path.realpath(dest))
     size = archive.stat().st_size
-    with ui.step(f"extract {archive.name} into {dest}"), \
+    with ui.step(f"extract {archive.name} into {dest}"), confined(dest) as jail, \
             tempfile.TemporaryFile() as errors, open(archive, "rb") as source, \
             ui.byte_progress() as progress:
-        tar = run.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+        tar = run.spawn([*jail, *extract_argv(dest, compression)], stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE, stderr=errors)
         assert tar.stdin is not None and tar.stdout is not None
         files = [0]
         counter = threading.Thread(target=_count_lines, args=(tar.stdout, files), daemon=True)
@@ -74,9 +137,29 @@ def extract(archive: Path, dest: Path) -> None:
         finally:
             counter.join()
         errors.seek(0)
-        run.check_finished(tar, stderr=errors.read().decode("utf-8", "replace"),
-                           hint=f"the archive may be damaged: xenlfs snapshot verify {archive}")
+        stderr = errors.read().decode("utf-8", "replace")
+        if tar.returncode and _jail_failed(stderr):
+            raise PreconditionError(f"could not make the jail to extract in:\n{stderr.strip()}",
+                                    hint="it needs root, mount namespaces (kernel "
+                                    "CONFIG_NAMESPACES) and tmpfs; xenlfs never extracts "
+                                    "without it")
+        if tar.returncode:
+            # Named as tar alone: the jail's setup script would bury tar's own words.
+            argv = extract_argv(dest, compression)
+            tail = "\n".join(stderr.strip().splitlines()[-15:])
+            raise CommandFailed(f"{run.command_line(argv)} (in its jail) failed with exit "
+                                f"status {tar.returncode}:\n{tail}", argv=argv,
+                                returncode=tar.returncode, stderr=tail,
+                                hint=f"the archive may be damaged (xenlfs snapshot verify "
+                                f"{archive}), or its names lead through symlinks out of "
+                                f"{dest}: those are never written through")
     log.info("extracted %d entries from %s into %s", files[0], archive, dest)
+
+
+def _jail_failed(stderr: str) -> bool:
+    """Whether the jail's own setup failed (unshare, mount, chroot), not tar inside it."""
+    first = stderr.lstrip().split(":", 1)[0]
+    return first in ("unshare", "mount", "chroot", "mkdir", "ln", "sh")
 
 
 def _pump(source: IO[bytes], sink: IO[bytes], advance: Callable[[int], object]) -> None:

@@ -90,9 +90,12 @@ def loops_of(image: Path) -> list[str]:
     return sh("losetup", "--associated", image, "--output", "NAME", "--noheadings").stdout.split()
 
 
-def our_mounts() -> list[str]:
-    return [line for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if "/run/xenlfs/guest-" in line]
+def our_mounts(name: str = "") -> list[str]:
+    """xenlfs's guest mounts (of guest `name` only, if given: other tests may run beside)."""
+    lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    if name:
+        return [line for line in lines if line.split()[4] == f"/run/xenlfs/guest-{name}"]
+    return [line for line in lines if line.split()[4].startswith("/run/xenlfs/guest-")]
 
 
 def tree_digest(root: Path) -> dict[str, tuple[int, int, int, str]]:

@@ -120,3 +120,34 @@ def test_hostile_snapshot_leaves_the_host_untouched(corpus, tmp_path: Path, name
             assert "PROBLEM:" in result.stdout
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+def test_a_link_already_in_a_directory_target_is_not_written_through(tmp_path: Path):
+    """The target holds `etc -> /etc` (say, from an earlier snapshot); the snapshot is a
+    root tar of files only, with no directory members that would replace the link."""
+    work = Path("/var/tmp") / f"xenlfs-hostile-link-{os.getpid()}"
+    try:
+        sentinel = make_sentinel(work / "sentinel")
+        tree = lfs_tree(work / "tree")
+        archive = work / "files-only.tar"
+        files = sorted("./" + str(p.relative_to(tree)) for p in tree.rglob("*")
+                       if not p.is_dir())
+        subprocess.run(["tar", "-cf", str(archive), "-C", str(tree), *files], check=True)
+        target = work / "target"
+        target.mkdir()
+        os.symlink("/etc", target / "etc")
+        before = digest(sentinel)
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                'mount --bind "$0/etc" /etc && mount --bind "$0/dev" /dev && exec "$@"',
+                str(sentinel), sys.executable, "-m", "xenlfs", "guest", "prepare", "h2",
+                "--snapshot", str(archive), "--target", str(target), "--dhcp",
+                "--config-dir", str(tmp_path / "xen")]
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
+        result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
+                                check=False)
+        assert digest(sentinel) == before, result.stderr
+        assert result.returncode == 1, result.stderr
+        assert "never written through" in result.stderr and "Traceback" not in result.stderr
+        assert os.readlink(target / "etc") == "/etc"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -85,8 +85,9 @@ def check_mounted(image: Path, name: str, workdir: Path, offset: int = 0,
 
 
 def check_clean(image: Path) -> None:
+    """No loop over the image, no mount of its guest (named as the image: g1.img is g1)."""
     assert loops_of(image) == []
-    assert our_mounts() == []
+    assert our_mounts(image.stem) == []
 
 
 def test_image_without_partition_table(xenlfs, workdir: Path, lfs_snapshot: Path):
@@ -153,7 +154,7 @@ def test_dry_run_of_a_new_image_changes_nothing(xenlfs, workdir: Path, lfs_snaps
     result = prepare(xenlfs, workdir, "g4", "--snapshot", str(lfs_snapshot), "--target",
                      str(image), "--size", "100M", "--partition-table", table, "--dry-run")
     assert result.returncode == 0, result.stderr
-    assert not image.exists() and our_mounts() == []
+    assert not image.exists() and our_mounts("g4") == []
     assert "would run: mkfs.ext4" in result.stderr
     assert "+++ b/etc/fstab" in result.stdout and "+++ b/" + str(workdir / "xen/g4.cfg")[1:] \
         in result.stdout
@@ -169,7 +170,7 @@ def test_failed_extraction_leaves_nothing_and_the_next_run_converges(
                      "--size", "100M")
     assert result.returncode == 1, result.stderr
     assert "tar" in result.stderr and "Traceback" not in result.stderr
-    assert not image.exists() and our_mounts() == []
+    assert not image.exists() and our_mounts("g5") == []
     result = prepare(xenlfs, workdir, "g5", "--snapshot", str(lfs_snapshot), "--target",
                      str(image), "--size", "100M")
     assert result.returncode == 0, result.stderr
@@ -197,3 +198,86 @@ def test_sigterm_during_extraction_unmounts_and_detaches(workdir: Path):
     assert proc.returncode == 130, err
     check_clean(image)
     assert not image.exists()
+
+
+def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdir: Path):
+    from tests.conftest import ROOT
+    from tests.system.guest.conftest import lfs_tree, snapshot
+
+    archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
+    image = workdir / "g7.img"
+    argv = ["guest", "prepare", "g7", "--snapshot", str(archive), "--target", str(image),
+            "--size", "1G", "--config-dir", str(workdir / "xen")]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
+    proc = subprocess.Popen([sys.executable, "-m", "xenlfs", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.startswith("==> extract"):
+            break
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert our_mounts("g7") and loops_of(image)  # what kill -9 leaves: mounted, attached
+
+    again = xenlfs(*argv)  # the very same command, --size included
+    assert again.returncode == 0, again.stderr
+    assert "left mounted by an earlier run" in again.stderr
+    check_clean(image)
+    assert not Path("/run/xenlfs/guest-g7").exists()
+    assert not Path("/run/xenlfs/guest-g7.lock").exists()
+    assert not list(Path("/run/xenlfs").glob(f"extract-{proc.pid}"))
+    mnt = workdir / "look"
+    mnt.mkdir()
+    with loop_over(image) as dev:
+        sh("mount", "-o", "ro", dev, mnt)
+        try:
+            assert (mnt / "usr/bin/big").stat().st_size == 300 << 20
+            assert "/dev/xvda1" in (mnt / "etc/fstab").read_text()
+        finally:
+            sh("umount", mnt)
+
+
+def test_preparing_again_needs_no_room_for_a_second_copy(xenlfs, workdir: Path):
+    from tests.system.guest.conftest import lfs_tree, snapshot
+
+    archive = snapshot(lfs_tree(workdir / "t", extra_bytes=60 << 20), workdir / "t.tar")
+    image = workdir / "g8.img"
+    args = ["guest", "prepare", "g8", "--snapshot", str(archive), "--target", str(image)]
+    first = xenlfs(*args, "--size", "100M")
+    assert first.returncode == 0, first.stderr
+    st = os.statvfs
+    mnt = workdir / "look"
+    mnt.mkdir()
+    with loop_over(image) as dev:
+        sh("mount", "-o", "ro", dev, mnt)
+        free = st(mnt).f_bavail * st(mnt).f_frsize
+        sh("umount", mnt)
+    assert free < 60 << 20  # a second copy would not fit beside the first
+    again = xenlfs(*args)
+    assert again.returncode == 0, again.stderr
+    check_clean(image)
+
+
+def test_no_lock_file_is_left_after_a_run(xenlfs, workdir: Path, lfs_snapshot: Path):
+    image = workdir / "g9.img"
+    result = xenlfs("guest", "prepare", "g9", "--snapshot", str(lfs_snapshot), "--target",
+                    str(image), "--size", "100M", "--config-dir", str(workdir / "xen"))
+    assert result.returncode == 0, result.stderr
+    refused = xenlfs("guest", "prepare", "g9", "--snapshot", str(lfs_snapshot), "--target",
+                     "/etc", "--dry-run")
+    assert refused.returncode == 3
+    assert not list(Path("/run/xenlfs").glob("guest-g9*"))
+    assert not [jail for jail in Path("/run/xenlfs").glob("extract-*")  # of dead runs
+                if not Path("/proc", jail.name.removeprefix("extract-")).exists()]
+
+
+def test_an_empty_file_a_run_killed_at_once_left_becomes_the_image(xenlfs, workdir: Path,
+                                                                  lfs_snapshot: Path):
+    image = workdir / "g10.img"
+    image.touch()  # what kill -9 between creating the file and sizing it leaves
+    result = prepare(xenlfs, workdir, "g10", "--snapshot", str(lfs_snapshot), "--target",
+                     str(image), "--size", "100M")
+    assert result.returncode == 0, result.stderr
+    assert image.stat().st_size == 100 << 20
+    check_clean(image)
+    check_mounted(image, "g10", workdir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +32,7 @@ def refused(xenlfs, snapshot: Path, target: str, *extra: str) -> str:
                     *extra)
     assert result.returncode == 3, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
-    assert our_mounts() == []
+    assert our_mounts("r1") == []
     return result.stderr
 
 
@@ -120,7 +122,7 @@ def test_existing_device_with_filesystem_is_used_as_is(xenlfs, workdir: Path,
     assert result.returncode == 0, result.stderr
     assert sh("blkid", "-p", "-o", "value", "-s", "LABEL", loop).stdout.strip() == "mine"
     assert f'disk = ["phy:{loop},xvda1,w"]' in (workdir / "xen/r2.cfg").read_text()
-    assert our_mounts() == []
+    assert our_mounts("r2") == []
     assert subprocess.run(["mountpoint", "-q", "/run/xenlfs/guest-r2"]).returncode != 0
 
 
@@ -144,3 +146,62 @@ def test_new_logical_volume(xenlfs, workdir: Path, lfs_snapshot: Path):
         finally:
             sh("vgremove", "--config", LVM_CONFIG, "-q", "-f", "xenlfstestvg")
             sh("pvremove", "--config", LVM_CONFIG, "-q", "-y", pv)
+
+
+# --- unknown data: no signature blkid knows is no proof of no data --------------------------
+
+def digest(path: Path | str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def unknown(path: Path, at: int = 0, size: int = 128 << 20) -> Path:
+    """An image of zeros but for random bytes at `at` (an encrypted volume, a database...)."""
+    with open(path, "wb") as f:
+        f.truncate(size)
+        f.seek(at)
+        f.write(os.urandom(64 << 10))
+    found = subprocess.run(["blkid", "-p", str(path)], capture_output=True, text=True)
+    assert found.stdout == ""  # no signature
+    return path
+
+
+@pytest.mark.parametrize("where", ["start", "end"])
+def test_an_image_of_unknown_data_is_not_formatted_without_asking(
+        xenlfs, workdir: Path, lfs_snapshot: Path, where: str):
+    image = unknown(workdir / "data.img", 0 if where == "start" else (128 << 20) - (64 << 10))
+    before = digest(image)
+    err = refused(xenlfs, lfs_snapshot, str(image))
+    assert "of no kind blkid knows" in err and "--yes" in err
+    assert digest(image) == before
+    err = refused(xenlfs, lfs_snapshot, str(image), "--mkfs", "ext4")  # asked for, still asks
+    assert digest(image) == before
+
+
+def test_a_device_of_unknown_data_is_not_formatted_without_asking(xenlfs, workdir: Path,
+                                                                  lfs_snapshot: Path):
+    with loop_over(unknown(workdir / "data.img", 64 << 20)) as dev:
+        before = digest(dev)
+        err = refused(xenlfs, lfs_snapshot, dev)
+        assert "of no kind blkid knows" in err
+        assert digest(dev) == before
+
+
+def test_unknown_data_is_formatted_with_yes(xenlfs, workdir: Path, lfs_snapshot: Path):
+    image = unknown(workdir / "data.img")
+    result = xenlfs("guest", "prepare", "r3", "--snapshot", str(lfs_snapshot), "--target",
+                    str(image), "--yes", "--config-dir", str(workdir / "xen"))
+    assert result.returncode == 0, result.stderr
+    assert sh("blkid", "-p", "-o", "value", "-s", "TYPE", image).stdout.strip() == "ext4"
+
+
+def test_all_zeros_written_out_are_formatted_without_asking(xenlfs, workdir: Path,
+                                                           lfs_snapshot: Path):
+    image = workdir / "zeros.img"
+    with open(image, "wb") as f:
+        for _ in range(128):
+            f.write(bytes(1 << 20))  # not sparse: real zero blocks
+    assert image.stat().st_blocks * 512 >= 128 << 20
+    result = xenlfs("guest", "prepare", "r4", "--snapshot", str(lfs_snapshot), "--target",
+                    str(image), "--config-dir", str(workdir / "xen"))
+    assert result.returncode == 0, result.stderr

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from xenlfs.errors import CommandFailed, UsageError
 from xenlfs.snapshot import extract
 
@@ -50,3 +54,104 @@ def test_not_an_archive_and_a_file_as_dest_are_usage_errors(workdir: Path):
     with pytest.raises(UsageError, match="not a directory"):
         extract(archive, text)
     assert not (workdir / "dest").exists()
+
+
+# --- whatever the destination already holds, nothing is written outside it ---------------
+#
+# Each extraction runs in a private mount namespace whose /etc is a decoy (bind-mounted over
+# the real one), so a write that escapes lands in the decoy, where the test sees it, and never
+# on this machine's /etc.
+
+def _add(tar: tarfile.TarFile, name: str, kind: bytes = tarfile.REGTYPE, link: str = "",
+         data: bytes = b"pwned\n") -> None:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    body = data if kind == tarfile.REGTYPE else b""
+    info.size = len(body)
+    info.mode = 0o755 if kind == tarfile.DIRTYPE else 0o644
+    tar.addfile(info, io.BytesIO(body))
+
+
+def _through_links(path: Path, outside: Path) -> None:
+    """Members that only name paths under links the destination already holds (no directory
+    members of their own, so GNU tar does not replace the links with directories)."""
+    with tarfile.open(path, "w") as tar:
+        _add(tar, "./etc/passwd")  # etc -> /etc
+        _add(tar, "./deep/etc/shadow")  # deep -> chain -> /  (a link to a link)
+        _add(tar, "./up/file")  # up -> ../outside (relative, climbing out)
+        _add(tar, "./mine/file")  # mine -> <outside, by its absolute path>
+        _add(tar, "./hard", tarfile.LNKTYPE, "etc/group")  # a hard link through etc -> /etc
+        _add(tar, "./hard-abs", tarfile.LNKTYPE, f"{outside}/keep")
+        _add(tar, "./hard-mine", tarfile.LNKTYPE, "mine/keep")  # same filesystem as dest
+        _add(tar, "./hard-up", tarfile.LNKTYPE, "../../../../../../../../etc/group")
+        # a directory replaced by a symlink to /etc mid-archive, then written through
+        _add(tar, "./swap/", tarfile.DIRTYPE)
+        _add(tar, "./swap", tarfile.SYMTYPE, "/etc")
+        _add(tar, "./swap/hostname")
+        _add(tar, "./rel", tarfile.SYMTYPE, "swap")  # a link to that link
+        _add(tar, "./rel/hosts")
+        _add(tar, "/etc/motd")  # absolute
+        _add(tar, "../../../../../../../../etc/issue")  # climbing
+
+
+def _digest(root: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {str(p.relative_to(root)): (p.lstat().st_mode, p.lstat().st_ino,
+                                       b"" if p.is_dir() else p.read_bytes())
+            for p in sorted(root.rglob("*"))}
+
+
+def test_links_already_in_the_destination_are_never_written_through(workdir: Path):
+    decoy = workdir / "decoy-etc"
+    decoy.mkdir()
+    for name in ("passwd", "shadow", "group", "hostname", "hosts", "motd", "issue"):
+        (decoy / name).write_text(f"the host's {name}\n")
+    outside = workdir / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("keep\n")
+    dest = workdir / "dest"
+    dest.mkdir()
+    os.symlink("/etc", dest / "etc")
+    os.symlink("/", dest / "chain")
+    os.symlink("chain", dest / "deep")
+    os.symlink("../outside", dest / "up")
+    os.symlink(str(outside), dest / "mine")
+    archive = workdir / "through-links.tar"
+    _through_links(archive, outside)
+    before = _digest(decoy), _digest(outside)
+
+    script = 'mount --bind "$0" /etc && exec "$@"'
+    result = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(decoy),
+         sys.executable, "-m", "xenlfs", "snapshot", "extract", str(archive), str(dest)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent"),
+        capture_output=True, text=True, timeout=120, check=False)
+
+    assert (_digest(decoy), _digest(outside)) == before, result.stderr
+    assert result.returncode == 1, result.stderr  # tar could not write those members
+    assert "Traceback" not in result.stderr
+    assert "symlinks" in result.stderr  # the hint says why
+    # the links in the destination are as they were; nothing in it is a host file
+    assert os.readlink(dest / "etc") == "/etc" and os.readlink(dest / "up") == "../outside"
+    host_inodes = {st.st_ino for st in (p.lstat() for p in [*decoy.iterdir(),
+                                                            *outside.iterdir()])}
+    for path in dest.rglob("*"):
+        if not path.is_symlink():
+            assert path.lstat().st_ino not in host_inodes, path
+
+
+def test_without_a_jail_nothing_is_extracted(workdir: Path):
+    """Root without CAP_SYS_ADMIN (as in some containers) cannot make the mount namespace:
+    a clear refusal, never an unconfined extraction."""
+    archive = workdir / "fine.tar"
+    with tarfile.open(archive, "w") as tar:
+        _add(tar, "./etc/passwd")
+    dest = workdir / "dest"
+    dest.mkdir()
+    result = subprocess.run(
+        ["setpriv", "--bounding-set", "-sys_admin", sys.executable, "-m", "xenlfs",
+         "snapshot", "extract", str(archive), str(dest)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent"),
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 3, result.stderr
+    assert "could not make the jail" in result.stderr and "Traceback" not in result.stderr
+    assert list(dest.iterdir()) == []

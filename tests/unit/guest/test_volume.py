@@ -15,7 +15,7 @@ import pytest
 
 from xenlfs import run
 from xenlfs.errors import CommandFailed
-from xenlfs.guest import storage, volume
+from xenlfs.guest import inuse, volume
 from xenlfs.guest.storage import Layout, MiB
 
 LVM = "--config 'activation{udev_sync=0 udev_rules=0} devices{obtain_device_list_from_udev=0}'"
@@ -58,7 +58,7 @@ class Recorder:
 @pytest.fixture
 def base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The mount base (the lock and the mount point) in tmp_path instead of /run/xenlfs."""
-    monkeypatch.setattr(storage, "MOUNT_BASE", tmp_path / "run")
+    monkeypatch.setattr(inuse, "MOUNT_BASE", tmp_path / "run")
     return tmp_path / "run"
 
 
