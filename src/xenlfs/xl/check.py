@@ -269,6 +269,9 @@ def check_config(config: cfg.Config) -> Report:
     for step in (checker.keys, checker.basics, checker.resources, checker.boot,
                  checker.devices):
         step()
+    from xenlfs.xl import guest_type  # which imports this module
+
+    guest_type.check(config, checker.report)
     checker.report.findings.sort(key=lambda f: (f.line, f.col))
     return checker.report
 
