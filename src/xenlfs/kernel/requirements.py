@@ -54,7 +54,6 @@ GUEST: tuple[Requirement, ...] = (
     _r("HYPERVISOR_GUEST", "the 'Linux guest support' menu: Xen options appear only under it"),
     _r("PARAVIRT", "paravirtualisation hooks that XEN depends on"),
     _r("XEN", "Xen guest support"),
-    _r("XEN_PVHVM_GUEST", "PV drivers when booted as an HVM guest", level=_RECOMMENDED),
     _r("XEN_SAVE_RESTORE", "xl save/restore and migration", level=_RECOMMENDED),
     _r("XEN_XENBUS_FRONTEND", "xenbus, which every PV frontend uses", builtin=False),
     _r("HVC_XEN", "the Xen console hvc0 (`xl console`, `xl create -c`)"),
@@ -73,6 +72,7 @@ BY_TYPE: dict[GuestType, tuple[Requirement, ...]] = {
     GuestType.PV: (
         _r("XEN_PV", "boot as a PV guest (the hint's `kernel =` guests)"),
         _r("XEN_PVH", "boot as a PVH guest (type = \"pvh\")", level=_RECOMMENDED),
+        _r("XEN_PVHVM_GUEST", "PV drivers when booted as an HVM guest", level=_RECOMMENDED),
     ),
     GuestType.PVH: (
         _r("XEN_PVH", "the PVH entry point (ELF note XEN_ELFNOTE_PHYS32_ENTRY): type = \"pvh\""),
