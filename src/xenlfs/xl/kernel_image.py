@@ -113,6 +113,16 @@ def _read_file(path: Path) -> bytes:
         os.close(fd)
 
 
+def release(data: bytes) -> str | None:
+    """The kernel release a bzImage's header names (`make kernelrelease`), e.g. 6.1.192-xen."""
+    if len(data) < 0x210 or data[0x202:0x206] != b"HdrS":
+        return None
+    at = struct.unpack_from("<H", data, 0x20E)[0] + 0x200
+    words = data[at:at + 256].split(b"\0")[0].split()
+    text = words[0].decode("ascii", "replace") if words else ""
+    return text if text and "/" not in text and text not in (".", "..") else None
+
+
 def compression_of(payload: bytes) -> str | None:
     return next((name for magic, name in _MAGICS if payload.startswith(magic)), None)
 
