@@ -25,6 +25,11 @@ def add_demo(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
                         help="the guest's name (default xenguest1, as in the hint)")
     parser.add_argument("--guest-memory", type=int, default=256, metavar="MiB",
                         help="memory given to the guest (default 256)")
+    parser.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"),
+                        default="pv", help="the guest's type: pv (the hint's, default); pvh "
+                        "(a kernel built with --type pv,pvh,hvm); hvm (that kernel in the "
+                        "guest's /boot, GRUB in its MBR, the lab's HVM dom0 flavour with "
+                        "qemu-system-xen, log in on the serial port)")
     parser.add_argument("--keep-up", action="store_true",
                         help="leave the lab running afterwards (stop it with 'xenlfs lab down')")
     add_json(parser)
@@ -38,16 +43,18 @@ def cmd_demo(args: argparse.Namespace, config: settings.Config) -> int:
     options = demo.DemoOptions(
         cache_dir=config["xenlfs.cache_dir"], mirror=config["lab.mirror"],
         build=build_options(config), up=up_options(args, config), guest=args.guest,
-        memory_mib=args.guest_memory, keep_up=args.keep_up)
+        memory_mib=args.guest_memory, keep_up=args.keep_up, guest_type=args.guest_type,
+        login_timeout=600.0 if args.guest_type == "hvm" else 240.0)
     report = demo.demo(options)
     problems = demo.check(report, options)
     if args.json:
         ui.print_json({"steps": dict(report.times.steps), "guest_view": report.guest_view,
                        "guest_listed": report.guest_listed, "logs": report.logs,
+                       "type": args.guest_type, "login_seconds": report.login_seconds,
                        "problems": problems})
         return 1 if problems else 0
     out = ui.stdout
-    out.print("\n[bold]The guest's console (hvc0), last lines:[/bold]")
+    out.print(f"\n[bold]The {args.guest_type.upper()} guest's console, last lines:[/bold]")
     for line in report.console_tail:
         out.print("  " + line, markup=False)
     out.print("\n[bold]What the guest reports about itself:[/bold]")
@@ -63,6 +70,7 @@ def cmd_demo(args: argparse.Namespace, config: settings.Config) -> int:
     for problem in problems:
         log.error("%s", problem)
     if not problems:
-        out.print("\n[green]The guest booted under Xen from a snapshot of the reference root, "
-                  "logged in on hvc0 and shut down cleanly.[/green]")
+        out.print(f"\n[green]The {args.guest_type.upper()} guest booted under Xen from a "
+                  "snapshot of the reference root, logged in on its console and shut down "
+                  "cleanly.[/green]")
     return 1 if problems else 0

@@ -170,4 +170,6 @@ def doctor(*, root: Path = Path("/"), path: str | None = None,
     search = path if path is not None else os.environ.get("PATH", os.defpath)
     found = [check_requirement(r, root=root, path=search, xen_version=xen_version)
              for r in REQUIREMENTS]
-    return found + host_checks(root)
+    from xenlfs.doctor import guest_types  # which imports this module
+
+    return found + host_checks(root) + guest_types.findings(root)
