@@ -128,6 +128,7 @@ def up_options(args: argparse.Namespace, config: settings.Config) -> instance.Up
     return instance.UpOptions(name=config["lab.instance"], memory=config["lab.memory"],
                               dom0_memory=config["lab.dom0_memory"],
                               boot_timeout=float(config["lab.boot_timeout"]),
+                              cpu=config["lab.cpu"],
                               disks=tuple(parse_disk(d) for d in args.disk))
 
 
@@ -178,11 +179,15 @@ def cmd_down(args: argparse.Namespace, config: settings.Config) -> int:
 
 def cmd_status(args: argparse.Namespace, config: settings.Config) -> int:
     report = instance.status(config["lab.instance"])
+    if report["state"] == "up":
+        from xenlfs.lab import hvm
+
+        report["hvm"] = hvm.virtualisation(instance.find(config["lab.instance"]))
     if args.json:
         ui.print_json(report)
     else:
         ui.stdout.print(f"lab {report['name']!r}: {report['state']}")
-        for key in ("pid", "dom0_uptime", "serial_log", "share", "started", "error"):
+        for key in ("pid", "dom0_uptime", "hvm", "serial_log", "share", "started", "error"):
             if key in report:
                 ui.stdout.print(f"  {key}: {report[key]}")
     return 0 if report["state"] in ("up", "down") else 1

@@ -51,6 +51,7 @@ def cmd_demo(args: argparse.Namespace, config: settings.Config) -> int:
         ui.print_json({"steps": dict(report.times.steps), "guest_view": report.guest_view,
                        "guest_listed": report.guest_listed, "logs": report.logs,
                        "type": args.guest_type, "login_seconds": report.login_seconds,
+                       "virtualisation": report.virtualisation,
                        "problems": problems})
         return 1 if problems else 0
     out = ui.stdout

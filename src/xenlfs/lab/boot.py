@@ -54,6 +54,7 @@ class LabSpec:
     memory: int = 3072 * MiB
     dom0_memory: int = 1024 * MiB
     cpus: int = 2
+    cpu: str = "qemu64"  # QEMU's -cpu: qemu64 has svm; +npt gives Xen HAP for HVM/PVH
     disks: tuple[Disk, ...] = ()
     xen_args: tuple[str, ...] = ()
     dom0_args: tuple[str, ...] = ()
@@ -102,7 +103,7 @@ def qemu_argv(spec: LabSpec, qemu: str = "qemu-system-x86_64") -> list[str]:
     modules = (f"{qemu_escape(spec.dom0_kernel)} {qemu_escape(dom0_command_line(spec))},"
                f"{qemu_escape(spec.dom0_initrd)}")
     argv = [
-        qemu, "-accel", "tcg", "-cpu", "qemu64", "-smp", str(spec.cpus),
+        qemu, "-accel", "tcg", "-cpu", spec.cpu, "-smp", str(spec.cpus),
         "-m", f"{spec.memory // MiB}M", "-nographic", "-no-reboot", "-monitor", "none",
         "-serial", f"file:{qemu_escape(spec.serial_log)}",
         "-kernel", os.fspath(spec.xen), "-append", xen_command_line(spec), "-initrd", modules,

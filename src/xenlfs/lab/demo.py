@@ -53,6 +53,7 @@ class DemoReport:
     logs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     login_seconds: float = 0.0  # xl create → the login prompt
+    virtualisation: str = ""  # what Xen offers guests here: HVM with HAP or shadow paging
 
 
 def xenlfs(*args: str | Path) -> None:
@@ -176,6 +177,8 @@ def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, work: Path,
             report: DemoReport) -> None:
     times, guest = report.times, options.guest
     env = lab.install_xenlfs()
+    report.virtualisation = hvm.virtualisation(lab)
+    log.info("Xen in the lab: %s", report.virtualisation)
     kind = options.guest_type
     disk = lab.channel.disk_device(guest)
     console = "ttyS0" if kind == "hvm" else "hvc0"

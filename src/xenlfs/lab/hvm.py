@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from xenlfs.lab import dom0, images
+from xenlfs.doctor import guest_types
+from xenlfs.lab import dom0, images, instance
 
 PACKAGES = (*dom0.PACKAGES, "qemu-system-xen", "seabios")
 MODULES = (*dom0.MODULES, "tun")
@@ -24,6 +25,19 @@ EXCLUDE = (
     "usr/share/qemu/qemu_vga.ndrv", "usr/share/qemu/*.dtb", "usr/share/qemu/s390-*",
     "usr/share/qemu/hppa-firmware.img", "usr/share/icons", "usr/share/applications",
 )
+
+
+def virtualisation(lab: instance.Lab) -> str:
+    """What Xen in the lab offers guests, from `xl info` in dom0: 'HVM with HAP',
+    'HVM with shadow paging' or why not."""
+    result = lab.channel.run(["xl", "info"], check=False, timeout=60)
+    if result.returncode != 0:
+        return f"unknown: xl info failed ({result.stderr.strip()[:200]})"
+    fields = guest_types.xl_info_fields(result.stdout)
+    virt = fields.get("virt_caps", "").split()
+    if "hvm" not in virt:
+        return f"no HVM (virt_caps: {' '.join(virt)}): PV guests only"
+    return "HVM and PVH with " + ("HAP" if "hap" in virt else "shadow paging")
 
 
 def options(base: images.BuildOptions) -> images.BuildOptions:
