@@ -23,7 +23,7 @@ log = logging.getLogger("xenlfs.lab")
 
 QEMU = "qemu-system-x86_64"
 BUILD_SETTINGS = ("mirror", "xen", "dom0_kernel", "dom0_modules")
-BOOT_SETTINGS = ("instance", "memory", "dom0_memory", "boot_timeout", *BUILD_SETTINGS)
+BOOT_SETTINGS = ("instance", "memory", "dom0_memory", "cpu", "boot_timeout", *BUILD_SETTINGS)
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
