@@ -19,7 +19,7 @@ def test_guest_of_each_type_logs_in_and_reports_it(kind: str, boot_line: str) ->
     view = report["guest_view"]
     assert view["hypervisor"] == "xen"
     assert view["guest_type"] == kind.upper()  # /sys/hypervisor/guest_type
-    assert boot_line in view["boot_line"]      # "Booting paravirtualized kernel on Xen PVH"
+    assert boot_line in view["boot_line"]      # dmesg: "Booting kernel on Xen PVH"
     assert view["root_device"] == view["xvda1_device"] == "202:1"
     assert report["type"] == kind and report["login_seconds"] > 0
     assert report["problems"] == []

@@ -102,7 +102,8 @@ GUEST_VIEW = {
     "detected": "dmesg | grep -m1 -i 'hypervisor detected'",
     # PV, PVH or HVM, as Xen runs it, and the kernel's own word on how it booted.
     "guest_type": "cat /sys/hypervisor/guest_type",
-    "boot_line": "dmesg | grep -m1 'Booting paravirtualized kernel'",
+    # Xen's banner (arch/x86/xen/enlighten.c): "Booting kernel on Xen|Xen PVH|Xen HVM".
+    "boot_line": "dmesg | grep -m1 -E 'Booting (paravirtualized )?kernel on'",
 }
 
 
