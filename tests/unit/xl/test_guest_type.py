@@ -70,3 +70,22 @@ def test_hvm_only_keys_in_a_pv_config_are_warned_about(xenlfs, tmp_path: Path) -
                 "for this pv guest") in result.stderr
     hvm = check.check_config(cfg.parse(path.read_text().replace('"pv"', '"hvm"'), str(path)))
     assert hvm.findings == []
+
+
+def test_guest_config_by_type(xenlfs, tmp_path: Path) -> None:
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(elf64(PVH_NOTES))
+    out = tmp_path / "hvm.cfg"
+    result = xenlfs("guest", "config", "h", "--type", "hvm", "--memory", "256", "--disk",
+                    "phy:/dev/null,xvda,w", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    values = cfg.parse(out.read_text(), str(out)).plain()
+    assert values["type"] == "hvm" and values["serial"] == "pty" and "kernel" not in values
+    out = tmp_path / "pvh.cfg"
+    result = xenlfs("guest", "config", "p", "--type", "pvh", "--memory", "256", "--kernel",
+                    str(kernel), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert cfg.parse(out.read_text(), str(out)).plain()["type"] == "pvh"
+    result = xenlfs("guest", "config", "q", "--type", "pvh", "--memory", "256",
+                    "-o", str(tmp_path / "q.cfg"))
+    assert result.returncode == 2 and "needs --kernel" in result.stderr
