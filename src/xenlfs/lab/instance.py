@@ -173,7 +173,7 @@ class UpOptions:
     dom0_memory: int = 1024 * boot.MiB
     boot_timeout: float = 180.0
     disks: tuple[Disk, ...] = ()
-    cpu: str = "qemu64"
+    cpu: str = boot.DEFAULT_CPU
 
 
 def up(artefacts: Artefacts, options: UpOptions) -> Lab:
