@@ -141,6 +141,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("lab", "memory", parse_size, 3 << 30, "memory of the lab's QEMU machine", "SIZE"),
     Setting("lab", "dom0_memory", parse_size, 1 << 30,
             "memory Xen gives dom0 (the rest is for guests)", "SIZE"),
+    Setting("lab", "cpu", str, "qemu64,+svm,+npt",
+            "QEMU's -cpu for the lab machine: qemu64,+svm,+npt (AMD-V with nested paging: Xen "
+            "runs PVH and HVM guests with HAP) or qemu64 (shadow paging)", "MODEL"),
     Setting("lab", "boot_timeout", parse_int, 180,
             "seconds to wait for dom0 to be ready before giving up", "SECONDS"),
     Setting("lab", "xen", parse_path, None,

@@ -56,4 +56,4 @@ def test_lab_demo_report_piped():
     assert lines[steps + 1].split() == ["step", "time"]
     assert re.fullmatch(r"step 0: snapshot the reference LFS root +\d+(\.\d s| min \d\d s)",
                         lines[steps + 2])
-    assert lines[-1].startswith("The guest booted under Xen")
+    assert lines[-1].startswith("The PV guest booted under Xen")

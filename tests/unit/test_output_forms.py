@@ -256,7 +256,7 @@ def demo_report() -> tuple[DemoReport, str]:
                         logs={"serial": "/var/log/xenlfs/lab/serial.log"})
     report.times.steps = [("step 0: snapshot the reference LFS root", 3.24),
                           ("lab: build (cached) and boot Xen + dom0", 75.4)]
-    return report, "The guest booted under Xen"
+    return report, "The PV guest booted under Xen"
 
 
 def test_demo_report_piped(monkeypatch: pytest.MonkeyPatch):

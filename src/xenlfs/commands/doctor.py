@@ -7,7 +7,8 @@ from pathlib import Path
 
 from xenlfs import settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_json
-from xenlfs.doctor.check import Status, doctor
+from xenlfs.doctor.check import doctor
+from xenlfs.doctor.findings import Status
 
 _COLOUR = {Status.OK: "green", Status.MISSING: "red", Status.OLD: "red", Status.ABSENT: "yellow",
            Status.WARN: "yellow", Status.INFO: "cyan"}

@@ -33,9 +33,10 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
     p.add_argument("--vg", metavar="VG", help="make (or use) the LV NAME in this volume group")
     p.add_argument("--size", metavar="SIZE", help="size of a new image or LV, e.g. 4G "
                    "(default: 1.5× the snapshot + 256M)")
-    p.add_argument("--partition-table", choices=("none", "dos", "gpt"), default="none",
+    p.add_argument("--partition-table", choices=("none", "dos", "gpt"),
                    help="a new image gets this table with one partition (guest disk xvda, "
-                   "root xvda1); default none: the image is the filesystem (xvda1)")
+                   "root xvda1); default none: the image is the filesystem (xvda1); "
+                   "dos for --type hvm, whose BIOS boots GRUB from the disk")
     p.add_argument("--mkfs", choices=("ext4", "ext3", "ext2", "none"),
                    help="make this filesystem (default: ext4 on a new or empty volume, else "
                    "keep the one there); over an existing one it asks first")
@@ -56,6 +57,18 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
     p.add_argument("--vif", action="append", metavar="SPEC",
                    help="a vif for the xl config (default: '' as in the hint)")
     p.add_argument("--ramdisk", metavar="FILE", help="an initramfs for the xl config")
+    p.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"), default="pv",
+                   help="how Xen runs it (xl.cfg's type). pv (default, the hint's): Xen "
+                   "starts --kernel, console hvc0. pvh: the same with type = \"pvh\" (the "
+                   "kernel needs CONFIG_XEN_PVH). hvm: an emulated PC booting from its own "
+                   "disk: xenlfs puts the kernel in the guest's /boot, BIOS GRUB in the "
+                   "image's MBR (grub-install --target=i386-pc) and a grub.cfg with "
+                   "root=/dev/xvda1 and console=ttyS0; the getty and xl console use the "
+                   "serial port (serial = \"pty\"), no kernel= line. hvm with --kernel: "
+                   "xl's direct kernel boot instead, no GRUB")
+    p.add_argument("--boot-kernel", type=Path, metavar="FILE",
+                   help="--type hvm from its disk: the kernel to copy into the guest's /boot "
+                   "for GRUB (default: the newest vmlinuz-* already there)")
     settings.add_flags(p, "guest")
     settings.add_flags(p, "xl", only=["config_dir"])
     add_dry_run(p)
@@ -81,15 +94,23 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     if args.root_password_hash is not None:
         edits.check_password_hash(args.root_password_hash)
     ssh_key = edits.read_ssh_key(args.ssh_key) if args.ssh_key else None
-    request = storage.Request(args.name, args.target, args.vg, size, args.partition_table,
+    if args.boot_kernel and (args.guest_type != "hvm" or config["guest.kernel"]):
+        raise UsageError("--boot-kernel is for --type hvm booting from its disk (no --kernel)",
+                         hint="drop --boot-kernel, or --kernel for a direct kernel boot")
+    if args.boot_kernel and not args.boot_kernel.is_file():
+        raise UsageError(f"argument --boot-kernel: {args.boot_kernel} is not a file")
+    table = args.partition_table or ("dos" if args.guest_type == "hvm" else "none")
+    request = storage.Request(args.name, args.target, args.vg, size, table,
                               args.mkfs, args.yes)
     opts = prepare.GuestOptions(
         name=args.name, hostname=edits.check_hostname(args.hostname or args.name),
         swap_device=args.swap, iface=edits.check_iface(config["guest.iface"]),
         network=edits.Network(args.dhcp, args.ip, args.gateway, args.broadcast),
-        root_password_hash=args.root_password_hash, ssh_key=ssh_key)
+        root_password_hash=args.root_password_hash, ssh_key=ssh_key,
+        console="ttyS0" if args.guest_type == "hvm" else "hvc0")
     xl = flow.XlRequest(config["xl.config_dir"], config["guest.kernel"],
-                        config["guest.memory"], tuple(args.vif or [""]), args.ramdisk)
+                        config["guest.memory"], tuple(args.vif or [""]), args.ramdisk,
+                        args.guest_type, args.boot_kernel)
     # SIGTERM unwinds like Ctrl-C (cli.main): mounts are unmounted and loops detached.
     return show(flow.prepare_guest(args.snapshot, request, opts, xl))
 
@@ -111,6 +132,8 @@ def show(report: flow.Report) -> int:
         out.print(f"  not applied: {line}", markup=False)
     for line in plan.problems:
         out.print(f"  PROBLEM: {line}", markup=False)
+    if report.boot:
+        out.print(f"  boot: {report.boot}", markup=False)
     where = f" {report.xl_config}" if report.xl_config else ""
     out.print(f"  xl config{where}: {report.xl_note}", markup=False)
     if report.times.steps:

@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
     p.add_argument("guest", metavar="NAME|FILE", type=guest_name.name_or_file,
                    help="the guest's name (file CONFIG_DIR/NAME.cfg) or a config file")
     p.add_argument("--kernel", help="the domU kernel, e.g. /boot/vmlinuz-6.1-xen-domU")
+    p.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"),
+                   help="pv (xl's default, the hint's), pvh, or hvm: an emulated PC with "
+                   "serial = \"pty\", booting from its disk (no --kernel) or with xl's "
+                   "direct kernel boot (--kernel)")
     p.add_argument("--memory", type=int, metavar="MiB", help="the guest's memory in MiB")
     p.add_argument("--disk", action="append", default=[], metavar="SPEC",
                    help="a disk spec, e.g. phy:/dev/sdc12,xvda1,w (repeat for more)")
@@ -123,7 +127,8 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         new = write.set_values(old, str(target), [write.parse_assignment(e) for e in args.edits])
         output = args.output or target
     else:
-        missing = [f"--{n}" for n in ("kernel", "memory") if getattr(args, n) is None]
+        needed = ("memory",) if args.guest_type == "hvm" else ("kernel", "memory")
+        missing = [f"--{n}" for n in needed if getattr(args, n) is None]
         if missing:
             raise UsageError(f"a new config needs {' and '.join(missing)}",
                              hint="e.g. xenlfs guest config xenguest1 --kernel /boot/vmlinuz-"
@@ -133,7 +138,8 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         guest = write.GuestConfig(
             name=name, kernel=args.kernel, memory=args.memory, disks=tuple(args.disk),
             vifs=tuple(args.vif), root=args.root, ramdisk=args.ramdisk, extra=args.extra,
-            vcpus=args.vcpus, maxmem=args.maxmem)
+            vcpus=args.vcpus, maxmem=args.maxmem, type=args.guest_type,
+            others=(("serial", "pty"),) if args.guest_type == "hvm" else ())
         new = write.render(guest)
         output = args.output or target
         old = files.read_text(output, "an xl config file") if output.is_file() else None

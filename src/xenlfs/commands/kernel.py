@@ -15,7 +15,7 @@ from xenlfs.kernel import config as configs
 from xenlfs.kernel import explain as explains
 from xenlfs.kernel import fix as fixes
 from xenlfs.kernel.kconfig import Kconfig, read_tree
-from xenlfs.kernel.requirements import Level, Role
+from xenlfs.kernel.requirements import DEFAULT_TYPES, GuestType, Level, Role
 
 
 def escape(text: str) -> str:
@@ -45,6 +45,7 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
                        help="a .config (plain, .gz or .xz); default: --src TREE/.config, "
                        "/proc/config.gz, /boot/config-$(uname -r)")
     _role(check)
+    _initramfs(check)
     add_json(check)
 
     explain = verb("explain", "why an option is off: unmet dependencies, menuconfig location",
@@ -56,6 +57,7 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 
     fix = verb("fix", "set a tree's .config so it meets a role's requirements", fix_config)
     _role(fix)
+    _initramfs(fix)
     fix.add_argument("--localversion", metavar="SUFFIX",
                      help="General setup → Local version, e.g. -xen-dom0 (hint step 4)")
     fix.add_argument("--start", choices=fixes.STARTS,
@@ -80,6 +82,43 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 def _role(parser: ArgumentParser) -> None:
     parser.add_argument("--role", required=True, type=Role, choices=list(Role),
                         help="dom0 (privileged, runs xl) or domU (a guest)")
+    parser.add_argument("--type", dest="types", type=_guest_types, default=DEFAULT_TYPES,
+                        metavar="pv|pvh|hvm[,…]",
+                        help="how a domU is booted (xl.cfg's type): pv (the hint's, default) "
+                        "needs XEN_PV; pvh needs XEN_PVH; hvm needs no Xen option but a serial "
+                        "console, and warns without the PV-on-HVM drivers; pv,pvh,hvm: all "
+                        "of them")
+
+
+def _guest_types(text: str) -> tuple[GuestType, ...]:
+    try:
+        found = tuple(GuestType(word.strip()) for word in text.split(",") if word.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}: give pv, pvh or hvm (or several, "
+                                         "comma-separated)") from e
+    if not found:
+        raise argparse.ArgumentTypeError("give pv, pvh or hvm")
+    return tuple(dict.fromkeys(found))
+
+
+def _initramfs(parser: ArgumentParser) -> None:
+    parser.add_argument("--initramfs", action="store_true",
+                        help="the domU boots with an initramfs (a distribution's kernel): its "
+                        "disk and filesystem drivers may be modules")
+
+
+def _for(args: argparse.Namespace) -> str:
+    """'domU', 'PVH domU', 'PV+HVM domU with an initramfs': what was checked."""
+    role = str(args.role)
+    if args.role is Role.DOMU and tuple(args.types) != DEFAULT_TYPES:
+        role = "+".join(str(t).upper() for t in args.types) + f" {role}"
+    return role + (" with an initramfs" if args.initramfs else "")
+
+
+def _check_type(args: argparse.Namespace) -> None:
+    if args.role is Role.DOM0 and tuple(args.types) != DEFAULT_TYPES:
+        raise UsageError("--type is for a domU: this dom0 is a PV one",
+                         hint="drop --type, or use --role domU")
 
 
 def _tree(config: settings.Config, required: bool = True) -> Path | None:
@@ -96,7 +135,9 @@ def check_config(args: argparse.Namespace, config: settings.Config) -> int:
     path = configs.locate(args.kernel_config, tree)
     kernel_config = configs.load(path)
     kconfig = read_tree(tree) if tree is not None else None
-    results = checks.check(kernel_config, args.role, kconfig)
+    _check_type(args)
+    results = checks.check(kernel_config, args.role, kconfig, types=args.types,
+                           initramfs=args.initramfs)
     failing = checks.failed(results)
     explanations = {r.requirement.symbol: explains.explain(
         r.requirement.symbol, kernel_config, kconfig, want=2 if r.requirement.builtin else 1)
@@ -104,13 +145,16 @@ def check_config(args: argparse.Namespace, config: settings.Config) -> int:
     if args.json:
         ui.print_json({"config": str(path), "version": kernel_config.version,
                        "tree": str(tree) if tree else None, "role": str(args.role),
+                       "types": [str(t) for t in args.types], "initramfs": args.initramfs,
                        "ok": not failing, "options": [
                            r.as_dict() | ({"explanation": explanations[r.requirement.symbol]
                                            .as_dict()} if r.requirement.symbol in explanations
                                           else {}) for r in results]})
         return 1 if failing else 0
     version = f" (Linux {kernel_config.version})" if kernel_config.version else ""
-    table = ui.Table("status", "option", "problem", title=f"{path}{version} as a {args.role}")
+    what = _for(args)
+    a_what = f"{'an' if what[0] == 'H' else 'a'} {what}"
+    table = ui.Table("status", "option", "problem", title=f"{path}{version} as {a_what}")
     for r in results:
         colour = _COLOUR[r.status]
         if r.status is checks.Status.MODULE and not r.met:
@@ -121,10 +165,10 @@ def check_config(args: argparse.Namespace, config: settings.Config) -> int:
         table.add_row(r.status, f"CONFIG_{r.requirement.symbol}{optional}",
                       "" if r.met else r.problem() or "", style=colour)
     if failing:
-        table.print(f"{len(failing)} required option(s) missing for a {args.role}"
+        table.print(f"{len(failing)} required option(s) missing for {a_what}"
                     + ("" if tree else "; add --src TREE to see why and where"), style="red")
     else:
-        table.print(f"every required {args.role} option is set", style="green")
+        table.print(f"every required {what} option is set", style="green")
     shown: set[str] = set()
     for explanation in explanations.values():  # why each unmet option is off, and where
         for line in explains.render(explanation, "", shown):
@@ -152,9 +196,11 @@ def explain_symbols(args: argparse.Namespace, config: settings.Config) -> int:
 def fix_config(args: argparse.Namespace, config: settings.Config) -> int:
     tree = _tree(config)
     assert tree is not None
+    _check_type(args)
     with ui.step(f"kernel fix --role {args.role}"):
         result = fixes.fix(tree, args.role, localversion=args.localversion, start=args.start,
-                           recommended=args.recommended)
+                           recommended=args.recommended, types=args.types,
+                           initramfs=args.initramfs)
     changes = fixes.diff(result.before, result.after)
     if run.dry_run():
         ui.stdout.print(f"would change {tree / '.config'}"
@@ -177,10 +223,10 @@ def fix_config(args: argparse.Namespace, config: settings.Config) -> int:
                 ui.stdout.print(escape(line))
     failing = [r for r in result.results if r.fails]
     if failing:
-        ui.stdout.print(f"[red]{len(failing)} required {args.role} option(s) still missing: "
+        ui.stdout.print(f"[red]{len(failing)} required {_for(args)} option(s) still missing: "
                         + ", ".join(r.requirement.symbol for r in failing) + "[/red]")
         return 1
-    ui.stdout.print(f"[green]every required {args.role} option is set[/green]")
+    ui.stdout.print(f"[green]every required {_for(args)} option is set[/green]")
     return 0
 
 

@@ -26,7 +26,7 @@ from xenlfs.lab import boot, images, instance
 log = logging.getLogger("xenlfs.lab")
 
 BUILD_SETTINGS = ("mirror", "xen", "dom0_kernel", "dom0_modules")
-BOOT_SETTINGS = ("instance", "memory", "dom0_memory", "boot_timeout", *BUILD_SETTINGS)
+BOOT_SETTINGS = ("instance", "memory", "dom0_memory", "cpu", "boot_timeout", *BUILD_SETTINGS)
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
@@ -145,11 +145,15 @@ def cmd_down(args: argparse.Namespace, config: settings.Config) -> int:
 
 def cmd_status(args: argparse.Namespace, config: settings.Config) -> int:
     report = instance.status(config["lab.instance"])
+    if report["state"] == "up":
+        from xenlfs.lab import hvm
+
+        report["hvm"] = hvm.virtualisation(instance.find(config["lab.instance"]))
     if args.json:
         ui.print_json(report)
     else:
         table = ui.Table("", "", title=f"lab {report['name']!r}: {report['state']}")
-        for key in ("pid", "dom0_uptime", "serial_log", "share", "started", "error"):
+        for key in ("pid", "dom0_uptime", "hvm", "serial_log", "share", "started", "error"):
             if key in report:
                 value = report[key]
                 table.add_row(key, ui.seconds(value) if key == "dom0_uptime" else value)

@@ -30,6 +30,11 @@ def add_demo(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
                         help="the guest's name (default xenguest1, as in the hint)")
     parser.add_argument("--guest-memory", type=int, default=256, metavar="MiB",
                         help="memory given to the guest (default 256)")
+    parser.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"),
+                        default="pv", help="the guest's type: pv (the hint's, default); pvh "
+                        "(a kernel built with --type pv,pvh,hvm); hvm (that kernel in the "
+                        "guest's /boot, GRUB in its MBR, the lab's HVM dom0 flavour with "
+                        "qemu-system-xen, log in on the serial port)")
     parser.add_argument("--keep-up", action="store_true",
                         help="leave the lab running afterwards (stop it with 'xenlfs lab down')")
     add_json(parser)
@@ -41,23 +46,26 @@ def cmd_demo(args: argparse.Namespace, config: settings.Config) -> int:
     options = demo.DemoOptions(
         cache_dir=config["xenlfs.cache_dir"], mirror=config["lab.mirror"],
         build=build_options(config), up=up_options(args, config), guest=args.guest,
-        memory_mib=args.guest_memory, keep_up=args.keep_up)
+        memory_mib=args.guest_memory, keep_up=args.keep_up, guest_type=args.guest_type,
+        login_timeout=600.0 if args.guest_type == "hvm" else 240.0)
     report = demo.demo(options)
     problems = demo.check(report, options)
     if args.json:
         ui.print_json({"steps": dict(report.times.steps), "guest_view": report.guest_view,
                        "guest_listed": report.guest_listed, "logs": report.logs,
+                       "type": args.guest_type, "login_seconds": report.login_seconds,
+                       "virtualisation": report.virtualisation,
                        "problems": problems})
         return 1 if problems else 0
-    print_report(report, problems)
+    print_report(report, problems, guest_type=args.guest_type)
     return 1 if problems else 0
 
 
 def print_report(report: demo.DemoReport, problems: list[str],
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, *, guest_type: str = "pv") -> None:
     """The demo's report: sections of ui.Table, each in the form its stream calls for."""
     out = stream or sys.stdout
-    sections = [ui.Table("", title="The guest's console (hvc0), last lines:"),
+    sections = [ui.Table("", title=f"The {guest_type.upper()} guest's console, last lines:"),
                 ui.Table("", "", title="What the guest reports about itself:"),
                 ui.Table("name", "id", "memory", title="xenlfs guest list (in dom0):"),
                 report.times.table(),
@@ -79,5 +87,6 @@ def print_report(report: demo.DemoReport, problems: list[str],
         log.error("%s", problem)
     if not problems:
         out.write("\n")
-        ui.say("The guest booted under Xen from a snapshot of the reference root, "
-               "logged in on hvc0 and shut down cleanly.", style="green", stream=out)
+        ui.say(f"The {guest_type.upper()} guest booted under Xen from a snapshot of the "
+               "reference root, logged in on its console and shut down cleanly.",
+               style="green", stream=out)

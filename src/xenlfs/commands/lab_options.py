@@ -50,4 +50,5 @@ def up_options(args: argparse.Namespace, config: settings.Config) -> instance.Up
     return instance.UpOptions(name=config["lab.instance"], memory=config["lab.memory"],
                               dom0_memory=config["lab.dom0_memory"],
                               boot_timeout=float(config["lab.boot_timeout"]),
+                              cpu=config["lab.cpu"],
                               disks=tuple(parse_disk(d) for d in args.disk))

@@ -8,43 +8,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
-from enum import StrEnum
 from pathlib import Path
 
 from xenlfs import run
+from xenlfs.doctor import guest_types
+from xenlfs.doctor.findings import Finding, Status
 from xenlfs.doctor.requirements import REQUIREMENTS, Kind, Requirement, at_least
 
 _VERSION = re.compile(r"(?<![\d.])v?(\d+\.\d+(?:\.\d+)*[a-z]?)")
 _INCLUDE = ("usr/include", "usr/local/include")
 _PC_DIRS = ("usr/lib/pkgconfig", "usr/share/pkgconfig", "usr/lib64/pkgconfig",
             "usr/lib/x86_64-linux-gnu/pkgconfig", "usr/local/lib/pkgconfig")
-
-
-class Status(StrEnum):
-    OK = "ok"
-    MISSING = "missing"       # required and absent: doctor exits 1
-    OLD = "too old"           # required and older than the minimum: exits 1
-    ABSENT = "absent"         # optional (or not needed for this Xen) and absent
-    WARN = "warning"          # a host fact that limits what works
-    INFO = "info"
-
-
-@dataclass(frozen=True)
-class Finding:
-    name: str
-    status: Status
-    found: str          # what was found: the program, module or file, with its version
-    needed: str         # "required", "optional", "for HVM guests" …
-    why: str
-    fix: str
-
-    @property
-    def problem(self) -> bool:
-        return self.status in (Status.MISSING, Status.OLD)
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self) | {"problem": self.problem}
 
 
 def _version_of(text: str) -> str:
@@ -170,4 +144,4 @@ def doctor(*, root: Path = Path("/"), path: str | None = None,
     search = path if path is not None else os.environ.get("PATH", os.defpath)
     found = [check_requirement(r, root=root, path=search, xen_version=xen_version)
              for r in REQUIREMENTS]
-    return found + host_checks(root)
+    return found + host_checks(root) + guest_types.findings(root)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xenlfs import files, run, snapshot, ui
 from xenlfs.errors import PreconditionError
-from xenlfs.guest import prepare, storage, volume
+from xenlfs.guest import bootloader, prepare, storage, volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.snapshot import formats
 from xenlfs.snapshot import manifest as manifests
@@ -32,6 +32,13 @@ class XlRequest:
     memory: int  # MiB
     vifs: tuple[str, ...] = ("",)
     ramdisk: str | None = None
+    type: str = "pv"  # pv (the hint's), pvh or hvm
+    boot_kernel: Path | None = None  # hvm from its disk: copied into the guest's /boot
+
+    @property
+    def boots_from_disk(self) -> bool:
+        """An HVM guest without kernel=: its BIOS boots GRUB from its own disk."""
+        return self.type == "hvm" and not self.kernel
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Report:
     xl_config: Path | None = None
     xl_note: str = ""
     diffs: list[str] = field(default_factory=list)
+    boot: str = ""  # how an HVM guest boots from its disk
     times: ui.StepTimes = field(default_factory=ui.StepTimes)
 
 
@@ -69,6 +77,9 @@ def _prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestO
         xl_text = render_xl_config(layout, opts, xl)  # refuses what xl would, before building
     report = Report(layout, times=times)
     opts = dataclasses.replace(opts, fstype=layout.fstype)
+    if xl.boots_from_disk and (why := bootloader.needs_table(layout)):
+        raise PreconditionError(why, hint="use an image with one: --target IMAGE "
+                                "--partition-table dos, or boot it directly with --kernel FILE")
     log.info("target: %s %s%s%s", layout.kind, layout.path,
              f", new, {layout.size // storage.MiB} MiB" if layout.create else "",
              "" if layout.kind == "dir" else f", make {layout.mkfs}" if layout.mkfs
@@ -86,6 +97,26 @@ def _prepare_guest(archive: Path, request: storage.Request, opts: prepare.GuestO
             with ui.step("edit the guest's files", times):
                 report.plan = prepare.plan_edits(GuestRoot(where), opts)
                 prepare.apply(GuestRoot(where), report.plan)
+            if xl.boots_from_disk:
+                with ui.step("the guest's kernel and grub.cfg in its /boot", times):
+                    kernel = bootloader.place_kernel(GuestRoot(where), xl.boot_kernel,
+                                                     opts.name)
+                    GuestRoot(where).write_text(bootloader.GRUB_CFG, bootloader.grub_cfg(
+                        opts.name, kernel, opts.root_device))
+                    report.boot = f"GRUB in {layout.path}'s MBR boots {kernel}"
+    if xl.boots_from_disk and run.dry_run():
+        log.info("would copy %s into the guest's /boot and write %s",
+                 xl.boot_kernel or "(the newest kernel in the guest's /boot)",
+                 bootloader.GRUB_CFG)
+    if xl.boots_from_disk:
+        with ui.step("install BIOS GRUB in the image's MBR (grub-install)", times):
+            try:
+                bootloader.install(layout.path, opts.name, layout.fstype)
+            except BaseException:
+                if layout.create and not run.dry_run():  # converge: the next run starts anew
+                    log.warning("removing %s, made by this run that failed", layout.path)
+                    layout.path.unlink(missing_ok=True)
+                raise
     report.diffs = [a.diff() for a in report.plan.actions if isinstance(a, prepare.WriteFile)]
     with ui.step("write the guest's xl config", times):
         write_xl_config(report, opts, xl, xl_text)
@@ -163,12 +194,9 @@ def render_xl_config(layout: storage.Layout, opts: prepare.GuestOptions,
                      xl: XlRequest) -> str | None:
     """The guest's xl config, or None when there is none to write. Raises UsageError for a
     value xl would refuse (memory 0, ...)."""
-    if layout.disk_spec is None or not xl.kernel:
+    if layout.disk_spec is None or (not xl.kernel and not xl.boots_from_disk):
         return None
-    guest = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory,
-                              disks=(layout.disk_spec,), root=f"{opts.root_device} ro",
-                              vifs=xl.vifs, ramdisk=xl.ramdisk)
-    return write.render(guest)
+    return write.render(guest_config(opts, xl, layout.disk_spec))
 
 
 def write_xl_config(report: Report, opts: prepare.GuestOptions, xl: XlRequest,
@@ -196,3 +224,21 @@ def write_xl_config(report: Report, opts: prepare.GuestOptions, xl: XlRequest,
         path.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomic(path, new)
     report.xl_note = "written" if old is None else "updated (backup kept)"
+
+
+def guest_config(opts: prepare.GuestOptions, xl: XlRequest, disk: str) -> write.GuestConfig:
+    """The xl config of each type: PV as the hint writes it; PVH the same with type = "pvh"
+    and the console named; HVM with its serial port, either booting GRUB from its disk (no
+    kernel line) or, with --kernel, through xl's direct kernel boot."""
+    pv = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory, disks=(disk,),
+                           root=f"{opts.root_device} ro", vifs=xl.vifs, ramdisk=xl.ramdisk)
+    if xl.type == "pv":
+        return pv
+    if xl.type == "pvh":
+        return dataclasses.replace(pv, type="pvh", extra="console=hvc0")
+    serial: tuple[tuple[str, write.PlainValue], ...] = (("serial", "pty"),)
+    if xl.boots_from_disk:
+        return dataclasses.replace(pv, type="hvm", root=None, ramdisk=None,
+                                   others=(*serial, ("boot", "c")))
+    return dataclasses.replace(pv, type="hvm", extra=f"console={bootloader.SERIAL_CONSOLE}",
+                               others=serial)

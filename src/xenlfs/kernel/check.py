@@ -8,7 +8,14 @@ from typing import Any
 
 from xenlfs.kernel.config import KernelConfig
 from xenlfs.kernel.kconfig import Kconfig
-from xenlfs.kernel.requirements import Level, Requirement, Role, requirements
+from xenlfs.kernel.requirements import (
+    DEFAULT_TYPES,
+    GuestType,
+    Level,
+    Requirement,
+    Role,
+    requirements,
+)
 
 
 class Status(enum.StrEnum):
@@ -62,9 +69,10 @@ def status_of(symbol: str, config: KernelConfig, kconfig: Kconfig | None) -> Sta
     return Status.MISSING
 
 
-def check(config: KernelConfig, role: Role, kconfig: Kconfig | None = None) -> list[Result]:
+def check(config: KernelConfig, role: Role, kconfig: Kconfig | None = None, *,
+          types: tuple[GuestType, ...] = DEFAULT_TYPES, initramfs: bool = False) -> list[Result]:
     return [Result(req, status_of(req.symbol, config, kconfig), config.get(req.symbol))
-            for req in requirements(role)]
+            for req in requirements(role, types, initramfs=initramfs)]
 
 
 def failed(results: list[Result]) -> list[Result]:

@@ -22,7 +22,7 @@ from xenlfs.kernel import check as checks
 from xenlfs.kernel.config import KernelConfig, load
 from xenlfs.kernel.explain import Explanation, enablers, explain
 from xenlfs.kernel.kconfig import Kconfig, read_tree
-from xenlfs.kernel.requirements import ENABLERS, Level, Role
+from xenlfs.kernel.requirements import DEFAULT_TYPES, ENABLERS, GuestType, Level, Role
 
 log = logging.getLogger("xenlfs.kernel")
 
@@ -123,7 +123,8 @@ def _targets(results: list[checks.Result], config: KernelConfig, kconfig: Kconfi
 
 
 def fix(tree: Path, role: Role, *, localversion: str | None = None, start: str | None = None,
-        recommended: bool = False) -> FixResult:
+        recommended: bool = False, types: tuple[GuestType, ...] = DEFAULT_TYPES,
+        initramfs: bool = False) -> FixResult:
     require_tree(tree)
     kconfig = read_tree(tree)
     current = tree / ".config"
@@ -145,7 +146,8 @@ def fix(tree: Path, role: Role, *, localversion: str | None = None, start: str |
             if wanted or localversion is not None:
                 warnings = _set(tree, work, wanted, localversion)
             config = load(work)
-            new = {s: v for s, v in _targets(checks.check(config, role, kconfig), config,
+            new = {s: v for s, v in _targets(checks.check(config, role, kconfig, types=types,
+                                                          initramfs=initramfs), config,
                                              kconfig, recommended).items()
                    if wanted.get(s) != v}
             if not new:
@@ -155,7 +157,7 @@ def fix(tree: Path, role: Role, *, localversion: str | None = None, start: str |
             warnings = _set(tree, work, wanted, localversion)
         text = work.read_text()
         after = load(work)
-    results = checks.check(after, role, kconfig)
+    results = checks.check(after, role, kconfig, types=types, initramfs=initramfs)
     required = {r.requirement.symbol for r in results}
     added = [s for s in wanted if s not in required and after.get(s) in ("y", "m")
              and before.get(s) not in ("y", "m")]

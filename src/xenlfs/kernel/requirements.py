@@ -19,6 +19,14 @@ class Role(enum.StrEnum):
     DOMU = "domU"
 
 
+class GuestType(enum.StrEnum):
+    """How Xen runs a domU (xl.cfg's `type`): what its kernel must be able to do."""
+
+    PV = "pv"     # the hint's: paravirtualised, started at the kernel's Xen PV entry
+    PVH = "pvh"   # hardware virtualisation, no emulated devices, the PVH entry point
+    HVM = "hvm"   # an emulated PC: firmware, a bootloader on the disk, a serial port
+
+
 class Level(enum.StrEnum):
     REQUIRED = "required"        # missing → `kernel check` exits 1
     RECOMMENDED = "recommended"  # reported, never fails the check
@@ -40,15 +48,12 @@ def _r(symbol: str, why: str, *, builtin: bool = True, module: bool = False,
 
 _RECOMMENDED = Level.RECOMMENDED
 
-# Every Xen guest, PV or PVH, privileged or not.
+# Every guest Xen's PV drivers serve, whichever way it boots.
 GUEST: tuple[Requirement, ...] = (
     _r("64BIT", "Xen PV guests are 64-bit only in Linux 6.x"),
     _r("HYPERVISOR_GUEST", "the 'Linux guest support' menu: Xen options appear only under it"),
     _r("PARAVIRT", "paravirtualisation hooks that XEN depends on"),
     _r("XEN", "Xen guest support"),
-    _r("XEN_PV", "boot as a PV guest (the hint's `kernel =` guests)"),
-    _r("XEN_PVH", "boot as a PVH guest (type = \"pvh\")", level=_RECOMMENDED),
-    _r("XEN_PVHVM_GUEST", "PV drivers when booted as an HVM guest", level=_RECOMMENDED),
     _r("XEN_SAVE_RESTORE", "xl save/restore and migration", level=_RECOMMENDED),
     _r("XEN_XENBUS_FRONTEND", "xenbus, which every PV frontend uses", builtin=False),
     _r("HVC_XEN", "the Xen console hvc0 (`xl console`, `xl create -c`)"),
@@ -58,6 +63,27 @@ GUEST: tuple[Requirement, ...] = (
     _r("XEN_BALLOON", "`xl mem-set` and memory ballooning", level=_RECOMMENDED),
     _r("XEN_SYS_HYPERVISOR", "/sys/hypervisor (domain type, uuid)", level=_RECOMMENDED),
 )
+
+# What each guest type adds. PV is the hint's (and a dom0's); PVH needs its own entry point
+# (the XEN_ELFNOTE_PHYS32_ENTRY note); HVM boots like a PC and needs nothing of Xen's, but
+# without the PV-on-HVM drivers its disks and network are slow emulated ones, and without
+# them there is no xvda: root=/dev/xvda1 needs blkfront and the Xen platform PCI device.
+BY_TYPE: dict[GuestType, tuple[Requirement, ...]] = {
+    GuestType.PV: (
+        _r("XEN_PV", "boot as a PV guest (the hint's `kernel =` guests)"),
+        _r("XEN_PVH", "boot as a PVH guest (type = \"pvh\")", level=_RECOMMENDED),
+        _r("XEN_PVHVM_GUEST", "PV drivers when booted as an HVM guest", level=_RECOMMENDED),
+    ),
+    GuestType.PVH: (
+        _r("XEN_PVH", "the PVH entry point (ELF note XEN_ELFNOTE_PHYS32_ENTRY): type = \"pvh\""),
+    ),
+    GuestType.HVM: (
+        _r("SERIAL_8250", "the emulated serial port: an HVM guest's console (serial = \"pty\")"),
+        _r("SERIAL_8250_CONSOLE", "console=ttyS0: kernel messages and login on the serial port"),
+        _r("XEN_PVHVM_GUEST", "PV-on-HVM drivers: xvda and vif instead of slow emulated "
+           "devices (root=/dev/xvda1 needs them)", level=_RECOMMENDED),
+    ),
+}
 
 # A system Linux can boot and log in to. xen.config: "otherwise produces pretty useless
 # systems starting from allnoconfig"; tinyconfig turns all of these off.
@@ -96,6 +122,15 @@ DOMU_BOOT: tuple[Requirement, ...] = (
     _r("DEVTMPFS_MOUNT", "devtmpfs mounted on /dev before init runs"),
 )
 
+# With an initramfs (a distribution's kernel), the disk and filesystem drivers may be modules
+# it loads before the root is mounted, and it mounts /dev itself.
+DOMU_INITRAMFS_BOOT: tuple[Requirement, ...] = (
+    _r("XEN_BLKDEV_FRONTEND", "the guest's disks (xvda); the initramfs must load it",
+       builtin=False),
+    _r("EXT4_FS", "the root filesystem (ext4); the initramfs must load it", builtin=False),
+    _r("DEVTMPFS", "/dev populated by the kernel (the initramfs mounts it)"),
+)
+
 # What only the privileged domain needs: backends and the devices xl and xenstored use.
 DOM0: tuple[Requirement, ...] = (
     _r("ACPI", "XEN_DOM0 depends on ACPI (Linux's xen.config loses dom0 without it)"),
@@ -132,7 +167,8 @@ DOM0: tuple[Requirement, ...] = (
 
 
 def _merge(*groups: tuple[Requirement, ...]) -> tuple[Requirement, ...]:
-    """Later groups win for a symbol that appears twice (e.g. domU's built-in blkfront)."""
+    """Later groups win for a symbol that appears twice, except that a requirement is never
+    weakened to a recommendation (PV's XEN_PVH is recommended, PVH's is required)."""
     merged: dict[str, Requirement] = {}
     for group in groups:
         for req in group:
@@ -143,10 +179,36 @@ def _merge(*groups: tuple[Requirement, ...]) -> tuple[Requirement, ...]:
     return tuple(merged.values())
 
 
-# A dom0 usually boots with an initramfs (Debian's does), so its guest drivers may be modules.
+DEFAULT_TYPES = (GuestType.PV,)
+_XEN = 4  # GUEST up to XEN itself; each type's own options follow it
+
+
+def requirements(role: Role, types: tuple[GuestType, ...] = DEFAULT_TYPES, *,
+                 initramfs: bool = False) -> tuple[Requirement, ...]:
+    """What a kernel needs to run as `role`, booted as each of `types` (a dom0 is PV).
+
+    A dom0 usually boots with an initramfs (Debian's does), so its guest drivers may be
+    modules; a domU boots the hint's way without one unless `initramfs` says otherwise."""
+    if role is Role.DOM0:
+        return _merge(GUEST[:_XEN], BY_TYPE[GuestType.PV], GUEST[_XEN:], USERLAND, DOM0)
+    # An HVM-only kernel needs nothing of Xen's: the Xen options are recommendations then.
+    xen = GUEST if types != (GuestType.HVM,) else tuple(_recommend(r) for r in GUEST)
+    boot = DOMU_INITRAMFS_BOOT if initramfs else DOMU_BOOT
+    if types == (GuestType.HVM,):
+        boot = tuple(_recommend(r) if r.symbol == "XEN_BLKDEV_FRONTEND" else r for r in boot)
+    chosen = (BY_TYPE[t] for t in sorted(set(types), key=list(GuestType).index))
+    # Later groups win: a domU's built-in boot drivers over GUEST's "=y or =m".
+    return _merge(xen[:_XEN], *chosen, xen[_XEN:], USERLAND, boot)
+
+
+def _recommend(req: Requirement) -> Requirement:
+    return Requirement(req.symbol, req.builtin, req.why, _RECOMMENDED, req.module)
+
+
+# The default sets, for readers that want them as a table (the docs, the tests).
 REQUIREMENTS: dict[Role, tuple[Requirement, ...]] = {
-    Role.DOMU: _merge(GUEST, USERLAND, DOMU_BOOT),
-    Role.DOM0: _merge(GUEST, USERLAND, DOM0),
+    Role.DOMU: requirements(Role.DOMU),
+    Role.DOM0: requirements(Role.DOM0),
 }
 
 # Turned on by `kernel fix` before anything else: they only unlock menus (xen.config's
@@ -157,6 +219,3 @@ ENABLERS: dict[Role, tuple[str, ...]] = {
                 "ACPI", "PCI", "X86_IO_APIC", "X86_LOCAL_APIC"),
 }
 
-
-def requirements(role: Role) -> tuple[Requirement, ...]:
-    return REQUIREMENTS[role]

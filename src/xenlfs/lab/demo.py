@@ -21,7 +21,7 @@ from typing import Any
 
 from xenlfs import run, ui
 from xenlfs.errors import XenlfsError
-from xenlfs.lab import images, instance, kernels, reference
+from xenlfs.lab import hvm, images, instance, kernels, reference
 from xenlfs.lab.boot import Disk
 
 log = logging.getLogger("xenlfs.lab")
@@ -40,6 +40,7 @@ class DemoOptions:
     disk_size: str = "2G"
     login_timeout: float = 240.0
     keep_up: bool = False
+    guest_type: str = "pv"  # pv (the hint's), pvh or hvm
 
 
 @dataclass
@@ -50,6 +51,8 @@ class DemoReport:
     console_tail: list[str] = field(default_factory=list)
     logs: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    login_seconds: float = 0.0  # xl create → the login prompt
+    virtualisation: str = ""  # what Xen offers guests here: HVM with HAP or shadow paging
 
 
 def xenlfs(*args: str | Path) -> None:
@@ -79,11 +82,26 @@ def snapshot_of_reference(options: DemoOptions, work: Path) -> Path:
     return archive
 
 
-def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path) -> None:
+def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path,
+                       kernel: Path) -> None:
     image.unlink(missing_ok=True)
+    # HVM boots from the disk: its kernel goes into the guest's /boot, GRUB into the MBR.
+    boot: list[str | Path] = ["--boot-kernel", kernel] if options.guest_type == "hvm" else []
     xenlfs("guest", "prepare", options.guest, "--snapshot", snapshot,
            "--target", image, "--size", options.disk_size, "--partition-table", "dos",
-           "--hostname", options.guest, "--yes")
+           "--hostname", options.guest, "--yes", "--type", options.guest_type, *boot)
+
+
+def domu_kernel(options: DemoOptions) -> Path:
+    """The hint's PV kernel, or the one built for all three types (PVH needs XEN_PVH)."""
+    if options.guest_type == "pv":
+        return kernels.cached_domu_kernel(options.cache_dir)
+    return kernels.cached_any_type_domu_kernel(options.cache_dir)
+
+
+def console_key(guest_type: str) -> str:
+    """Where in xenstore the guest's login console is: the PV console, or qemu's serial."""
+    return "serial/0/tty" if guest_type == "hvm" else "console/tty"
 
 
 def in_dom0(lab: instance.Lab, env: dict[str, str], *args: str,
@@ -96,7 +114,17 @@ def in_dom0(lab: instance.Lab, env: dict[str, str], *args: str,
     return result.stdout
 
 
-def wait_for_login_prompt(lab: instance.Lab, guest: str, timeout: float) -> float:
+WAIT_SCRIPT = ("import sys\nfrom xenlfs.lab.guest_console import wait_for_prompt\n"
+               "wait_for_prompt(sys.argv[1], float(sys.argv[2]), sys.argv[3])")
+
+
+def wait_for_login_prompt(lab: instance.Lab, guest: str, timeout: float,
+                          guest_type: str = "pv", env: dict[str, str] | None = None) -> float:
+    if guest_type == "hvm":  # xenconsoled logs only the PV console: read the serial port
+        start = time.monotonic()
+        lab.channel.run(["python3", "-c", WAIT_SCRIPT, guest, str(timeout),
+                         console_key(guest_type)], env=env, timeout=timeout + 60)
+        return time.monotonic() - start
     path = f"/var/log/xen/console/guest-{guest}.log"
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -109,7 +137,7 @@ def wait_for_login_prompt(lab: instance.Lab, guest: str, timeout: float) -> floa
 
 
 VIEW_SCRIPT = ("import json, sys\nfrom xenlfs.lab.guest_console import guest_view\n"
-               "print(json.dumps(guest_view(*sys.argv[1:4])))")
+               "print(json.dumps(guest_view(*sys.argv[1:4], key=sys.argv[4])))")
 
 
 def demo(options: DemoOptions) -> DemoReport:
@@ -122,13 +150,16 @@ def demo(options: DemoOptions) -> DemoReport:
 
     with ui.step("step 0: snapshot the reference LFS root", times):
         snapshot = snapshot_of_reference(options, work)
-    with ui.step("step 4: domU kernel (tinyconfig + 'xenlfs kernel fix --role domU')", times):
-        kernel = kernels.cached_domu_kernel(options.cache_dir)
+    with ui.step("step 4: domU kernel (tinyconfig + 'xenlfs kernel fix --role domU"
+                 + ("'" if options.guest_type == "pv" else " --type pv,pvh,hvm --recommended'")
+                 + ")", times):
+        kernel = domu_kernel(options)
         log.info("domU kernel: %s", kernel)
-    with ui.step("step 5: prepare the guest partition on a disk image", times):
-        prepare_guest_disk(options, snapshot, image)
+    with ui.step(f"step 5: prepare the {options.guest_type.upper()} guest's disk image", times):
+        prepare_guest_disk(options, snapshot, image, kernel)
     with ui.step("lab: build (cached) and boot Xen + dom0 with the guest's disk", times):
-        artefacts = images.build(options.build)
+        build = hvm.options(options.build) if options.guest_type == "hvm" else options.build
+        artefacts = images.build(build)
         up = dataclasses.replace(options.up, disks=(Disk(image, options.guest),))
         lab = instance.up(artefacts, up)
     report.logs["serial log (Xen and dom0)"] = str(lab.spec.serial_log)
@@ -147,21 +178,23 @@ def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, work: Path,
             report: DemoReport) -> None:
     times, guest = report.times, options.guest
     env = lab.install_xenlfs()
-    device = lab.channel.disk_device(guest) + "1"
-    dom0_kernel = f"{DOM0_DIR}/vmlinuz-xen-domU"
-    with ui.step(f"step 6: write {guest}'s xl config in dom0 (disk {device} → xvda1)", times):
-        lab.channel.push(kernel, dom0_kernel)
-        in_dom0(lab, env, "guest", "config", guest, "--kernel", dom0_kernel,
-                "--memory", str(options.memory_mib), "--disk", f"phy:{device},xvda1,w",
-                "--vif", "bridge=xenbr0", "--root", "/dev/xvda1 ro", "--extra", "console=hvc0",
+    report.virtualisation = hvm.virtualisation(lab)
+    log.info("Xen in the lab: %s", report.virtualisation)
+    kind = options.guest_type
+    disk = lab.channel.disk_device(guest)
+    console = "ttyS0" if kind == "hvm" else "hvc0"
+    with ui.step(f"step 6: write {guest}'s xl config in dom0 ({kind})", times):
+        in_dom0(lab, env, "guest", "config", guest, *xl_args(options, lab, kernel, disk),
                 "--force")
     with ui.step(f"step 6: xenlfs guest create {guest} (in dom0)", times):
         in_dom0(lab, env, "guest", "create", guest)
-    with ui.step("wait for the guest's login prompt on hvc0", times):
-        wait_for_login_prompt(lab, guest, options.login_timeout)
-    with ui.step("log in on hvc0 and ask the guest about itself", times):
+    with ui.step(f"wait for the guest's login prompt on {console}", times):
+        report.login_seconds = wait_for_login_prompt(lab, guest, options.login_timeout, kind,
+                                                     env)
+    with ui.step(f"log in on {console} and ask the guest about itself", times):
         result = lab.channel.run(["python3", "-c", VIEW_SCRIPT, guest, "root",
-                                  reference.ROOT_PASSWORD], env=env, timeout=120)
+                                  reference.ROOT_PASSWORD, console_key(kind)], env=env,
+                                 timeout=300)
         report.guest_view = json.loads(result.stdout)
     with ui.step("xenlfs guest list (in dom0)", times):
         listed = json.loads(in_dom0(lab, env, "guest", "list", "--json"))
@@ -169,11 +202,27 @@ def _in_lab(options: DemoOptions, lab: instance.Lab, kernel: Path, work: Path,
         report.guest_listed = next((d for d in rows if d.get("name") == guest), {})
     with ui.step(f"xenlfs guest shutdown {guest} --wait (in dom0)", times):
         in_dom0(lab, env, "guest", "shutdown", guest, "--wait")
+    if kind == "hvm":  # its console is qemu's serial port, which xenconsoled does not log
+        return
     console_log = f"/var/log/xen/console/guest-{guest}.log"
     local_log = work / f"{guest}.console.log"
     lab.channel.pull(console_log, local_log)
     report.logs["guest console log"] = str(local_log)
     report.console_tail = local_log.read_text(errors="replace").splitlines()[-25:]
+
+
+def xl_args(options: DemoOptions, lab: instance.Lab, kernel: Path, disk: str) -> list[str]:
+    """`guest config` arguments in dom0: the disk as dom0 sees it (virtio), by type."""
+    memory = ["--memory", str(options.memory_mib)]
+    if options.guest_type == "hvm":  # the whole disk: SeaBIOS boots GRUB from its MBR;
+        # type=vif: PV network only, no emulated NIC and so no tap device for it.
+        return ["--type", "hvm", *memory, "--disk", f"phy:{disk},xvda,w",
+                "--vif", "bridge=xenbr0,type=vif"]
+    dom0_kernel = f"{DOM0_DIR}/vmlinuz-xen-domU"
+    lab.channel.push(kernel, dom0_kernel)
+    return ["--type", options.guest_type, "--kernel", dom0_kernel, *memory,
+            "--disk", f"phy:{disk}1,xvda1,w", "--vif", "bridge=xenbr0",
+            "--root", "/dev/xvda1 ro", "--extra", "console=hvc0"]
 
 
 def check(report: DemoReport, options: DemoOptions) -> list[str]:
@@ -184,6 +233,10 @@ def check(report: DemoReport, options: DemoOptions) -> list[str]:
     if not view.get("root_device") or view.get("root_device") != view.get("xvda1_device"):
         problems.append(f"root is device {view.get('root_device')!r} ({view.get('root')!r}), "
                         f"not xvda1 ({view.get('xvda1_device')!r})")
+    wanted = {"pv": "PV", "pvh": "PVH", "hvm": "HVM"}[options.guest_type]
+    if view.get("guest_type") != wanted:
+        problems.append(f"/sys/hypervisor/guest_type is {view.get('guest_type')!r}, not "
+                        f"{wanted!r}")
     memory_mib = int(view.get("memory_kib") or 0) // 1024
     # MemTotal is what is left after the kernel's own reservations: within 20% of memory=.
     if not 0.8 * options.memory_mib <= memory_mib <= options.memory_mib:

@@ -25,9 +25,11 @@ class ConsoleTimeout(XenlfsError):
     pass
 
 
-def console_tty(domain: str) -> str:
+def console_tty(domain: str, key: str = "console/tty") -> str:
+    """The pty of a guest's console: the PV console (console/tty), or for an HVM guest
+    qemu's emulated serial port (serial/0/tty), as `xl console -t serial` finds it."""
     domid = run.run(["xl", "domid", domain]).stdout.strip()
-    return str(run.run(["xenstore-read", f"/local/domain/{domid}/console/tty"]).stdout.strip())
+    return str(run.run(["xenstore-read", f"/local/domain/{domid}/{key}"]).stdout.strip())
 
 
 @dataclass
@@ -98,12 +100,35 @@ GUEST_VIEW = {
     "kernel": "uname -r",
     "hostname": "hostname",
     "detected": "dmesg | grep -m1 -i 'hypervisor detected'",
+    # PV, PVH or HVM, as Xen runs it, and the kernel's own word on how it booted.
+    "guest_type": "cat /sys/hypervisor/guest_type",
+    # Xen's banner (arch/x86/xen/enlighten.c): "Booting kernel on Xen|Xen PVH|Xen HVM".
+    "boot_line": "dmesg | grep -m1 -E 'Booting (paravirtualized )?kernel on'",
 }
 
 
-def guest_view(domain: str, user: str, password: str, timeout: float = 180.0) -> dict[str, str]:
+def wait_for_prompt(domain: str, timeout: float, key: str = "console/tty") -> None:
+    """Wait for the login prompt on a console (an HVM guest's serial port has no log)."""
+    deadline = time.monotonic() + timeout
+    while True:  # qemu's serial pty appears in xenstore a moment after xl create
+        try:
+            path = console_tty(domain, key)
+            break
+        except XenlfsError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+    console = Console.open(path)
+    try:
+        console.expect(r"login: ?", max(1.0, deadline - time.monotonic()))
+    finally:
+        console.close()
+
+
+def guest_view(domain: str, user: str, password: str, timeout: float = 180.0,
+               key: str = "console/tty") -> dict[str, str]:
     """Log in on the guest's console and return what the guest reports about itself."""
-    console = Console.open(console_tty(domain))
+    console = Console.open(console_tty(domain, key))
     try:
         log_in(console, user, password, timeout)
         view = {key: run_command(console, command).strip() for key, command in GUEST_VIEW.items()}

@@ -368,9 +368,9 @@ def cpio(stage: Path, output: Path) -> None:
             input="\n".join(names) + "\n", cwd=stage, timeout=600)
 
 
-def slim(stage: Path) -> None:
+def slim(stage: Path, exclude: Sequence[str] = dom0.EXCLUDE) -> None:
     """Leave out what a lab dom0 never uses; precompile what its Python imports."""
-    for pattern in dom0.EXCLUDE:
+    for pattern in exclude:
         for path in sorted(stage.glob(pattern), reverse=True):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
@@ -381,8 +381,9 @@ def slim(stage: Path) -> None:
             env={"PYTHONHASHSEED": "0"})
 
 
-def populate(stage: Path, kernel: tuple[Path, str] | None, modules: Sequence[str]) -> None:
-    slim(stage)
+def populate(stage: Path, kernel: tuple[Path, str] | None, modules: Sequence[str],
+             exclude: Sequence[str] = dom0.EXCLUDE) -> None:
+    slim(stage, exclude)
     if kernel is not None:
         tree, release = kernel
         for relative in needed_modules(tree, release, modules):
@@ -406,17 +407,18 @@ def populate(stage: Path, kernel: tuple[Path, str] | None, modules: Sequence[str
 
 
 def dom0_initrd(cache: Path, root: Path, kernel: tuple[Path, str] | None,
-                kernel_id: str, modules: Sequence[str]) -> Path:
+                kernel_id: str, modules: Sequence[str],
+                exclude: Sequence[str] = dom0.EXCLUDE) -> Path:
     inputs = {"root": root.name, "kernel": kernel_id, "modules": sorted(modules),
               "overlay": overlay_files(), "busybox": file_digest(busybox()),
-              "exclude": dom0.EXCLUDE, "imports": dom0.PYTHON_IMPORTS}
+              "exclude": list(exclude), "imports": dom0.PYTHON_IMPORTS}
     target = cache / f"dom0-{cache_key(inputs)}"
     if (target / "initrd.cpio").is_file():
         return target / "initrd.cpio"
     with building(target) as work:
         stage = work / "stage"
         run.run(["cp", "-a", root, stage])
-        populate(stage, kernel, modules)
+        populate(stage, kernel, modules, exclude)
         cpio(stage, work / "initrd.cpio")
         shutil.rmtree(stage)
         (work / "inputs.json").write_text(json.dumps(inputs, indent=2, default=str) + "\n")
@@ -432,6 +434,7 @@ class BuildOptions:
     xen: Path | None = None
     dom0_kernel: Path | None = None
     dom0_modules: Path | None = None
+    exclude: tuple[str, ...] = dom0.EXCLUDE  # a flavour (lab/hvm.py) keeps more
 
 
 def custom_kernel_modules(root: Path, kernel: Path) -> tuple[Path, str]:
@@ -469,7 +472,8 @@ def build(options: BuildOptions, times: ui.StepTimes | None = None) -> Artefacts
         with ui.step("dom0 root (debootstrap)", times):
             root = rootfs(cache, versions, options.mirror, options.packages)
         with ui.step("dom0 initramfs", times):
-            initrd = dom0_initrd(cache, root, kernel, kernel_id, options.modules)
+            initrd = dom0_initrd(cache, root, kernel, kernel_id, options.modules,
+                                 options.exclude)
     description = {"versions": vars(versions), "xen": str(xen), "dom0_kernel": str(vmlinuz),
                    "dom0_initrd": str(initrd), "initrd_bytes": initrd.stat().st_size}
     return Artefacts(xen, vmlinuz, initrd, description)

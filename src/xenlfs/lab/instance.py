@@ -136,7 +136,7 @@ def _spec_from_json(data: dict[str, Any]) -> LabSpec:
                    dom0_initrd=Path(data["dom0_initrd"]), run_dir=Path(data["run_dir"]),
                    memory=int(data["memory"]), dom0_memory=int(data["dom0_memory"]),
                    cpus=int(data["cpus"]), disks=disks, xen_args=tuple(data["xen_args"]),
-                   dom0_args=tuple(data["dom0_args"]))
+                   dom0_args=tuple(data["dom0_args"]), cpu=str(data.get("cpu", "qemu64")))
 
 
 def load(name: str) -> Lab | None:
@@ -173,6 +173,7 @@ class UpOptions:
     dom0_memory: int = 1024 * boot.MiB
     boot_timeout: float = 180.0
     disks: tuple[Disk, ...] = ()
+    cpu: str = boot.DEFAULT_CPU
 
 
 def up(artefacts: Artefacts, options: UpOptions) -> Lab:
@@ -188,7 +189,8 @@ def up(artefacts: Artefacts, options: UpOptions) -> Lab:
         existing.stop()
     spec = LabSpec(xen=artefacts.xen, dom0_kernel=artefacts.dom0_kernel,
                    dom0_initrd=artefacts.dom0_initrd, run_dir=directory,
-                   memory=options.memory, dom0_memory=options.dom0_memory, disks=options.disks)
+                   memory=options.memory, dom0_memory=options.dom0_memory, disks=options.disks,
+                   cpu=options.cpu)
     if spec.share.exists():
         shutil.rmtree(spec.share)
     proc = boot.start(spec)

@@ -19,7 +19,7 @@ from xenlfs import files, run, ui
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError, XenlfsError
 from xenlfs.kernel import build, config, fix, kconfig, requirements
-from xenlfs.kernel.requirements import Role
+from xenlfs.kernel.requirements import DEFAULT_TYPES, GuestType, Role
 
 DEBIAN_SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
 
@@ -70,10 +70,10 @@ def config_digest(text: str) -> str:
 STARTS = {Role.DOMU: "tinyconfig", Role.DOM0: "defconfig"}
 
 
-def recipe_key(tarball: Path, role: Role) -> str:
+def recipe_key(tarball: Path, role: Role, flavour: str = "") -> str:
     """A hash of everything `kernel fix` makes a role's .config from: the source, the start,
     the requirements and the code applying them, and the toolchain olddefconfig records."""
-    digest = hashlib.sha256(f"{source_key(tarball)} {role} {STARTS[role]}".encode())
+    digest = hashlib.sha256(f"{source_key(tarball)} {role} {STARTS[role]}{flavour}".encode())
     for module in (config, fix, kconfig, requirements):
         digest.update(Path(str(module.__file__)).read_bytes())
     for tool in ("gcc", "ld"):
@@ -82,8 +82,17 @@ def recipe_key(tarball: Path, role: Role) -> str:
     return digest.hexdigest()[:16]
 
 
+def flavour_name(role: Role, types: tuple[GuestType, ...], recommended: bool) -> str:
+    """The suffix naming a role's kernel built for other guest types than PV: '-pv-pvh-hvm+'
+    (`+`: with the recommended options too); '' for the hint's PV kernel."""
+    if tuple(types) == DEFAULT_TYPES and not recommended:
+        return ""
+    return "-" + "-".join(str(t) for t in types) + ("+" if recommended else "")
+
+
 def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE, jobs: int = 2,
-                  nice: int | None = 19) -> Path:
+                  nice: int | None = 19, types: tuple[GuestType, ...] = DEFAULT_TYPES,
+                  recommended: bool = False) -> Path:
     """A kernel for `role` (STARTS[role] + `kernel fix --role ROLE`), built once.
 
     Returns CACHE/kernel/builds/VERSION-ROLE-CONFIGHASH, holding bzImage, config, System.map,
@@ -92,21 +101,23 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
     Which directory a recipe made is remembered under builds/recipes/, so a cached kernel
     costs no `kernel fix` (olddefconfig takes seconds).
     """
-    purpose = str(role)
-    recipe = cache_dir / "kernel/builds/recipes" / recipe_key(tarball, role)
+    flavour = flavour_name(role, types, recommended)
+    purpose = f"{role}{flavour}"
+    recipe = cache_dir / "kernel/builds/recipes" / recipe_key(tarball, role, flavour)
     with contextlib.suppress(OSError):
         made = cache_dir / "kernel/builds" / recipe.read_text().strip()
         if (made / "bzImage").is_file():
             return made
     with _locked(cache_dir / "kernel/src" / f"{source_key(tarball)}-{purpose}.lock"):
         tree = unpacked_tree(cache_dir, tarball, purpose)
-        result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role])
+        result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role],
+                         types=types, recommended=recommended)
         if any(r.fails for r in result.results):
             raise XenlfsError(f"{STARTS[role]} + kernel fix --role {role} does not meet the "
                               f"{role} requirements: "
                               + ", ".join(e.symbol for e in result.not_stuck))
         digest = config_digest(result.text)
-        out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{role}-{digest}"
+        out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{purpose}-{digest}"
         if not (out / "bzImage").is_file():
             _build_into(out, tree, result.text, jobs, nice, cache_dir)
         recipe.parent.mkdir(parents=True, exist_ok=True)
@@ -138,3 +149,14 @@ def _build_into(out: Path, tree: Path, text: str, jobs: int, nice: int | None,
 def cached_domu_kernel(cache_dir: Path, **kwargs: Any) -> Path:
     """The lab's PV domU kernel: CACHE/kernel/builds/VERSION-domU-HASH/bzImage."""
     return cached_kernel(cache_dir, Role.DOMU, **kwargs) / "bzImage"
+
+
+# One guest kernel for every type the lab boots: PV, PVH (XEN_PVH, so ACPI) and HVM (the
+# serial console; with the recommended options the PV-on-HVM drivers and PCI).
+ALL_TYPES = (GuestType.PV, GuestType.PVH, GuestType.HVM)
+
+
+def cached_any_type_domu_kernel(cache_dir: Path, **kwargs: Any) -> Path:
+    """The lab's domU kernel for PV, PVH and HVM: VERSION-domU-pv-pvh-hvm+-HASH/bzImage."""
+    return cached_kernel(cache_dir, Role.DOMU, types=ALL_TYPES, recommended=True,
+                         **kwargs) / "bzImage"

@@ -12,31 +12,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from xenlfs.errors import SourceError
-from xenlfs.xl import cfg, cnum, disk, keys, values, vif
-
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str  # "error" (xl refuses the file) or "warning"
-    path: str
-    line: int
-    col: int
-    what: str
-    fix: str | None = None
-
-    def __str__(self) -> str:
-        fix = f" — {self.fix}" if self.fix else ""
-        return shown(f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.what}{fix}")
-
-
-def shown(text: str) -> str:
-    """Text safe for a terminal and one line: a config's values may hold escape sequences,
-    a path a newline, a string bytes that are not UTF-8 (each is written as \\xNN)."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else
-                   f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF else
-                   c.encode("unicode_escape").decode("ascii") for c in text)
+from xenlfs.xl import cfg, cnum, disk, guest_type, keys, values, vif
+from xenlfs.xl.finding import Finding as Finding  # re-exported: callers know check.Finding
+from xenlfs.xl.finding import shown as shown
 
 
 @dataclass
@@ -306,6 +284,9 @@ def check_config(config: cfg.Config, host: Host = Host()) -> Report:
     for step in (checker.keys, checker.basics, checker.resources, checker.boot,
                  checker.values, checker.devices):
         step()
+    guest = checker.report.guest
+    if guest is not None:
+        checker.report.findings += guest_type.check(config, guest.type, guest.kernel)
     checker.report.findings.sort(key=lambda f: (f.line, f.col))
     return checker.report
 
@@ -349,3 +330,4 @@ def check_shared_disks(reports: Iterable[Report]) -> None:
                     "give each guest its own disk, or share it read-only (access r)"))
             else:
                 writers[target] = f"{report.path} ({report.guest.name if report.guest else ''})"
+

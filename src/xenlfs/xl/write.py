@@ -18,7 +18,7 @@ class GuestConfig:
     """What the hint's step 6 puts in xenguest1.cfg. memory and maxmem are in MiB."""
 
     name: str
-    kernel: str
+    kernel: str | None  # None: an HVM guest that boots from its own disk
     memory: int
     disks: tuple[str, ...] = ()
     root: str | None = None
@@ -79,7 +79,8 @@ def settings_of(guest: GuestConfig) -> list[tuple[str, PlainValue]]:
     rows: list[tuple[str, PlainValue]] = [("name", guest.name)]
     if guest.type:
         rows.append(("type", guest.type))
-    rows.append(("kernel", guest.kernel))
+    if guest.kernel:
+        rows.append(("kernel", guest.kernel))
     if guest.ramdisk:
         rows.append(("ramdisk", guest.ramdisk))
     rows.append(("memory", guest.memory))

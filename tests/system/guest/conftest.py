@@ -114,3 +114,9 @@ def tree_digest(root: Path) -> dict[str, tuple[int, int, int, str]]:
             found[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_mtime_ns,
                                                   content)
     return found
+
+
+def check_clean_image(image: Path) -> None:
+    """No loop device left on the image, no guest mount left anywhere."""
+    assert loops_of(image) == []
+    assert our_mounts() == []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from xenlfs.doctor import check
-from xenlfs.doctor.check import Status
+from xenlfs.doctor.findings import Status
 from xenlfs.doctor.requirements import REQUIREMENTS
 
 

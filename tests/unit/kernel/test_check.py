@@ -7,13 +7,14 @@ data/debian-6.1-amd64.config.xz is Debian's config-6.1 as shipped in linux-confi
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from xenlfs.errors import PreconditionError, SourceError
 from xenlfs.kernel import check, config
-from xenlfs.kernel.requirements import REQUIREMENTS, Level, Role
+from xenlfs.kernel.requirements import REQUIREMENTS, GuestType, Level, Role
 
 DATA = Path(__file__).parent / "data"
 
@@ -104,3 +105,43 @@ def test_locate_prefers_explicit_then_tree(tmp_path: Path) -> None:
     assert config.locate(other, tmp_path) == other
     with pytest.raises(PreconditionError):
         config.locate(tmp_path / "missing", tmp_path)
+
+
+def test_debian_config_is_a_domU_of_every_type_with_its_initramfs(
+        debian: config.KernelConfig) -> None:
+    for types in ((GuestType.PV,), (GuestType.PVH,), (GuestType.HVM,), tuple(GuestType)):
+        assert check.failed(check.check(debian, Role.DOMU, types=types, initramfs=True)) == []
+
+
+def test_each_type_asks_for_its_own_entry(tiny: config.KernelConfig) -> None:
+    def fails(*types: GuestType) -> set[str]:
+        return {r.requirement.symbol for r in check.failed(check.check(tiny, Role.DOMU,
+                                                                       types=types))}
+    assert "XEN_PV" in fails(GuestType.PV) and "XEN_PVH" not in fails(GuestType.PV)
+    assert "XEN_PVH" in fails(GuestType.PVH) and "XEN_PV" not in fails(GuestType.PVH)
+    hvm = fails(GuestType.HVM)
+    # An HVM guest needs nothing of Xen's, but a serial console; PV drivers are recommended.
+    assert {"SERIAL_8250", "SERIAL_8250_CONSOLE", "EXT4_FS"} <= hvm
+    assert not hvm & {"XEN", "XEN_PV", "XEN_PVH", "HVC_XEN", "XEN_BLKDEV_FRONTEND"}
+    recommended = {r.requirement.symbol for r in check.check(tiny, Role.DOMU,
+                                                              types=(GuestType.HVM,))
+                   if r.requirement.level is Level.RECOMMENDED}
+    assert {"XEN_PVHVM_GUEST", "XEN_BLKDEV_FRONTEND"} <= recommended
+    assert fails(*GuestType) == fails(GuestType.PV) | fails(GuestType.PVH) | hvm
+
+
+def test_kernel_check_type_on_the_command_line(xenlfs) -> None:
+    debian = str(DATA / "debian-6.1-amd64.config.xz")
+    result = xenlfs("kernel", "check", debian, "--role", "domU", "--type", "pvh,hvm",
+                    "--initramfs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "as a PVH+HVM domU with an initramfs\n" in result.stdout
+    tiny = str(DATA / "tinyconfig-6.1.config")
+    result = xenlfs("kernel", "check", tiny, "--role", "domU", "--type", "hvm")
+    assert result.returncode == 1 and "as an HVM domU\n" in result.stdout
+    assert re.search(r"CONFIG_XEN_PVHVM_GUEST \(recommended\) +PV-on-HVM drivers",
+                     result.stdout)
+    result = xenlfs("kernel", "check", tiny, "--role", "domU", "--type", "pv,bsd")
+    assert result.returncode == 2 and "give pv, pvh or hvm" in result.stderr
+    result = xenlfs("kernel", "check", tiny, "--role", "dom0", "--type", "pvh")
+    assert result.returncode == 2 and "--type is for a domU" in result.stderr

@@ -19,7 +19,7 @@ def test_qemu_runs_xen_under_tcg_with_dom0_as_multiboot_modules(tmp_path: Path) 
     argv = boot.qemu_argv(spec(tmp_path))
     assert argv[0] == "qemu-system-x86_64"
     assert option(argv, "-accel") == "tcg"
-    assert option(argv, "-cpu") == "qemu64"
+    assert option(argv, "-cpu") == "qemu64,+svm,+npt"  # HAP for PVH and HVM guests
     assert option(argv, "-m") == "3072M"
     assert "-nographic" in argv and "-no-reboot" in argv
     assert option(argv, "-kernel") == "/c/xen.elf"

@@ -17,7 +17,7 @@ def options(memory: int = 256) -> demo.DemoOptions:
 def report(**view: str) -> demo.DemoReport:
     result = demo.DemoReport()
     result.guest_view = {"hypervisor": "xen", "root": "/dev/root ext4", "root_device": "202:1",
-                         "xvda1_device": "202:1",
+                         "xvda1_device": "202:1", "guest_type": "PV",
                          "memory_kib": str(230 * 1024), **view}
     return result
 
@@ -34,6 +34,7 @@ def test_a_guest_as_the_hint_promises_passes():
         ({"root_device": "", "xvda1_device": ""}, "root is device ''"),
         ({"memory_kib": str(1024 * 1024)}, "the guest sees 1024 MiB, configured 256 MiB"),
         ({"memory_kib": str(100 * 1024)}, "the guest sees 100 MiB"),
+        ({"guest_type": "HVM"}, "/sys/hypervisor/guest_type is 'HVM', not 'PV'"),
     ],
 )
 def test_each_wrong_answer_is_reported(view, problem):

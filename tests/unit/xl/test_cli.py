@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.unit.xl.test_kernel_image import PV_NOTES, elf64
+
 HINT = ('kernel = "/boot/vmlinuz-4.9.40-xen-domU"\nmemory = 1024\nname = "xenguest1"\n'
         "vif = [ '' ]\ndisk = ['phy:/dev/sdc12,xvda1,w']\nroot = \"/dev/xvda1 ro\"\n")
 
@@ -59,7 +61,7 @@ def test_two_guests_writing_one_disk_are_warned(xenlfs, tmp_path: Path):
 
 def test_config_writes_a_file_that_checks_and_set_edits_it(xenlfs, tmp_path: Path):
     kernel = tmp_path / "vmlinuz"
-    kernel.write_bytes(b"kernel")
+    kernel.write_bytes(elf64(PV_NOTES))  # guest check looks inside: a PV kernel
     out = tmp_path / "xen" / "g1.cfg"
     result = xenlfs("guest", "config", "g1", "--kernel", str(kernel), "--memory", "512",
                     "--disk", f"file:{kernel},xvda1,w", "--root", "/dev/xvda1 ro",
