@@ -21,7 +21,7 @@ from xenlfs.errors import PreconditionError, SourceError
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RETIRED_DIR = "xenlfs-retired"
 # Set by the interface's file but meaning the interface itself: not moved to the bridge.
-NOT_MOVED = {"IFACE", "SERVICE", "ONBOOT", "INTERFACE_COMPONENTS", "CHECK_LINK"}
+NOT_MOVED = {"IFACE", "SERVICE", "ONBOOT", "INTERFACE_COMPONENTS", "CHECK_LINK", "VIRTINT"}
 SERVICES_DIR = "lib/services"
 
 # Run by LFS's ifup as `IFCONFIG=FILE /lib/services/bridge IFACE up|down`, before the
@@ -135,6 +135,8 @@ def render(iface: str, bridge: str, old: dict[str, str]) -> str:
         f"# bridge {bridge}, which owns the IP settings; guests join it with vif bridge={bridge}.",
         "ONBOOT=yes",
         f"IFACE={bridge}",
+        # A virtual interface: ifup brings it up after its services made it, not before.
+        "VIRTINT=yes",
         f"SERVICE={_shell(' '.join(['bridge', *[s for s in service if s != 'bridge']]))}",
         "CHECK_LINK=no",
         f"INTERFACE_COMPONENTS={_shell(iface)}",

@@ -60,6 +60,8 @@ proc           /proc        proc     nosuid,noexec,nodev 0     0
 sysfs          /sys         sysfs    nosuid,noexec,nodev 0     0
 devpts         /dev/pts     devpts   gid=5,mode=620      0     0
 tmpfs          /run         tmpfs    defaults            0     0
+tmpfs          /dev/shm     tmpfs    nosuid,nodev        0     0
+cgroup2        /sys/fs/cgroup cgroup2 nosuid,noexec,nodev 0   0
 # (no devtmpfs line: the initramfs has mounted /dev already, as "udev")
 # End /etc/fstab
 """

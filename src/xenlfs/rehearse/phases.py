@@ -44,7 +44,7 @@ class Phase:
 KERNEL_CHECK = "xenlfs kernel check --role dom0 --config /boot/config-$(uname -r)"
 # LFS's init-functions on a terminal: "      Message...  *  [  OK  ]" (colours stripped);
 # "*****" before a FAIL.
-_RESULT = r"(?m)^[ \t]*(?P<what>[^\n\[]*?)[\s.*]*\[ *(?P<status>{}) *\]"
+_RESULT = r"(?m)^[ \t]*(?P<what>[^\n\[]*?)[ \t.*]*\[ *(?P<status>{}) *\]"
 FAIL_LINE = _RESULT.format("FAIL")
 RESULT_LINE = _RESULT.format("OK|FAIL|WARN|SKIP")
 
@@ -124,7 +124,7 @@ def base_phases() -> list[Phase]:
               (Failure(rf"{PROBE} xenstored: not running \(xencommons is not installed\)",
                        "xencommons is not installed: nothing starts xenstored and xenconsoled",
                        "xenlfs service install"),
-               Failure(r"(?m)^\s*(?P<what>Starting xenstored[^\n\[]*?)[\s.*]*\[ *FAIL *\]",
+               Failure(r"(?m)^[ \t]*(?P<what>Starting xenstored[^\n\[]*?)[ \t.*]*\[ *FAIL *\]",
                        "xencommons: xenstored did not start ({what})",
                        "install Xen's tools (xenlfs build xen), then /etc/rc.d/init.d/xencommons "
                        "start"),
@@ -153,7 +153,13 @@ def bridge_phase(name: str) -> Phase:
                           r"'?(?P<service>\w+)", f"ifup {name}: the '{{service}}' service is not "
                           "installed in /lib/services", "xenlfs bridge setup (it installs a "
                           "bridge service when BLFS's is absent)"),
-                  Failure(rf"(?m)^\s*(?P<what>Creating the {b} bridge[^\n\[]*?)[\s.*]*\[ *FAIL *\]",
+                  Failure(rf"(?m)^[ \t]*Bringing up the {b} interface[^\n]*?Interface {b} "
+                          r"doesn't exist", f"ifup {name}: LFS's ifup brought {name} up before "
+                          "its bridge service made it: its ifconfig file lacks VIRTINT=yes",
+                          f"xenlfs bridge setup --bridge {name} (it writes VIRTINT=yes), or add "
+                          f"VIRTINT=yes to /etc/sysconfig/ifconfig.{name}"),
+                  Failure(rf"(?m)^[ \t]*(?P<what>Creating the {b} bridge[^\n\[]*?)"
+                          r"[ \t.*]*\[ *FAIL *\]",
                           f"the bridge {name} could not be made ({{what}})",
                           f"ifup {name} by hand; is the bridge module (CONFIG_BRIDGE) there?"),
                   Failure(rf"{PROBE} bridge {b}: missing",
@@ -209,6 +215,15 @@ def _context_lines(text: str, start: int, end: int, around: int = 3) -> tuple[st
     return tuple(line for line in lines[max(0, first - around):last + 2] if line.strip())
 
 
+def _message_before(text: str, at: int) -> str:
+    """The LFS message a bare '***** [ FAIL ]' line belongs to: output of the command in
+    between pushed it up (LFS indents its messages by six spaces)."""
+    for line in reversed(text[:at].splitlines()[-6:]):
+        if re.match(r"^ {6}\S", line):
+            return line.strip()
+    return "(its message is above in the serial log)"
+
+
 def tail_lines(text: str, count: int = 15) -> tuple[str, ...]:
     return tuple(line for line in text.splitlines() if line.strip())[-count:]
 
@@ -259,6 +274,8 @@ class Watch:
             return None
         _, _, phase, row, match = best
         values = {**self.context, **{k: v for k, v in match.groupdict().items() if v}}
+        if "what" in match.groupdict() and not match["what"]:
+            values["what"] = _message_before(text, match.start())
         if "path" in values and self.context.get("boot_separate"):
             values.setdefault("grub_path", "/" + values["path"].removeprefix("/boot/"))
         return Diagnosis(phase.key, phase.name, _format(row.diagnosis, values),

@@ -50,6 +50,8 @@ def test_setup_moves_eth0_onto_xenbr0_once(xenlfs, tmp_path):
     values = bridge.parse_ifconfig((d / "ifconfig.xenbr0").read_text(), "xenbr0")
     assert values["SERVICE"] == "bridge ipv4-static"
     assert values["INTERFACE_COMPONENTS"] == "eth0" and values["IP"] == "192.168.1.2"
+    # LFS's ifup brings IFACE up before its services unless it is virtual (BLFS's bridge page).
+    assert values["VIRTINT"] == "yes"
     # The file is valid shell, as ifup sources it.
     out = subprocess.run(["sh", "-c", f'. "{d}/ifconfig.xenbr0"; echo "$IFACE $SERVICE"'],
                          capture_output=True, text=True, check=True).stdout

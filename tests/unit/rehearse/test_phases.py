@@ -94,3 +94,12 @@ def test_each_phase_has_its_own_deadline():
     d = w.timed_out(XEN_OK, 30.0 + 61.0)
     assert d is not None and d.phase == "dom0_kernel"
     assert "kernel check --role dom0" in d.fix and "60 s" in d.diagnosis
+
+
+def test_a_fail_pushed_below_its_message_still_names_it():
+    text = XEN_OK + "INIT: version 3.06 booting\n      Mounting virtual file systems: /run " \
+        "/dev/shmmount: /dev/shm: can't find in /etc/fstab.\n /sys/fs/cgroupmount: " \
+        "/sys/fs/cgroup: can't find in /etc/fstab.\n      ***** [ FAIL ]\n"
+    d = watch().update(text, 100.0)
+    assert d is not None and d.phase == "bootscripts"
+    assert d.diagnosis.startswith("a bootscript failed: Mounting virtual file systems: /run")
