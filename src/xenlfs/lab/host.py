@@ -127,6 +127,7 @@ def cache_key(base: str, mirror: str, domu_kernel: Path) -> str:
         "bootscripts": images.file_digest(bootscripts_tarball()),
         "lfs_files": reference.LFS_FILES, "fstab": FSTAB, "grub": GRUB_CFG,
         "service": service.render(Path("/usr")), "bridge": bridge.BRIDGE_SERVICE,
+        "ifconfig": bridge.render("eth0", "xenbr0", {}),
         "domu_kernel": images.file_digest(domu_kernel), "guest": reference.cache_key(mirror),
         "dom0_mem": DOM0_MEMORY})
 
