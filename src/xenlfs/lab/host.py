@@ -31,7 +31,7 @@ log = logging.getLogger("xenlfs.lab")
 
 # Bump when the way the trees are built changes: they are part of the cache keys.
 BASE_VERSION = 1
-HOST_VERSION = 1
+HOST_VERSION = 2
 
 # The project's third-party sources (../shared/sources beside the project; a git worktree
 # sits one level deeper); $XENLFS_SOURCES overrides.
@@ -259,6 +259,9 @@ def dress(root: Path) -> None:
     reference.dress_as_lfs(root)
     install_bootscripts(root)
     (root / "etc/fstab").write_text(FSTAB)
+    # LFS's modules bootscript loads these at boot: loop for the guest's file-backed disk
+    # (Debian's kernel has it as a module, and LFS's udev makes no static nodes).
+    (root / "etc/sysconfig/modules").write_text("# Begin /etc/sysconfig/modules\nloop\n")
     place_xen_tools(root)
 
 

@@ -176,7 +176,16 @@ def guest_phase(name: str, deadline: float = 300) -> Phase:
                  rf"{PROBE} guest {g}: login prompt", deadline,
                  (f"guest {name} showed no login prompt in time",
                   f"xenlfs guest console {name}"),
-                 (Failure(rf"{PROBE} guest {g}: xl create failed: [^\n]*?(?P<path>/[^\s:,']+)"
+                 (Failure(rf"{PROBE} guest {g}: disk missing: (?P<path>\S+)",
+                          f"guest {name}'s config names a disk that does not exist: {{path}}",
+                          f"xenlfs guest prepare {name} --target {{path}} --snapshot … (or fix "
+                          "the disk line: xenlfs guest check)"),
+                  Failure(rf"{PROBE} guest {g}: the loop module is not loaded",
+                          f"xl create {name}: the block hotplug script found no free loop device "
+                          "for its file-backed disk: the loop module is not loaded",
+                          "echo loop >> /etc/sysconfig/modules (LFS's modules bootscript loads "
+                          "it at boot); now: modprobe loop"),
+                  Failure(rf"{PROBE} guest {g}: xl create failed: [^\n]*?(?P<path>/[^\s:,']+)"
                           r"[^\n]*No such file or directory",
                           f"guest {name}'s config names a disk that does not exist: {{path}}",
                           f"xenlfs guest prepare {name} --target {{path}} --snapshot …"),

@@ -53,9 +53,20 @@ for br in $BRIDGES; do
    fi
 done
 for guest in $GUESTS; do
-   name=${{guest%%:*}}; cfg=${{guest#*:}}
+   name=${{guest%%:*}}; cfg=${{guest#*:}}; file_disk=no
+   # The disks the config names (target=, phy:, file:), as dom0 sees them.
+   for disk in $(grep -v '^[[:space:]]*#' "$cfg" | grep -o -e 'target=[^,"]*' \\
+         -e 'phy:[^,"]*' -e 'file:[^,"]*' | sed 's/^[a-z]*[=:]//'); do
+      [ -e "$disk" ] || say "guest $name: disk missing: $disk"
+      [ -f "$disk" ] && file_disk=yes
+   done
    if ! xl domid "$name" >/dev/null 2>&1; then
       if ! out=$(timeout 120 xl create "$cfg" 2>&1); then
+         if [ "$file_disk" = yes ] && [ ! -d /sys/module/loop ]; then
+            say "guest $name: the loop module is not loaded"
+         fi
+         tail -n 5 /var/log/xen/xen-hotplug.log 2>/dev/null \\
+            | sed "s/^/xenlfs-rehearse: guest $name hotplug: /"
          say "guest $name: xl create failed: $(echo "$out" | grep -v '^Parsing config' \\
             | tail -n 4 | tr '\\n' ' ')"
          continue

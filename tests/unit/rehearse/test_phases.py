@@ -103,3 +103,29 @@ def test_a_fail_pushed_below_its_message_still_names_it():
     d = watch().update(text, 100.0)
     assert d is not None and d.phase == "bootscripts"
     assert d.diagnosis.startswith("a bootscript failed: Mounting virtual file systems: /run")
+
+
+PROBED = XEN_OK + "INIT: version 3.06 booting\n" + "\n".join(
+    f"xenlfs-rehearse: {line}" for line in ("probe starts", "xenstored: running",
+                                           "control_d: yes", "xl list: ok",
+                                           "bridge xenbr0: ok")) + "\n"
+
+
+def test_the_probe_names_a_missing_disk_before_xl_fails():
+    text = PROBED + "xenlfs-rehearse: guest guest1: disk missing: /var/lib/xen/images/x.img\n" \
+        "xenlfs-rehearse: guest guest1: xl create failed: libxl: error: libxl_device.c:1337:" \
+        "device_hotplug_child_death_cb: script: /etc/xen/scripts/block failed; error " \
+        "detected.\n"
+    d = watch().update(text, 200.0)
+    assert d is not None and d.phase == "guest:guest1"
+    assert d.diagnosis.endswith("does not exist: /var/lib/xen/images/x.img")
+
+
+def test_a_file_backed_disk_without_the_loop_module():
+    text = PROBED + "xenlfs-rehearse: guest guest1: the loop module is not loaded\n" \
+        "xenlfs-rehearse: guest guest1: xl create failed: libxl: error: libxl_device.c:1337:" \
+        "device_hotplug_child_death_cb: script: /etc/xen/scripts/block failed; error " \
+        "detected.\n"
+    d = watch().update(text, 200.0)
+    assert d is not None and "loop module" in d.diagnosis
+    assert "/etc/sysconfig/modules" in d.fix
