@@ -54,8 +54,10 @@ def tree_digest(root: Path) -> str:
 
 
 def rehearse(root: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    # Deadlines doubled: lab tests share two cores with other work.
     result = subprocess.run([sys.executable, "-m", "xenlfs", "rehearse", "--root", str(root),
-                             "--json", *args], capture_output=True, text=True, timeout=900)
+                             "--json", "--deadline-scale", "2", *args], capture_output=True,
+                            text=True, timeout=1500)
     try:
         data = json.loads(result.stdout)
     except ValueError:

@@ -105,7 +105,9 @@ class Plan:
         assert root is not None
         return {"boot_separate": "yes" if self.layout.boot_separate else "",
                 "disk": f"/dev/{self.layout.disk}", "bus": self.layout.bus,
-                "root_device": self.layout.device(root), "root_uuid": root.uuid or "…"}
+                "root_device": self.layout.device(root), "root_uuid": root.uuid or "…",
+                "root_arg": next((w[5:] for w in self.entry.kernel_args.split()
+                                  if w.startswith("root=")), "(none)")}
 
 
 # --- reading the host -----------------------------------------------------------------------
@@ -154,6 +156,11 @@ def read_snapshot(archive: Path, guests: tuple[str, ...]) -> HostFiles:
     with tempfile.TemporaryDirectory(prefix="xenlfs-rehearse-") as tmp:
         run.run(["tar", "--extract", "--file", archive, "--directory", tmp, "--wildcards",
                  "--no-same-owner", *(f"./{w}" for w in wanted)], check=False, timeout=1800)
+        if not (Path(tmp) / GRUB_CFG).is_file():
+            raise PreconditionError(f"{archive} has no /{GRUB_CFG}",
+                                    hint="snapshots leave /boot out unless asked: make one with "
+                                    "'xenlfs snapshot create --include /boot', or rehearse the "
+                                    "tree itself (--root DIR)")
         return read_tree(Path(tmp), guests)
 
 

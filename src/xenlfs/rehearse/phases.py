@@ -94,7 +94,12 @@ def base_phases() -> list[Phase]:
                        KERNEL_CHECK),)),
         Phase("root", "root filesystem mounted",
               r"EXT[234]-fs \([^)]+\): mounted filesystem|XFS \([^)]+\): Ending clean mount", 150,
-              ("the root filesystem was never mounted", "see the kernel's last lines"),
+              ("the root filesystem was never mounted: the kernel (or its initramfs) waited for "
+               "root={root_arg}, which it does not see (the copy's disk is {disk}; the root "
+               "filesystem is {root_device}, UUID {root_uuid})",
+               "xenlfs grub add --root UUID={root_uuid} --kernel … (or write "
+               "root=UUID={root_uuid} on the entry's kernel line); if root= is right, the "
+               "kernel or initramfs lacks the {bus} disk's driver: " + KERNEL_CHECK),
               (Failure(r"ALERT!\s+(?P<device>\S+) does not exist",
                        "root={device} names a device the kernel cannot see (the copy's disk is "
                        "{disk}; the root filesystem is {root_device}, UUID {root_uuid})",
@@ -296,5 +301,6 @@ class Watch:
         if phase is None or now - self.last_time() <= phase.deadline:
             return None
         diagnosis, fix = phase.timeout
-        return Diagnosis(phase.key, phase.name, f"{diagnosis} (nothing in {phase.deadline:g} s)",
+        return Diagnosis(phase.key, phase.name,
+                         f"{_format(diagnosis, self.context)} (nothing in {phase.deadline:g} s)",
                          _format(fix, self.context), tail_lines(text))

@@ -142,3 +142,17 @@ def test_no_grub_cfg_is_a_precondition(host_tree, xenlfs):
     result = xenlfs("rehearse", "--root", str(host_tree), "--dry-run")
     assert result.returncode == 3 and "grub.cfg cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_snapshot_without_boot_says_how_to_make_one(host_tree, xenlfs, tmp_path):
+    archive = tmp_path / "host.tar.zst"
+    made = xenlfs("snapshot", "create", "--root", str(host_tree), str(archive))
+    assert made.returncode == 0, made.stderr
+    result = xenlfs("rehearse", "--snapshot", str(archive), "--dry-run")
+    assert result.returncode == 3 and "--include /boot" in result.stderr
+    with_boot = tmp_path / "host-boot.tar.zst"
+    assert xenlfs("snapshot", "create", "--root", str(host_tree), "--include", "/boot",
+                  str(with_boot)).returncode == 0
+    planned = xenlfs("rehearse", "--snapshot", str(with_boot), "--dry-run")
+    assert planned.returncode == 0, planned.stderr
+    assert "rehearse the snapshot" in planned.stdout and "guest g1" in planned.stdout

@@ -129,3 +129,14 @@ def test_a_file_backed_disk_without_the_loop_module():
     d = watch().update(text, 200.0)
     assert d is not None and "loop module" in d.diagnosis
     assert "/etc/sysconfig/modules" in d.fix
+
+
+def test_an_initramfs_still_waiting_for_root_names_root_and_the_fix():
+    w = phases.Watch(phases.table([], []), {**CONTEXT, "root_arg": "/dev/sda2"})
+    text = XEN_OK + "Booting paravirtualized kernel on Xen\nBegin: Waiting for root file " \
+        "system ... Begin: Running /scripts/local-block ... done.\n"
+    assert w.update(text, 40.0) is None
+    d = w.timed_out(text, 40.0 + 151.0)
+    assert d is not None and d.phase == "root"
+    assert "root=/dev/sda2" in d.diagnosis and "/dev/vda2" in d.diagnosis
+    assert d.fix.startswith("xenlfs grub add --root UUID=5a0f-uuid")
