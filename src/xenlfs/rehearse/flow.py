@@ -34,6 +34,7 @@ log = logging.getLogger("xenlfs.rehearse")
 
 GRUB_CFG = "boot/grub/grub.cfg"
 MiB = layout.MiB
+MAX_CONFIG = 16 * MiB  # a config file bigger than this is not one
 TOOLS = ("qemu-system-x86_64", "grub-install", "sfdisk", "partx", "losetup", "mkfs.ext4",
          "tar", "zstd")
 
@@ -115,8 +116,11 @@ class Plan:
 def _read(top: Path, relative: str) -> str | None:
     """A file of the host's tree, never through a symlink that leaves it."""
     try:
-        real = GuestRoot(top).resolve("/" + relative)
-        return (top / real.lstrip("/")).read_text(errors="replace")
+        path = top / GuestRoot(top).resolve("/" + relative).lstrip("/")
+        # Only a regular file of sane size: a FIFO or a device would block or never end.
+        if not path.is_file() or path.stat().st_size > MAX_CONFIG:
+            return None
+        return path.read_text(errors="replace")
     except (OSError, PreconditionError):
         return None
 
@@ -125,10 +129,10 @@ def read_tree(top: Path, guests: tuple[str, ...]) -> HostFiles:
     fstab = _read(top, "etc/fstab")
     cfg = _read(top, GRUB_CFG)
     if fstab is None:
-        raise PreconditionError(f"{top}/etc/fstab cannot be read",
+        raise PreconditionError(f"{top / 'etc/fstab'} cannot be read",
                                 hint="the rehearsal mirrors the disks the host's fstab names")
     if cfg is None:
-        raise PreconditionError(f"{top}/{GRUB_CFG} cannot be read",
+        raise PreconditionError(f"{top / GRUB_CFG} cannot be read",
                                 hint="the rehearsal boots through the host's own grub.cfg")
     configs: dict[str, str] = {}
     auto = top / "etc/xen/auto"
@@ -141,7 +145,8 @@ def read_tree(top: Path, guests: tuple[str, ...]) -> HostFiles:
     for name in guests:
         text = _read(top, f"etc/xen/{name}.cfg")
         if text is None:
-            raise UsageError(f"--guest {name}: {top}/etc/xen/{name}.cfg cannot be read")
+            raise UsageError(f"--guest {name}: {top / 'etc/xen' / (name + '.cfg')} cannot be "
+                             "read")
         configs[f"/etc/xen/{name}.cfg"] = text
     return HostFiles(fstab, cfg, _read(top, "etc/inittab"),
                      (top / "etc/rc.d/init.d").is_dir(), configs)
@@ -154,8 +159,12 @@ def read_snapshot(archive: Path, guests: tuple[str, ...]) -> HostFiles:
     wanted = ["etc/fstab", GRUB_CFG, "etc/inittab", "etc/xen/auto/*", "etc/rc.d/init.d/rc",
               *(f"etc/xen/{g}.cfg" for g in guests)]
     with tempfile.TemporaryDirectory(prefix="xenlfs-rehearse-") as tmp:
-        run.run(["tar", "--extract", "--file", archive, "--directory", tmp, "--wildcards",
-                 "--no-same-owner", *(f"./{w}" for w in wanted)], check=False, timeout=1800)
+        got = run.run(["tar", "--extract", "--file", archive, "--directory", tmp,
+                       "--wildcards", "--no-same-owner", *(f"./{w}" for w in wanted)],
+                      check=False, timeout=1800)
+        if "does not look like a tar archive" in got.stderr:
+            raise UsageError(f"--snapshot {archive}: not a tar archive",
+                             hint="give a snapshot made by 'xenlfs snapshot create'")
         if not (Path(tmp) / GRUB_CFG).is_file():
             raise PreconditionError(f"{archive} has no /{GRUB_CFG}",
                                     hint="snapshots leave /boot out unless asked: make one with "

@@ -156,3 +156,18 @@ def test_a_snapshot_without_boot_says_how_to_make_one(host_tree, xenlfs, tmp_pat
     planned = xenlfs("rehearse", "--snapshot", str(with_boot), "--dry-run")
     assert planned.returncode == 0, planned.stderr
     assert "rehearse the snapshot" in planned.stdout and "guest g1" in planned.stdout
+
+
+def test_hostile_config_files_are_not_followed_or_read(host_tree, xenlfs):
+    fstab = host_tree / "etc/fstab"
+    fstab.unlink()
+    os.mkfifo(fstab)  # reading it would block for ever
+    result = xenlfs("rehearse", "--root", str(host_tree), "--dry-run")
+    assert result.returncode == 3 and "etc/fstab cannot be read" in result.stderr
+    fstab.unlink()
+    fstab.symlink_to("/etc/fstab")  # absolute: inside the tree, which has none
+    result = xenlfs("rehearse", "--root", str(host_tree), "--dry-run")
+    assert result.returncode == 3 and "etc/fstab cannot be read" in result.stderr
+    fstab.unlink()
+    os.symlink("/dev/zero", fstab)
+    assert xenlfs("rehearse", "--root", str(host_tree), "--dry-run").returncode == 3
