@@ -78,12 +78,8 @@ class Plan:
 
     @property
     def phases(self) -> list[phases.Phase]:
-        scaled = []
-        for p in phases.table(self.bridges, [g.name for g in self.guests]):
-            scaled.append(phases.Phase(p.key, p.name, p.proof,
-                                       p.deadline * self.request.deadline_scale, p.timeout,
-                                       p.failures))
-        return scaled
+        return [dataclasses.replace(p, deadline=p.deadline * self.request.deadline_scale)
+                for p in phases.table(self.bridges, [g.name for g in self.guests])]
 
     def copy_changes(self) -> list[str]:
         e = self.entry
