@@ -119,7 +119,8 @@ def base_phases() -> list[Phase]:
               (Failure(r"Kernel panic - not syncing: (?P<what>No working init found[^\n]*|"
                        r"Requested init [^\n]*)", "the kernel found no init: {what}",
                        "install sysvinit (LFS chapter 8), or give init= on the kernel line"),)),
-        Phase("bootscripts", "bootscripts", rf"{PROBE} probe starts", 240,
+        # A failing script is caught by its FAIL line at once; only a hang waits this long.
+        Phase("bootscripts", "bootscripts", rf"{PROBE} probe starts", 480,
               ("the bootscripts did not finish", "see the last bootscript lines: one hangs"),
               (Failure(FAIL_LINE, "a bootscript failed: {what}",
                        "run that script by hand after the boot (/etc/rc.d/init.d/…), and fix "
