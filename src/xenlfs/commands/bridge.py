@@ -18,8 +18,9 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
         "setup", parents=[common], help="move the interface's LFS network config onto a bridge",
         description="From /etc/sysconfig/ifconfig.IFACE write ifconfig.BRIDGE for the BLFS "
         "bridge service (IFACE as its component, the IP settings moved over) and move the old "
-        f"file to /etc/sysconfig/{bridge.RETIRED_DIR}/, where ifup does not look. Apply it with "
-        "'ifdown IFACE; ifup BRIDGE'.")
+        f"file to /etc/sysconfig/{bridge.RETIRED_DIR}/, where ifup does not look. Where "
+        "/lib/services has no bridge service (LFS-Bootscripts without BLFS's), write xenlfs's "
+        "own there. Apply it with 'ifdown IFACE; ifup BRIDGE'.")
     settings.add_flags(setup, "bridge")
     setup.add_argument("--root", type=Path, default=Path("/"), metavar="DIR",
                        help="the LFS system's top directory (default /)")
@@ -40,10 +41,16 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 def setup_bridge(args: argparse.Namespace, config: settings.Config) -> int:
     iface, name = config["bridge.iface"], config["bridge.bridge"]
     plan = bridge.plan_setup(args.root, iface, name)
-    if plan.text == plan.old_target and plan.retire_to is None:
+    if plan.text == plan.old_target and plan.retire_to is None and plan.service is None:
         ui.stderr.print(f"{plan.target} is already set up, nothing to do")
         return 0
+    if plan.service is not None:
+        ui.stderr.print(f"{plan.service.parent} has no bridge service (BLFS's bootscripts are "
+                        f"not installed): xenlfs {'would write' if run.dry_run() else 'writes'}"
+                        f" its own, {plan.service}")
     if run.dry_run():
+        if plan.service is not None:
+            sys.stdout.write(files.unified_diff(str(plan.service), None, bridge.BRIDGE_SERVICE))
         if plan.text != plan.old_target:
             sys.stdout.write(files.unified_diff(str(plan.target), plan.old_target, plan.text))
         if plan.retire_to:

@@ -4,6 +4,8 @@ LFS configures interfaces with /etc/sysconfig/ifconfig.IFACE files (shell KEY=va
 ifup; BLFS's bridge-utils page adds the `bridge` service that creates IFACE from the
 INTERFACE_COMPONENTS. The IP settings move from the interface's file to the bridge's, and the
 old file is moved out of ifup's reach (the network bootscript starts every ifconfig.* file).
+LFS-Bootscripts alone have no `bridge` service (it comes with BLFS's bootscripts): where
+/lib/services has none, xenlfs installs its own small one, which ifup runs the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,53 @@ from xenlfs.errors import PreconditionError, SourceError
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RETIRED_DIR = "xenlfs-retired"
 # Set by the interface's file but meaning the interface itself: not moved to the bridge.
-NOT_MOVED = {"IFACE", "SERVICE", "ONBOOT", "INTERFACE_COMPONENTS", "CHECK_LINK"}
+NOT_MOVED = {"IFACE", "SERVICE", "ONBOOT", "INTERFACE_COMPONENTS", "CHECK_LINK", "VIRTINT"}
+SERVICES_DIR = "lib/services"
+
+# Run by LFS's ifup as `IFCONFIG=FILE /lib/services/bridge IFACE up|down`, before the
+# ipv4-static service gives the bridge its address (SERVICE="bridge ipv4-static").
+BRIDGE_SERVICE = """\
+#!/bin/sh
+# Begin /lib/services/bridge
+# Written by 'xenlfs bridge setup' because BLFS's bridge service is not installed: makes
+# the bridge IFACE from INTERFACE_COMPONENTS with iproute2 (no bridge-utils needed).
+
+. /lib/lsb/init-functions
+. "${IFCONFIG}"
+
+STP_STATE=0
+[ "${STP}" = "yes" ] && STP_STATE=1
+
+case "${2}" in
+   up)
+      log_info_msg "Creating the ${1} bridge..."
+      ip link show "${1}" >/dev/null 2>&1 ||
+         ip link add name "${1}" type bridge stp_state "${STP_STATE}"
+      evaluate_retval
+      for port in ${INTERFACE_COMPONENTS}; do
+         log_info_msg "Adding ${port} to ${1}..."
+         ip link set "${port}" master "${1}" && ip link set "${port}" up
+         evaluate_retval
+      done
+      ip link set "${1}" up
+      ;;
+   down)
+      for port in ${INTERFACE_COMPONENTS}; do
+         ip link set "${port}" nomaster 2>/dev/null
+      done
+      log_info_msg "Removing the ${1} bridge..."
+      ip link set "${1}" down 2>/dev/null
+      ip link delete "${1}" type bridge
+      evaluate_retval
+      ;;
+   *)
+      echo "Usage: ${0} [interface] {up|down}"
+      exit 1
+      ;;
+esac
+
+# End /lib/services/bridge
+"""
 
 
 def _value(line: str, start: int, path: str, number: int) -> str:
@@ -87,6 +135,8 @@ def render(iface: str, bridge: str, old: dict[str, str]) -> str:
         f"# bridge {bridge}, which owns the IP settings; guests join it with vif bridge={bridge}.",
         "ONBOOT=yes",
         f"IFACE={bridge}",
+        # A virtual interface: ifup brings it up after its services made it, not before.
+        "VIRTINT=yes",
         f"SERVICE={_shell(' '.join(['bridge', *[s for s in service if s != 'bridge']]))}",
         "CHECK_LINK=no",
         f"INTERFACE_COMPONENTS={_shell(iface)}",
@@ -103,6 +153,8 @@ class Plan:
     text: str
     old_target: str | None
     retire_to: Path | None
+    # LFS-Bootscripts are installed but no bridge service: xenlfs's goes here.
+    service: Path | None = None
 
 
 def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
@@ -112,7 +164,8 @@ def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
     if not source.is_file():
         if target.is_file() and retired.exists():
             text = files.read_text(target, "an ifconfig file")
-            return Plan(source, target, text, text, None)  # done by an earlier run
+            # Done by an earlier run (but for the service, if that run was killed first).
+            return Plan(source, target, text, text, None, missing_service(root))
         raise PreconditionError(f"{source} does not exist",
                                 hint=f"configure {iface} the LFS way first (LFS book, 'General "
                                 "Network Configuration'), or name the interface with --iface")
@@ -122,12 +175,23 @@ def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
                                 hint=f"use --iface {values['IFACE']}")
     old_target = files.read_text(target, "an ifconfig file") if target.exists() else None
     retire_to = files.backup_path(retired) if retired.exists() else retired
-    return Plan(source, target, render(iface, bridge, values), old_target, retire_to)
+    return Plan(source, target, render(iface, bridge, values), old_target, retire_to,
+                missing_service(root))
+
+
+def missing_service(root: Path) -> Path | None:
+    """Where xenlfs's bridge service goes: ifup's services are there, `bridge` is not."""
+    services = root / SERVICES_DIR
+    if services.is_dir() and not (services / "bridge").exists():
+        return services / "bridge"
+    return None
 
 
 def apply_setup(plan: Plan) -> None:
     """Bridge file first, then retire: a crash between leaves a state a re-run completes."""
     try:
+        if plan.service is not None:
+            files.write_atomic(plan.service, BRIDGE_SERVICE, mode=0o755)
         if plan.text != plan.old_target:
             files.write_atomic(plan.target, plan.text, mode=0o644)
         if plan.retire_to is not None and not run.dry_run():

@@ -50,6 +50,8 @@ def test_setup_moves_eth0_onto_xenbr0_once(xenlfs, tmp_path):
     values = bridge.parse_ifconfig((d / "ifconfig.xenbr0").read_text(), "xenbr0")
     assert values["SERVICE"] == "bridge ipv4-static"
     assert values["INTERFACE_COMPONENTS"] == "eth0" and values["IP"] == "192.168.1.2"
+    # LFS's ifup brings IFACE up before its services unless it is virtual (BLFS's bridge page).
+    assert values["VIRTINT"] == "yes"
     # The file is valid shell, as ifup sources it.
     out = subprocess.run(["sh", "-c", f'. "{d}/ifconfig.xenbr0"; echo "$IFACE $SERVICE"'],
                          capture_output=True, text=True, check=True).stdout
@@ -57,6 +59,23 @@ def test_setup_moves_eth0_onto_xenbr0_once(xenlfs, tmp_path):
 
     again = xenlfs("bridge", "setup", "--root", str(tmp_path))
     assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_lfs_bootscripts_without_bridge_service_get_xenlfs_own(xenlfs, tmp_path):
+    d = sysconfig(tmp_path)
+    services = tmp_path / "lib/services"
+    services.mkdir(parents=True)
+    (services / "ipv4-static").write_text("#!/bin/sh\n")
+    dry = xenlfs("bridge", "setup", "--root", str(tmp_path), "--dry-run")
+    assert dry.returncode == 0 and "has no bridge service" in dry.stderr
+    assert not (services / "bridge").exists()
+    result = xenlfs("bridge", "setup", "--root", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    script = services / "bridge"
+    assert script.read_text() == bridge.BRIDGE_SERVICE and os.access(script, os.X_OK)
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    assert (d / "ifconfig.xenbr0").is_file()
+    assert "nothing to do" in xenlfs("bridge", "setup", "--root", str(tmp_path)).stderr
 
 
 def test_garbage_in_ifconfig_is_located_and_nothing_is_written(xenlfs, tmp_path):

@@ -1,0 +1,162 @@
+"""The throwaway disk: a raw image with the host's partitions, its files, BIOS GRUB.
+
+The image is partitioned like the host (same numbers), each filesystem made with the host's
+UUID and label, the host's trees extracted into it (snapshot archives: one way to read a
+tree), the copy's few changes written, and GRUB installed onto the image's loop device.
+Everything attached or mounted is undone again, whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from xenlfs import files, run
+from xenlfs.errors import PreconditionError
+from xenlfs.guest import volume
+from xenlfs.guest.rootfs import GuestRoot
+from xenlfs.rehearse.layout import Layout, MiB, Volume
+from xenlfs.snapshot.extract import extract
+
+log = logging.getLogger("xenlfs.rehearse")
+
+START = MiB  # the first partition starts at 1 MiB, as fdisk puts it
+GRUB_PLATFORM = "i386-pc"
+
+
+@dataclass(frozen=True)
+class Content:
+    """An archive of a host tree and where in the image it goes ("/" or "/boot")."""
+
+    archive: Path
+    mountpoint: str
+
+
+def sfdisk_script(layout: Layout, image: Path) -> str:
+    """A dos table with each volume at its own partition number, in number order."""
+    lines = ["label: dos"]
+    start = START // 512
+    for v in layout.volumes:
+        sectors = v.size // 512
+        kind = "82" if v.fstype == "swap" else "c" if v.fstype == "vfat" else "83"
+        boot = ", bootable" if v.mountpoint == "/boot" else ""
+        lines.append(f"{image}{v.number} : start={start}, size={sectors}, type={kind}{boot}")
+        start += sectors
+    return "\n".join(lines) + "\n"
+
+
+def image_size(layout: Layout) -> int:
+    return START + sum(v.size for v in layout.volumes) + MiB
+
+
+def mkfs_argv(v: Volume, device: str) -> list[str]:
+    if v.fstype == "swap":
+        return ["mkswap", *(["-U", v.uuid] if v.uuid else []),
+                *(["-L", v.label] if v.label else []), device]
+    if v.fstype == "vfat":
+        return ["mkfs.vfat", *(["-i", v.uuid.replace("-", "")] if v.uuid else []),
+                *(["-n", v.label] if v.label else []), device]
+    return [f"mkfs.{v.fstype}", "-F", "-q", *(["-U", v.uuid] if v.uuid else []),
+            *(["-L", v.label] if v.label else []), device]
+
+
+def _partition_node(loop: str, number: int) -> str:
+    node = f"{loop}p{number}"
+    if not os.path.exists(node):
+        raise PreconditionError(f"partx made no {node} (no udev, and no devtmpfs on /dev?)",
+                                hint="mount -t devtmpfs devtmpfs /dev")
+    return node
+
+
+@contextlib.contextmanager
+def attached(image: Path) -> Iterator[str]:
+    """The whole image on a loop device, its partitions as /dev/loopNpK (partx: no udev)."""
+    loop = volume.attach_loop(image)
+    try:
+        run.run(["partx", "--add", loop], writes=True)
+        yield loop
+    finally:
+        with contextlib.suppress(Exception):
+            run.run(["partx", "--delete", loop], writes=True, check=False)
+        run.run(["losetup", "--detach", loop], writes=True)
+
+
+@contextlib.contextmanager
+def mounted(layout: Layout, loop: str, top: Path) -> Iterator[Path]:
+    """The copied volumes mounted under `top`, / first."""
+    with contextlib.ExitStack() as undo:
+        top.mkdir(parents=True, exist_ok=True)
+        undo.callback(lambda: top.rmdir() if top.is_dir() else None)
+        for v in sorted((v for v in layout.volumes if v.content),
+                        key=lambda v: v.mountpoint.count("/") + (v.mountpoint != "/")):
+            point = top / v.mountpoint.lstrip("/")
+            point.mkdir(parents=True, exist_ok=True)
+            run.run(["mount", "-t", v.fstype, _partition_node(loop, v.number), point],
+                    writes=True)
+            undo.callback(volume._umount, point)
+        yield top
+
+
+def build(layout: Layout, contents: list[Content], image: Path, mount_dir: Path,
+          change_copy: Callable[[Path], None]) -> None:
+    """Make the image: partitions, filesystems, the host's files, the copy's changes, GRUB."""
+    image.unlink(missing_ok=True)
+    fd = os.open(image, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, image_size(layout))
+    finally:
+        os.close(fd)
+    run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", image],
+            input=sfdisk_script(layout, image), writes=True)
+    with attached(image) as loop:
+        for v in layout.volumes:
+            run.run(mkfs_argv(v, _partition_node(loop, v.number)), writes=True)
+        with mounted(layout, loop, mount_dir) as top:
+            for content in contents:
+                extract(content.archive, top / content.mountpoint.lstrip("/"))
+            change_copy(top)
+            grub_install(top, loop)
+            run.run(["sync"])
+
+
+def grub_install(top: Path, loop: str) -> None:
+    """BIOS GRUB on the image's own disk, reading /boot/grub as the host's GRUB would."""
+    boot = top / "boot"
+    run.run(["grub-install", f"--target={GRUB_PLATFORM}", f"--boot-directory={boot}",
+             "--no-floppy", loop], writes=True, timeout=300,
+            hint="grub-install needs GRUB's BIOS files: apt-get install grub-pc-bin")
+
+
+def write_in_copy(top: Path, relative: str, text: str, mode: int = 0o644) -> str:
+    """Write a file in the copy, never through a symlink out of it; returns its diff."""
+    real = GuestRoot(top).resolve("/" + relative)
+    path = top / real.lstrip("/")
+    old = path.read_text(errors="replace") if path.is_file() else None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files.write_atomic(path, text, mode=mode, backup=False)
+    return files.unified_diff("/" + relative, old, text)
+
+
+def content_sizes(archives: list[Content], mountpoints: list[str]) -> dict[str, int]:
+    """Bytes each volume gets, from the archives' listings (each member to its deepest
+    mount point)."""
+    sizes = dict.fromkeys(mountpoints, 0)
+    ordered = sorted(mountpoints, key=len, reverse=True)
+    for content in archives:
+        prefix = content.mountpoint.rstrip("/")
+        listing = run.run(["tar", "--list", "--verbose", "--numeric-owner", "--file",
+                           content.archive], timeout=1800)
+        for line in listing.stdout.splitlines():
+            fields = line.split(None, 5)
+            if len(fields) < 6 or not fields[2].isdigit():
+                continue
+            name = prefix + "/" + fields[5].split(" -> ")[0].removeprefix("./").strip("/")
+            owner = next((m for m in ordered if m == "/" or name == m or
+                          name.startswith(m + "/")), "/")
+            sizes[owner] += int(fields[2]) + 4096
+    return sizes
+
