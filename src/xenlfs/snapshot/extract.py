@@ -7,7 +7,9 @@ target (or a filesystem used as it is) with `etc -> /etc` and a member `etc/pass
 rewrite the host's /etc/passwd. So tar runs chrooted into a root of its own, made in a private
 mount namespace: an empty read-only tmpfs holding the host's program directories read-only
 (tar, its libraries and decompressors) and the destination, bind-mounted writable at its own
-path. Whatever a name or link resolves to, the kernel finds either the destination or
+path with the filesystems mounted under it (a rehearsal's /boot partition under its root:
+`guest prepare` refuses a directory target with mounts inside, so only such layouts get
+there). Whatever a name or link resolves to, the kernel finds either the destination or
 something read-only or missing: writes land inside or fail. docs/safety.md says why this and
 not an extractor that checks links itself.
 """
@@ -53,7 +55,7 @@ for dir in {" ".join(PROGRAM_DIRS)}; do
     fi
 done
 mkdir -p "$jail$dest"
-mount --bind "$dest" "$jail$dest"
+mount --rbind "$dest" "$jail$dest"
 mount -o remount,ro "$jail"
 exec chroot "$jail" "$@"
 """
