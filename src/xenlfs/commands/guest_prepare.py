@@ -106,7 +106,8 @@ def show(report: flow.Report) -> int:
     for line in plan.problems:
         out.print(f"  PROBLEM: {line}", markup=False)
     where = f" {report.xl_config}" if report.xl_config else ""
-    out.print(f"  xl config{where}: {report.xl_note}", markup=False)
+    if report.xl_note:
+        out.print(f"  xl config{where}: {report.xl_note}", markup=False)
     if report.times.steps:
         out.print(report.times.report(), markup=False)
     if plan.problems:

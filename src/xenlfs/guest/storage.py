@@ -54,6 +54,7 @@ class Layout:
     mkfs: str | None = None  # filesystem to make, or None to use what is there
     fstype: str = "ext4"
     vg: str | None = None
+    read_only: bool = False  # mounted read-only (an export reads the guest, never changes it)
 
     @property
     def vdev(self) -> str:

@@ -152,7 +152,8 @@ def _attached(layout: Layout, name: str) -> Iterator[Path]:
             run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
         if not run.dry_run():
             mnt.mkdir(parents=True, exist_ok=True)
-        run.run(["mount", "-t", layout.fstype, device, mnt], writes=True)
+        ro = ["-o", "ro"] if layout.read_only else []
+        run.run(["mount", "-t", layout.fstype, *ro, device, mnt], writes=True)
         mounted = True
         yield mnt
         ok = True

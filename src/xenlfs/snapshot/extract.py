@@ -49,15 +49,38 @@ def extract(archive: Path, dest: Path) -> None:
         raise PreconditionError("extracting a snapshot needs root: owners, device nodes and "
                                 "security xattrs can only be restored by root",
                                 hint="run it again as root")
-    argv = extract_argv(dest, compression)
     if run.dry_run():
-        log.info("would run: %s < %s", run.command_line(argv), archive)
+        log.info("would run: %s < %s", run.command_line(extract_argv(dest, compression)),
+                 archive)
         return
+    with open(archive, "rb") as source:
+        _extract_from(source, dest, compression, archive.stat().st_size, archive.name,
+                      hint=f"the archive may be damaged: xenlfs snapshot verify {archive}")
+
+
+def extract_stream(source: IO[bytes], dest: Path) -> None:
+    """Extract an archive read from `source` (a pipe: Ganeti's import) into `dest`; its
+    compression is told by its first bytes, as for a file."""
+    dest = Path(dest)
+    if os.geteuid() != 0:
+        raise PreconditionError("extracting a snapshot needs root: owners, device nodes and "
+                                "security xattrs can only be restored by root",
+                                hint="run it again as root")
+    head = source.read(512)
+    compression = formats.detect_head(head, "the input")
+    if run.dry_run():
+        log.info("would run: %s < the input", run.command_line(extract_argv(dest, compression)))
+        return
+    _extract_from(source, dest, compression, None, "the input",
+                  hint="the input is not a whole archive (was the export complete?)", head=head)
+
+
+def _extract_from(source: IO[bytes], dest: Path, compression: formats.Compression,
+                  size: int | None, label: str, *, hint: str, head: bytes = b"") -> None:
+    argv = extract_argv(dest, compression)
     dest.mkdir(parents=True, exist_ok=True)
-    size = archive.stat().st_size
-    with ui.step(f"extract {archive.name} into {dest}"), \
-            tempfile.TemporaryFile() as errors, open(archive, "rb") as source, \
-            ui.byte_progress() as progress:
+    with ui.step(f"extract {label} into {dest}"), \
+            tempfile.TemporaryFile() as errors, ui.byte_progress() as progress:
         tar = run.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
         assert tar.stdin is not None and tar.stdout is not None
         files = [0]
@@ -65,7 +88,8 @@ def extract(archive: Path, dest: Path) -> None:
         counter.start()
         task = progress.add_task("extracting", total=size, files=0)
         try:
-            _pump(source, tar.stdin, lambda n: progress.update(task, advance=n, files=files[0]))
+            _pump(source, tar.stdin, lambda n: progress.update(task, advance=n, files=files[0]),
+                  head)
             tar.wait()
         except BaseException:
             tar.kill()
@@ -74,15 +98,18 @@ def extract(archive: Path, dest: Path) -> None:
         finally:
             counter.join()
         errors.seek(0)
-        run.check_finished(tar, stderr=errors.read().decode("utf-8", "replace"),
-                           hint=f"the archive may be damaged: xenlfs snapshot verify {archive}")
-    log.info("extracted %d entries from %s into %s", files[0], archive, dest)
+        run.check_finished(tar, stderr=errors.read().decode("utf-8", "replace"), hint=hint)
+    log.info("extracted %d entries from %s into %s", files[0], label, dest)
 
 
-def _pump(source: IO[bytes], sink: IO[bytes], advance: Callable[[int], object]) -> None:
+def _pump(source: IO[bytes], sink: IO[bytes], advance: Callable[[int], object],
+          head: bytes = b"") -> None:
     """Copy the archive into tar; stop quietly if tar exits early (its error says why)."""
     try:
         with sink:
+            if head:
+                sink.write(head)
+                advance(len(head))
             while chunk := source.read(CHUNK):
                 sink.write(chunk)
                 advance(len(chunk))
