@@ -24,7 +24,7 @@ from xenlfs.guest import detect, edits, flow, prepare, storage, volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.snapshot import create, formats
 from xenlfs.snapshot import excludes as ex
-from xenlfs.snapshot.extract import extract_stream
+from xenlfs.snapshot.extract import extract_stream, read_head
 
 log = logging.getLogger("xenlfs.ganeti")
 
@@ -118,8 +118,9 @@ def import_disk(env: Mapping[str, str], source: IO[bytes]) -> None:
         with open(inst.disk, "r+b") as disk:
             shutil.copyfileobj(source, disk, COPY_CHUNK)
         return
+    head = read_head(source)  # garbage is refused before the disk is formatted
     layout = storage.decide(storage.Request(inst.name, inst.disk, mkfs="ext4", yes=True), 0)
     with volume.attached(layout, inst.name) as where:
-        extract_stream(source, where)
+        extract_stream(source, where, head)
         set_hostname(GuestRoot(where), inst.hostname)
 

@@ -58,15 +58,24 @@ def extract(archive: Path, dest: Path) -> None:
                       hint=f"the archive may be damaged: xenlfs snapshot verify {archive}")
 
 
-def extract_stream(source: IO[bytes], dest: Path) -> None:
+def read_head(source: IO[bytes]) -> bytes:
+    """The first bytes of a stream, enough for formats.detect_head (which checks them)."""
+    head = source.read(512)
+    formats.detect_head(head, "the input")
+    return head
+
+
+def extract_stream(source: IO[bytes], dest: Path, head: bytes | None = None) -> None:
     """Extract an archive read from `source` (a pipe: Ganeti's import) into `dest`; its
-    compression is told by its first bytes, as for a file."""
+    compression is told by its first bytes, as for a file. `head`: those bytes, if the
+    caller has read them already (read_head), to refuse bad input before changing a disk."""
     dest = Path(dest)
     if os.geteuid() != 0:
         raise PreconditionError("extracting a snapshot needs root: owners, device nodes and "
                                 "security xattrs can only be restored by root",
                                 hint="run it again as root")
-    head = source.read(512)
+    if head is None:
+        head = read_head(source)
     compression = formats.detect_head(head, "the input")
     if run.dry_run():
         log.info("would run: %s < the input", run.command_line(extract_argv(dest, compression)))

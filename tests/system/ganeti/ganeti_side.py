@@ -12,6 +12,7 @@ import sys
 sys.path.insert(0, "/usr/share/ganeti/3.0")
 
 from ganeti import backend, constants, errors, objects, pathutils
+from ganeti.impexpd import CommandBuilder
 from ganeti.serializer import PrivateDict
 from ganeti.storage import filestorage
 
@@ -75,8 +76,9 @@ def main():
                 inst, mode, constants.IEIO_SCRIPT, (inst.disks_info[0], 0))
             shell = (f"{prefix} cat > {spec['stream']}" if action == "export"
                      else f"cat {spec['stream']} {suffix}")
-            done = subprocess.run(["/bin/sh", "-c", shell], env=env, capture_output=True,
-                                  text=True)
+            # Wrapped as the daemon wraps its command (bash, errexit, pipefail).
+            done = subprocess.run(CommandBuilder.GetBashCommand(shell), env=env,
+                                  capture_output=True, text=True)
             out = {"returncode": done.returncode, "stderr": done.stderr, "shell": shell,
                    "env": env}
         else:

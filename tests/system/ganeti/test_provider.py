@@ -136,3 +136,21 @@ def test_export_then_import_on_loop_devices_gives_the_same_tree(node: Node) -> N
         assert cut["returncode"] != 0 and "xenlfs: error:" in cut["stderr"]
     assert subprocess.run(["losetup", "--associated", first], capture_output=True,
                           text=True).stdout == ""
+
+
+def test_export_refuses_a_disk_in_use_and_import_refuses_garbage(node: Node) -> None:
+    disk, other = disk_image(node, "busy-disk0"), disk_image(node, "busy2-disk0")
+    spec = {"name": "busy.example.org", "disk_kind": "file"}
+    assert node.ganeti("add", disk=str(disk), **spec) == {"ok": True}
+    stream = node.root / "busy.stream"
+    with mounted(disk):
+        busy = node.ganeti("export", disk=str(disk), stream=str(stream), **spec)
+    assert busy["returncode"] != 0
+    assert "xenlfs: error:" in busy["stderr"] and "mounted" in busy["stderr"]
+    stream.write_bytes(b"\0" * 4096)
+    garbage = node.ganeti("import", disk=str(other), stream=str(stream), **spec)
+    assert garbage["returncode"] != 0
+    assert "xenlfs: error: the input is not a tar archive" in garbage["stderr"]
+    # Nothing was formatted: the disk is still all zeros.
+    with open(other, "rb") as f:
+        assert f.read(1 << 16) == bytes(1 << 16)
