@@ -8,6 +8,7 @@ line naming the parameter, its value and what it should be.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,8 +77,13 @@ class Instance:
     params: dict[str, str] = field(default_factory=dict)
     disk: Path | None = None  # DISK_0_PATH (IMPORT_/EXPORT_DEVICE for import/export)
     disk_backend: str = ""  # "block" or "file:DRIVER"
-    root_device: str = "/dev/xvda"
+    root_device: str = "/dev/xvda1"
     reinstall: bool = False
+
+    @property
+    def partitioned(self) -> bool:
+        """Root on disk 0's first partition (/dev/xvda1), not on the whole disk (/dev/xvda)."""
+        return self.root_device[-1].isdigit()
 
     @property
     def hostname(self) -> str:
@@ -110,11 +116,22 @@ def instance(env: Mapping[str, str], disk_key: str = "DISK_0_PATH") -> Instance:
     if count < 1:
         raise UsageError("the instance has no disk (DISK_COUNT is 0)",
                          hint="give it one: gnt-instance add … -s SIZE (or --disk 0:size=…)")
-    # Ganeti puts disk 0 on xvda (blockdev_prefix + 'a') and the kernel's root= comes from
-    # the hypervisor's root_path: the guest's fstab must name the same device.
-    root_device = env.get("INSTANCE_HV_root_path", "").split()[0:1] or ["/dev/xvda"]
     return Instance(name=name, variant=env.get("OS_VARIANT", ""), params=params,
                     disk=Path(_required(env, disk_key)),
                     disk_backend=env.get("DISK_0_BACKEND_TYPE", ""),
-                    root_device=root_device[0],
+                    root_device=root_device(env),
                     reinstall=env.get("INSTANCE_REINSTALL") == "1")
+
+
+def root_device(env: Mapping[str, str]) -> str:
+    """The guest's root device. Ganeti gives disk 0 to the guest whole, as xvda (blockdev_prefix
+    + 'a'), and the kernel's root= is the hypervisor's root_path (Ganeti's default for
+    xen-pvm: /dev/xvda1): the root goes where root_path says, and fstab names it."""
+    root = env.get("INSTANCE_HV_root_path", "").strip() or "/dev/xvda1"
+    match = re.fullmatch(r"/dev/([a-z]+)(1?)", root)
+    if not match or match[1][-1:] != "a":
+        raise UsageError(f"root_path {root!r}: xenlfs puts the root on disk 0, whole "
+                         "(/dev/xvda) or its one partition (/dev/xvda1)",
+                         hint="gnt-instance modify -H root_path=/dev/xvda1 (or set it "
+                         "cluster-wide: gnt-cluster modify -H xen-pvm:root_path=/dev/xvda1)")
+    return root

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from xenlfs import run
 from xenlfs.errors import PreconditionError, UsageError
 from xenlfs.ganeti import osenv, provider
 from xenlfs.guest import detect, edits, flow, prepare, storage, volume
@@ -32,6 +33,7 @@ log = logging.getLogger("xenlfs.ganeti")
 # host, but a guest's disk holds step 5's /dev nodes and nothing mounted over it.
 EXPORT_EXCLUDES = [ex.Exclude("/lost+found", False, "lost+found")]
 COPY_CHUNK = 1 << 20
+TABLE = "dos"  # a partitioned disk 0: as 'guest prepare --partition-table dos' makes it
 
 
 def snapshot_for(provider_dir: Path, variant: str) -> Path:
@@ -66,7 +68,7 @@ def create_guest(provider_dir: Path, env: Mapping[str, str], iface: str) -> flow
     archive = snapshot_for(provider_dir, inst.variant)
     log.info("instance %s: snapshot %s onto %s (%s)%s", inst.name, archive, inst.disk,
              inst.disk_backend or "backend not given", ", reinstall" if inst.reinstall else "")
-    request = storage.Request(inst.name, inst.disk, mkfs="ext4", yes=True)
+    request = _new_root(inst)
     # Ganeti writes the instance's Xen config itself: no kernel, so no xl config is written.
     no_xl = flow.XlRequest(config_dir=Path("/nonexistent"), kernel=None, memory=0)
     report = flow.prepare_guest(archive, request, inst.guest_options(iface), no_xl)
@@ -74,9 +76,30 @@ def create_guest(provider_dir: Path, env: Mapping[str, str], iface: str) -> flow
     return report
 
 
+def _new_root(inst: osenv.Instance) -> storage.Request:
+    """Disk 0 made ready for a new root: a new table with one partition when root_path names
+    a partition. Refused before any write if the disk is in use."""
+    assert inst.disk is not None
+    storage.check_free(inst.disk)
+    if inst.partitioned:
+        volume.write_partition_table(inst.disk, TABLE)
+    else:
+        # An old table would be found and used (reinstall after root_path changed); wipefs
+        # leaves a table in a file alone without --force.
+        run.run(["wipefs", "--all", "--force", "--quiet", inst.disk], writes=True)
+    return storage.Request(inst.name, inst.disk, mkfs="ext4", yes=True,
+                           partition_table=TABLE if inst.partitioned else "none")
+
+
 def _existing(inst: osenv.Instance, *, read_only: bool = False) -> storage.Layout:
     assert inst.disk is not None
-    layout = storage.decide(storage.Request(inst.name, inst.disk, mkfs="none"), 0)
+    request = storage.Request(inst.name, inst.disk, mkfs="none",
+                              partition_table=TABLE if inst.partitioned else "none")
+    layout = storage.decide(request, 0)
+    if inst.partitioned and layout.partition_table == "none":
+        raise PreconditionError(f"{inst.disk} has no partition, but root_path is "
+                                f"{inst.root_device}", hint="was root_path changed after the "
+                                "instance was installed? set it back, or reinstall")
     return dataclasses.replace(layout, read_only=read_only)
 
 
@@ -119,7 +142,7 @@ def import_disk(env: Mapping[str, str], source: IO[bytes]) -> None:
             shutil.copyfileobj(source, disk, COPY_CHUNK)
         return
     head = read_head(source)  # garbage is refused before the disk is formatted
-    layout = storage.decide(storage.Request(inst.name, inst.disk, mkfs="ext4", yes=True), 0)
+    layout = storage.decide(_new_root(inst), 0)
     with volume.attached(layout, inst.name) as where:
         extract_stream(source, where, head)
         set_hostname(GuestRoot(where), inst.hostname)

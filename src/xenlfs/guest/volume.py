@@ -72,14 +72,19 @@ def _new_image(layout: Layout) -> None:
     finally:
         os.close(fd)
     if layout.partition_table != "none":
-        # One Linux partition from 1 MiB to the end: the guest sees xvda with xvda1.
-        script = f"label: {layout.partition_table}\nstart=2048, type=L\n"
-        run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", layout.path],
-                input=script, writes=True)
+        write_partition_table(layout.path, layout.partition_table)
+
+
+def write_partition_table(path: Path, label: str) -> None:
+    """A new table with one Linux partition from 1 MiB to the end: the guest sees xvda with
+    xvda1. Whatever table was there is replaced."""
+    script = f"label: {label}\nstart=2048, type=L\n"
+    run.run(["sfdisk", "--quiet", "--wipe", "always", "--no-reread", "--no-tell-kernel", path],
+            input=script, writes=True)
 
 
 def _partition_window(layout: Layout) -> tuple[int, int | None]:
-    if layout.kind != "image" or layout.partition_table == "none":
+    if layout.kind not in ("image", "block") or layout.partition_table == "none":
         return 0, None
     if run.dry_run() and layout.create:
         return MiB, layout.size - MiB
@@ -145,6 +150,8 @@ def _attached(layout: Layout, name: str) -> Iterator[Path]:
                 created = True
             else:
                 detach_stale_loops(layout.path)
+        if layout.kind == "image" or (layout.kind == "block" and
+                                      layout.partition_table != "none"):
             offset, size = _partition_window(layout)
             loop = device = attach_loop(layout.path, offset, size)
         if layout.mkfs:

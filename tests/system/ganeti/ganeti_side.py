@@ -35,8 +35,9 @@ def instance(spec):
     inst = objects.Instance(
         name=spec["name"], os=spec["os"], uuid="instance-uuid", ctime=0, mtime=0,
         primary_node="node1-uuid", secondary_nodes=[], hypervisor=constants.HT_XEN_PVM,
-        hvparams={constants.HV_ROOT_PATH: "/dev/xvda", constants.HV_KERNEL_PATH:
-                  "/boot/vmlinuz-domU"},
+        # As the master sends them: the cluster's defaults filled in.
+        hvparams=objects.FillDict(constants.HVC_DEFAULTS[constants.HT_XEN_PVM],
+                                  spec.get("hvparams", {})),
         beparams={}, osparams=spec.get("osparams", {}),
         osparams_private=PrivateDict(spec.get("osparams_private", {})), nics=[nic],
         disks=["disk-0-uuid"])

@@ -12,6 +12,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from tests.system.ganeti.conftest import Node
 from tests.system.guest.conftest import loop_over, sh
 from xenlfs.snapshot import excludes as ex
@@ -20,13 +22,17 @@ from xenlfs.snapshot import verify
 GOOD = {"ip": "10.7.0.20/24", "gateway": "10.7.0.1", "root_password_hash": "$6$salt$hash"}
 
 
+PARTITION = 1 << 20  # where xenlfs's one partition starts (root_path /dev/xvda1)
+
+
 @contextlib.contextmanager
-def mounted(device: Path | str, *, read_only: bool = True) -> Iterator[Path]:
+def mounted(device: Path | str, *, read_only: bool = True,
+            offset: int = PARTITION) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="xenlfs-gnt-mnt-") as mnt:
-        options = ["-o", "ro"] if read_only else []
-        if Path(device).is_file():
-            options = ["-o", ("ro," if read_only else "") + "loop"]
-        sh("mount", *options, device, mnt)
+        options = ["ro"] if read_only else []
+        if Path(device).is_file() or offset:
+            options += ["loop", f"offset={offset}"]
+        sh("mount", *(["-o", ",".join(options)] if options else []), device, mnt)
         try:
             yield Path(mnt)
         finally:
@@ -76,12 +82,15 @@ def test_create_and_rename_on_a_file_disk(node: Node) -> None:
     assert env["DISK_0_PATH"] == str(disk) and env["DISK_0_BACKEND_TYPE"] == "file:loop"
     assert env["OS_VARIANT"] == node.variant and env["OSP_IP"] == "10.7.0.20/24"
     assert node.ganeti("add", **spec) == {"ok": True}
+    # Ganeti's default root_path is /dev/xvda1: disk 0 gets a table with one partition.
+    table = sh("sfdisk", "--dump", disk).stdout
+    assert "start=        2048" in table and "type=83" in table
     with mounted(disk) as root:
         assert (root / "etc/hostname").read_text() == "web1\n"
         assert "127.0.1.1      web1" in (root / "etc/hosts").read_text()
         assert "lfs-host" not in (root / "etc/hosts").read_text()
         fstab = [line.split() for line in (root / "etc/fstab").read_text().splitlines()]
-        assert ["/dev/xvda", "/"] in [fields[:2] for fields in fstab]
+        assert ["/dev/xvda1", "/"] in [fields[:2] for fields in fstab]
         ifconfig = (root / "etc/sysconfig/ifconfig.eth0").read_text()
         assert "IP=10.7.0.20" in ifconfig and "GATEWAY=10.7.0.1" in ifconfig
         assert (root / "etc/shadow").read_text().startswith("root:$6$salt$hash:")
@@ -110,11 +119,15 @@ def test_create_failure_reaches_the_user_through_ganeti(node: Node) -> None:
     assert "hint: write the provider again: xenlfs ganeti install-os" in failed["error"]
 
 
-def test_export_then_import_on_loop_devices_gives_the_same_tree(node: Node) -> None:
+@pytest.mark.parametrize("root_path", ["/dev/xvda1", "/dev/xvda"])
+def test_export_then_import_on_loop_devices_gives_the_same_tree(node: Node,
+                                                                 root_path: str) -> None:
     first, second = disk_image(node, "db-disk0"), disk_image(node, "db2-disk0")
     stream = node.root / "db.stream"
+    offset = PARTITION if root_path.endswith("1") else 0
     with loop_over(first) as dev1, loop_over(second) as dev2:
-        spec = {"name": "db.example.org", "disk_kind": "block", "osparams": GOOD}
+        spec = {"name": "db.example.org", "disk_kind": "block", "osparams": GOOD,
+                "hvparams": {"root_path": root_path}}
         assert node.ganeti("env", disk=dev1, **spec)["env"]["DISK_0_BACKEND_TYPE"] == "block"
         assert node.ganeti("add", disk=dev1, **spec) == {"ok": True}
         exported = node.ganeti("export", disk=dev1, stream=str(stream), **spec)
@@ -125,7 +138,7 @@ def test_export_then_import_on_loop_devices_gives_the_same_tree(node: Node) -> N
         assert imported["returncode"] == 0, imported["stderr"]
         assert imported["env"]["IMPORT_DEVICE"] == dev2
         skip = [ex.Exclude("/lost+found", False, "lost+found").pattern]
-        with mounted(dev1) as one, mounted(dev2) as two:
+        with mounted(dev1, offset=offset) as one, mounted(dev2, offset=offset) as two:
             before, after = verify.scan(one, skip), verify.scan(two, skip)
             assert len(before) > 20
             differences = verify.compare(before, after)
@@ -154,3 +167,21 @@ def test_export_refuses_a_disk_in_use_and_import_refuses_garbage(node: Node) -> 
     # Nothing was formatted: the disk is still all zeros.
     with open(other, "rb") as f:
         assert f.read(1 << 16) == bytes(1 << 16)
+
+
+def test_reinstall_follows_a_changed_root_path(node: Node) -> None:
+    disk = disk_image(node, "mover-disk0")
+    spec = {"name": "mover.example.org", "disk_kind": "file", "disk": str(disk)}
+    assert node.ganeti("add", **spec) == {"ok": True}
+    assert "type=83" in sh("sfdisk", "--dump", disk).stdout
+    whole = {**spec, "hvparams": {"root_path": "/dev/xvda"}}
+    assert node.ganeti("add", reinstall=True, **whole) == {"ok": True}
+    assert subprocess.run(["sfdisk", "--dump", disk], capture_output=True).returncode != 0
+    with mounted(disk, offset=0) as root:
+        fstab = [line.split()[:2] for line in (root / "etc/fstab").read_text().splitlines()]
+        assert ["/dev/xvda", "/"] in fstab
+    # Renaming with root_path back at xvda1 is refused: the disk has no partition.
+    wrong = node.ganeti("rename", old_name="mover.example.org", **spec)
+    assert "has no partition" in wrong["error"] or "no partition table" in wrong["error"]
+    bad = node.ganeti("add", reinstall=True, **{**spec, "hvparams": {"root_path": "/dev/xvdb"}})
+    assert "root_path '/dev/xvdb'" in bad["error"]

@@ -35,9 +35,21 @@ def test_parameters_reach_the_guest_options() -> None:
     assert opts.root_password_hash == "$6$salt$hash"
 
 
-def test_root_device_defaults_to_disk_zero() -> None:
+def test_root_device_follows_root_path() -> None:
     env = {k: v for k, v in ENV.items() if k != "INSTANCE_HV_root_path"}
-    assert osenv.instance(env).root_device == "/dev/xvda"
+    assert osenv.instance(env).root_device == "/dev/xvda1"  # Ganeti's xen-pvm default
+    assert osenv.instance(env).partitioned
+    whole = osenv.instance({**env, "INSTANCE_HV_root_path": "/dev/xvda"})
+    assert whole.root_device == "/dev/xvda" and not whole.partitioned
+    assert osenv.instance({**env, "INSTANCE_HV_root_path": "/dev/sda1"}).partitioned
+
+
+@pytest.mark.parametrize("root", ["/dev/xvda2", "/dev/xvdb1", "/dev/mapper/root", "xvda1",
+                                  "/dev/xvda1 ro"])
+def test_a_root_path_not_on_disk_zero_is_refused(root: str) -> None:
+    with pytest.raises(UsageError, match="root_path") as caught:
+        osenv.instance({**ENV, "INSTANCE_HV_root_path": root})
+    assert "gnt-instance modify -H root_path=" in str(caught.value)
 
 
 @pytest.mark.parametrize(("change", "message"), [
