@@ -60,7 +60,9 @@ def install_os(args: argparse.Namespace, config: settings.Config) -> int:
     provider_dir = Path(os.path.abspath(args.dir))
     # Ganeti runs the scripts with PATH=/sbin:/bin:/usr/sbin:/usr/bin: name this Python.
     command = [sys.executable, "-m", "xenlfs"]
-    changes = provider.plan(provider_dir, provider.provider_files(command, provider_dir, usable))
+    wanted = provider.provider_files(command, provider_dir, usable,
+                                     os.environ.get("PYTHONPATH") or None)
+    changes = provider.plan(provider_dir, wanted)
     if run.dry_run():
         for change in changes:
             ui.stdout.print(change.diff(), end="", markup=False)

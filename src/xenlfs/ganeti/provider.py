@@ -60,18 +60,22 @@ class ProviderFile:
     mode: int
 
 
-def script_text(command: list[str], provider_dir: Path, script: str) -> str:
+def script_text(command: list[str], provider_dir: Path, script: str,
+                pythonpath: str | None = None) -> str:
     # The script's name last: Ganeti's arguments (verify's 'parameters') follow it.
     argv = [*command, "ganeti", "script", "--dir", str(provider_dir), script]
+    # Ganeti clears the environment: a PYTHONPATH that made xenlfs importable is kept here.
+    keep = f"export PYTHONPATH={shlex.quote(pythonpath)}\n" if pythonpath else ""
     return ("#!/bin/sh\n"
             "# Written by 'xenlfs ganeti install-os': Ganeti's OS interface (API 20) calls\n"
             f"# this for '{script}'; xenlfs reads Ganeti's environment and does the work.\n"
-            f"exec {shlex.join(argv)} \"$@\"\n")
+            f"{keep}exec {shlex.join(argv)} \"$@\"\n")
 
 
-def provider_files(command: list[str], provider_dir: Path,
-                   snapshots: Iterable[Path]) -> list[ProviderFile]:
-    """Every file of the provider. `command` runs xenlfs (absolute paths)."""
+def provider_files(command: list[str], provider_dir: Path, snapshots: Iterable[Path],
+                   pythonpath: str | None = None) -> list[ProviderFile]:
+    """Every file of the provider. `command` runs xenlfs (absolute paths), with
+    `pythonpath` if xenlfs is only importable with it."""
     variants: dict[str, Path] = {}
     for archive in sorted(snapshots):
         if any(ord(c) < 32 for c in str(archive)) or "\t" in str(archive):
@@ -84,7 +88,8 @@ def provider_files(command: list[str], provider_dir: Path,
            ProviderFile("variants.list", "".join(f"{v}\n" for v in variants), 0o644),
            ProviderFile(VARIANTS_MAP, "".join(f"{v}\t{a}\n" for v, a in variants.items()),
                         0o644)]
-    out += [ProviderFile(s, script_text(command, provider_dir, s), 0o755) for s in SCRIPTS]
+    out += [ProviderFile(s, script_text(command, provider_dir, s, pythonpath), 0o755)
+            for s in SCRIPTS]
     return out
 
 

@@ -47,6 +47,14 @@ def test_files_are_what_ganeti_reads(tmp_path: Path) -> None:
         assert argv[4:] == ["ganeti", "script", "--dir", str(tmp_path / "os x"), script, "$@"]
 
 
+def test_a_pythonpath_is_kept_in_the_scripts(tmp_path: Path) -> None:
+    files = provider.provider_files(COMMAND, tmp_path, [], "/mnt/host/x y.zip")
+    create = next(f for f in files if f.name == "create").text
+    assert "export PYTHONPATH='/mnt/host/x y.zip'\nexec " in create
+    plain = next(f for f in provider.provider_files(COMMAND, tmp_path, []) if f.name == "create")
+    assert "PYTHONPATH" not in plain.text
+
+
 def test_a_snapshot_path_with_a_control_character_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="control character"):
         provider.provider_files(COMMAND, tmp_path, [tmp_path / "a\nb.tar"])
