@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from xenlfs import run, ui
-from xenlfs.errors import PreconditionError, UsageError
+from xenlfs.errors import PreconditionError, ToolMissing, UsageError
 from xenlfs.snapshot import formats
 
 log = logging.getLogger("xenlfs.snapshot")
@@ -87,6 +88,11 @@ def extract_stream(source: IO[bytes], dest: Path, head: bytes | None = None) -> 
 def _extract_from(source: IO[bytes], dest: Path, compression: formats.Compression,
                   size: int | None, label: str, *, hint: str, head: bytes = b"") -> None:
     argv = extract_argv(dest, compression)
+    # tar starts the decompressor itself: missing, it would read as a damaged archive.
+    if compression.decompress and shutil.which(compression.decompress[0]) is None:
+        tool = compression.decompress[0]
+        raise ToolMissing(f"{tool} is not installed; tar needs it to read {label} "
+                          f"({compression.name})", hint=run.install_hint(tool))
     dest.mkdir(parents=True, exist_ok=True)
     with ui.step(f"extract {label} into {dest}"), \
             tempfile.TemporaryFile() as errors, ui.byte_progress() as progress:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from xenlfs.errors import CommandFailed, UsageError
+from xenlfs.errors import CommandFailed, ToolMissing, UsageError
 from xenlfs.snapshot import extract
 
 
@@ -49,4 +51,20 @@ def test_not_an_archive_and_a_file_as_dest_are_usage_errors(workdir: Path):
         tar.add(text, "notes.txt")
     with pytest.raises(UsageError, match="not a directory"):
         extract(archive, text)
+    assert not (workdir / "dest").exists()
+
+
+def test_a_missing_decompressor_is_named_not_taken_for_damage(workdir: Path, monkeypatch):
+    # A node without zstd (seen: a Ganeti node's dom0) reads a whole snapshot.
+    archive = workdir / "small.tar.zst"
+    with tarfile.open(workdir / "small.tar", "w") as tar:
+        tar.add(__file__, "file")
+    subprocess.run(["zstd", "-q", "-o", archive, workdir / "small.tar"], check=True)
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tar").symlink_to(shutil.which("tar"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(ToolMissing, match="zstd is not installed") as caught:
+        extract(archive, workdir / "dest")
+    assert "apt-get install zstd" in str(caught.value)
     assert not (workdir / "dest").exists()
