@@ -33,6 +33,8 @@ log = logging.getLogger("xenlfs.ganeti")
 # host, but a guest's disk holds step 5's /dev nodes and nothing mounted over it.
 EXPORT_EXCLUDES = [ex.Exclude("/lost+found", False, "lost+found")]
 COPY_CHUNK = 1 << 20
+# What create, rename, export and import run on the node (besides the decompressor).
+NODE_TOOLS = ("tar", "mkfs.ext4", "sfdisk", "wipefs", "losetup", "blkid", "mount", "umount")
 TABLE = "dos"  # a partitioned disk 0: as 'guest prepare --partition-table dos' makes it
 
 
@@ -57,9 +59,15 @@ def verify(provider_dir: Path, env: Mapping[str, str]) -> list[str]:
     problems = osenv.check_parameters(osenv.parameters(env))
     variant = env.get("OS_VARIANT", "")
     try:
-        snapshot_for(provider_dir, variant)
+        archive = snapshot_for(provider_dir, variant)
+        tools = [*NODE_TOOLS, *formats.detect(archive).decompress[:1]]
     except (UsageError, PreconditionError) as e:
         problems.append(str(e).replace("\n  hint: ", " — "))
+        tools = list(NODE_TOOLS)
+    # Ganeti runs verify on the node before it makes any disk: a missing tool is said here.
+    for tool in tools:
+        if shutil.which(tool) is None:
+            problems.append(f"{tool} is not installed on this node — {run.install_hint(tool)}")
     return problems
 
 
