@@ -19,7 +19,7 @@ log = logging.getLogger("xenlfs")
 # Each verb is the module xenlfs.commands.<verb>, which registers it with
 # register(subparsers, common). Order is --help order, which follows the hint's steps.
 VERBS = ("config", "snapshot", "doctor", "build", "kernel", "grub", "service", "bridge", "guest",
-         "rehearse", "lab")
+         "rehearse", "ganeti", "lab")
 
 Handler = Callable[[argparse.Namespace, settings.Config], int | None]
 

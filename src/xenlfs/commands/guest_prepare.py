@@ -135,7 +135,8 @@ def show(report: flow.Report) -> int:
     if report.boot:
         out.print(f"  boot: {report.boot}", markup=False)
     where = f" {report.xl_config}" if report.xl_config else ""
-    out.print(f"  xl config{where}: {report.xl_note}", markup=False)
+    if report.xl_note:
+        out.print(f"  xl config{where}: {report.xl_note}", markup=False)
     if report.times.steps:
         report.times.table().print()
     if plan.problems:

@@ -122,9 +122,10 @@ def _partition_node(loop: str, partition: str) -> None:
 
 
 def install(image: Path, name: str, fstype: str) -> None:
-    """grub-install --target=i386-pc into the image's MBR, its files in the guest's /boot."""
+    """grub-install --target=i386-pc into the image's MBR, its files in the guest's /boot.
+    The caller holds the guest's lock (volume.locked), as for the rest of step 5."""
     mnt = volume.mountpoint(f"{name}-grub")
-    with volume.locked(name), _whole_image(image) as (loop, partition):
+    with _whole_image(image) as (loop, partition):
         if not run.dry_run():
             mnt.mkdir(parents=True, exist_ok=True)
         run.run(["mount", "-t", fstype, partition, mnt], writes=True)

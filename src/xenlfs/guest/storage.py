@@ -54,6 +54,7 @@ class Layout:
     mkfs: str | None = None  # filesystem to make, or None to use what is there
     fstype: str = "ext4"
     vg: str | None = None
+    read_only: bool = False  # mounted read-only (an export reads the guest, never changes it)
 
     @property
     def vdev(self) -> str:
@@ -200,6 +201,15 @@ def check_device(dev: Path, need: int, guest: str = "") -> None:
                                 f"about {need // MiB} MiB", hint="use a bigger device")
 
 
+def check_free(target: Path) -> None:
+    """Refuse a block device or image file in use, before anything is written to it."""
+    if target.is_block_device():
+        check_device(target, 0)
+    elif target.is_file():
+        for loop in _loops_of(target):
+            check_device(Path(loop), 0)
+
+
 def _loops_of(image: Path) -> list[str]:
     out = run.run(["losetup", "--associated", image, "--output", "NAME", "--noheadings"],
                   check=False).stdout
@@ -231,6 +241,13 @@ def decide(request: Request, content: int) -> Layout:
     if target.is_block_device():
         check_device(target, need, request.name)
         _check_same_size(target, device_size(target), request.size)
+        # A table on a whole device is only looked into when asked for (Ganeti's disk 0
+        # with root_path=/dev/xvda1): step 5 otherwise wants the device as a filesystem.
+        part = partition(target) if request.partition_table != "none" else None
+        if part is not None:
+            _check_size(part[1], need, f"the partition on {target}")
+            return _existing(Layout("block", target, partition_table="found"), target,
+                             request, part)
         return _existing(Layout("block", target), target, request)
     if target.exists() and not target.is_file():
         raise UsageError(f"{target} is neither a directory, a block device nor an image file")

@@ -99,10 +99,7 @@ def _new_image(layout: Layout) -> None:
         finally:
             os.close(fd)
         if layout.partition_table != "none":
-            # One Linux partition from 1 MiB to the end: the guest sees xvda with xvda1.
-            script = f"label: {layout.partition_table}\nstart=2048, type=L\n"
-            run.run(["sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", layout.path],
-                    input=script, writes=True)
+            write_partition_table(layout.path, layout.partition_table)
     except BaseException as e:
         layout.path.unlink(missing_ok=True)
         if isinstance(e, OSError):
@@ -112,8 +109,16 @@ def _new_image(layout: Layout) -> None:
         raise
 
 
+def write_partition_table(path: Path, label: str) -> None:
+    """A new table with one Linux partition from 1 MiB to the end: the guest sees xvda with
+    xvda1. Whatever table was there is replaced."""
+    script = f"label: {label}\nstart=2048, type=L\n"
+    run.run(["sfdisk", "--quiet", "--wipe", "always", "--no-reread", "--no-tell-kernel", path],
+            input=script, writes=True)
+
+
 def _partition_window(layout: Layout) -> tuple[int, int | None]:
-    if layout.kind != "image" or layout.partition_table == "none":
+    if layout.kind not in ("image", "block") or layout.partition_table == "none":
         return 0, None
     if run.dry_run() and layout.create:
         return MiB, layout.size - MiB
@@ -164,10 +169,11 @@ def attached(layout: Layout, name: str) -> Iterator[Path]:
                      "--size", f"{layout.size // MiB}m", layout.vg or ""], writes=True)
             created = True
         device = str(layout.path)
-        if layout.kind == "image":
-            if layout.create:
-                _new_image(layout)
-                created = True
+        if layout.kind == "image" and layout.create:
+            _new_image(layout)
+            created = True
+        if layout.kind == "image" or (layout.kind == "block" and
+                                      layout.partition_table != "none"):
             offset, size = _partition_window(layout)
             loop = device = attach_loop(layout.path, offset, size)
         if layout.mkfs:
@@ -176,8 +182,9 @@ def attached(layout: Layout, name: str) -> Iterator[Path]:
                 run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
         if not run.dry_run():
             mnt.mkdir(parents=True, exist_ok=True)
+        ro = ["-o", "ro"] if layout.read_only else []
         with in_use_is_a_refusal(device):
-            run.run(["mount", "-t", layout.fstype, device, mnt], writes=True)
+            run.run(["mount", "-t", layout.fstype, *ro, device, mnt], writes=True)
         mounted = True
         yield mnt
         ok = True

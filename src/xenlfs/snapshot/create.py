@@ -191,6 +191,29 @@ def create(request: Request) -> Result:
                   time.monotonic() - start, tuple(warnings))
 
 
+def stream(root: Path, out_fd: int, compression: formats.Compression,
+           excludes: list[ex.Exclude]) -> int:
+    """The tree as one archive in the snapshot format (the same tar flags and compressor),
+    written to `out_fd` (a pipe: Ganeti's export), with no manifest. Returns the entries.
+    An unreadable file is an error: a partial stream must not pass for a whole one."""
+    if os.geteuid() != 0:
+        raise PreconditionError("a snapshot needs root: only root reads every file and keeps "
+                                "every owner, device node and security xattr",
+                                hint="run it again as root (sudo)")
+    argv = tar_argv(root, excludes)
+    compress = list(compression.compress)
+    if run.dry_run():
+        pipe = f" | {run.command_line(compress)}" if compress else ""
+        log.info("would run: %s%s to standard output", run.command_line(argv), pipe)
+        return 0
+    scanner, warnings, unreadable = _pipeline(argv, compress, out_fd, root, excludes)
+    if unreadable:
+        raise _unreadable_error(unreadable)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return len(scanner.entries)
+
+
 def _unreadable_error(unreadable: list[str]) -> XenlfsError:
     shown = "\n".join(f"  {line}" for line in unreadable[:20])
     more = f"\n  … and {len(unreadable) - 20} more" if len(unreadable) > 20 else ""
@@ -301,4 +324,4 @@ def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
     return scanner, warnings, unreadable
 
 
-__all__ = ["Request", "Result", "create"]
+__all__ = ["Request", "Result", "create", "stream"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from xenlfs import run, ui
-from xenlfs.errors import CommandFailed, PreconditionError, UsageError
+from xenlfs.errors import CommandFailed, PreconditionError, ToolMissing, UsageError
 from xenlfs.snapshot import formats
 
 log = logging.getLogger("xenlfs.snapshot")
@@ -108,29 +109,70 @@ def extract(archive: Path, dest: Path) -> None:
     compression = formats.detect(archive)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory")
-    if os.geteuid() != 0:
-        raise PreconditionError("extracting a snapshot needs root: owners, device nodes and "
-                                "security xattrs can only be restored by root",
-                                hint="run it again as root")
+    _need_root()
     if run.dry_run():
         log.info("would run (confined to %s): %s < %s", dest,
                  run.command_line(extract_argv(dest, compression)), archive)
         return
+    with open(archive, "rb") as source:
+        _extract_from(source, dest, compression, archive.stat().st_size, archive.name,
+                      damaged=f"the archive may be damaged (xenlfs snapshot verify {archive})")
+
+
+def read_head(source: IO[bytes]) -> bytes:
+    """The first bytes of a stream, enough for formats.detect_head (which checks them)."""
+    head = source.read(512)
+    formats.detect_head(head, "the input")
+    return head
+
+
+def extract_stream(source: IO[bytes], dest: Path, head: bytes | None = None) -> None:
+    """Extract an archive read from `source` (a pipe: Ganeti's import) into `dest`; its
+    compression is told by its first bytes, as for a file. `head`: those bytes, if the
+    caller has read them already (read_head), to refuse bad input before changing a disk."""
+    dest = Path(dest)
+    _need_root()
+    if head is None:
+        head = read_head(source)
+    compression = formats.detect_head(head, "the input")
+    if run.dry_run():
+        log.info("would run (confined to %s): %s < the input", dest,
+                 run.command_line(extract_argv(dest, compression)))
+        return
+    _extract_from(source, dest, compression, None, "the input",
+                  damaged="the input is not a whole archive (was the export complete?)",
+                  head=head)
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0:
+        raise PreconditionError("extracting a snapshot needs root: owners, device nodes and "
+                                "security xattrs can only be restored by root",
+                                hint="run it again as root")
+
+
+def _extract_from(source: IO[bytes], dest: Path, compression: formats.Compression,
+                  size: int | None, label: str, *, damaged: str, head: bytes = b"") -> None:
+    # tar starts the decompressor itself: missing, it would read as a damaged archive.
+    if compression.decompress and shutil.which(compression.decompress[0]) is None:
+        tool = compression.decompress[0]
+        raise ToolMissing(f"{tool} is not installed; tar needs it to read {label} "
+                          f"({compression.name})", hint=run.install_hint(tool))
     dest.mkdir(parents=True, exist_ok=True)
     dest = Path(os.path.realpath(dest))
-    size = archive.stat().st_size
-    with ui.step(f"extract {archive.name} into {dest}"), confined(dest) as jail, \
-            tempfile.TemporaryFile() as errors, open(archive, "rb") as source, \
-            ui.byte_progress() as progress:
-        tar = run.spawn([*jail, *extract_argv(dest, compression)], stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE, stderr=errors)
+    argv = extract_argv(dest, compression)
+    with ui.step(f"extract {label} into {dest}"), confined(dest) as jail, \
+            tempfile.TemporaryFile() as errors, ui.byte_progress() as progress:
+        tar = run.spawn([*jail, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                        stderr=errors)
         assert tar.stdin is not None and tar.stdout is not None
         files = [0]
         counter = threading.Thread(target=_count_lines, args=(tar.stdout, files), daemon=True)
         counter.start()
         task = progress.add_task("extracting", total=size, files=0)
         try:
-            _pump(source, tar.stdin, lambda n: progress.update(task, advance=n, files=files[0]))
+            _pump(source, tar.stdin, lambda n: progress.update(task, advance=n, files=files[0]),
+                  head)
             tar.wait()
         except BaseException:
             tar.kill()
@@ -147,15 +189,13 @@ def extract(archive: Path, dest: Path) -> None:
                                     "without it")
         if tar.returncode:
             # Named as tar alone: the jail's setup script would bury tar's own words.
-            argv = extract_argv(dest, compression)
             tail = "\n".join(stderr.strip().splitlines()[-15:])
             raise CommandFailed(f"{run.command_line(argv)} (in its jail) failed with exit "
                                 f"status {tar.returncode}:\n{tail}", argv=argv,
                                 returncode=tar.returncode, stderr=tail,
-                                hint=f"the archive may be damaged (xenlfs snapshot verify "
-                                f"{archive}), or its names lead through symlinks out of "
+                                hint=f"{damaged}, or its names lead through symlinks out of "
                                 f"{dest}: those are never written through")
-    log.info("extracted %d entries from %s into %s", files[0], archive, dest)
+    log.info("extracted %d entries from %s into %s", files[0], label, dest)
 
 
 def _jail_failed(stderr: str) -> bool:
@@ -164,10 +204,14 @@ def _jail_failed(stderr: str) -> bool:
     return first in ("unshare", "mount", "chroot", "mkdir", "ln", "sh")
 
 
-def _pump(source: IO[bytes], sink: IO[bytes], advance: Callable[[int], object]) -> None:
+def _pump(source: IO[bytes], sink: IO[bytes], advance: Callable[[int], object],
+          head: bytes = b"") -> None:
     """Copy the archive into tar; stop quietly if tar exits early (its error says why)."""
     try:
         with sink:
+            if head:
+                sink.write(head)
+                advance(len(head))
             while chunk := source.read(CHUNK):
                 sink.write(chunk)
                 advance(len(chunk))

@@ -67,11 +67,16 @@ def detect(path: Path) -> Compression:
             head = f.read(512)
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from e
+    return detect_head(head, str(path))
+
+
+def detect_head(head: bytes, what: str) -> Compression:
+    """What an archive is, from its first 512 bytes (or fewer, if it is shorter)."""
     for compression in COMPRESSIONS.values():
         if compression.magic and head.startswith(compression.magic):
             return compression
     if len(head) == 512 and head[257:262] == b"ustar":
         return COMPRESSIONS["none"]
-    raise UsageError(f"{path} is not a tar archive (plain, zstd, gzip or xz)",
+    raise UsageError(f"{what} is not a tar archive (plain, zstd, gzip or xz)",
                      hint="give the path of a snapshot made by 'xenlfs snapshot create' "
                      "or another tar archive")

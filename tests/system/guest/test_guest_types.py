@@ -86,11 +86,13 @@ def test_pvh_and_direct_boot_hvm_configs(xenlfs, workdir: Path, lfs_snapshot: Pa
 
 
 def test_hvm_needs_a_disk_with_a_table(xenlfs, workdir: Path, lfs_snapshot: Path) -> None:
-    for target in (["--target", str(workdir / "plain.img"), "--partition-table", "none"],
+    # --size only for the image: a directory has none (refused for that reason otherwise)
+    for target in (["--target", str(workdir / "plain.img"), "--partition-table", "none",
+                    "--size", "160M"],
                    ["--target", str(workdir / "dir")]):
         (workdir / "dir").mkdir(exist_ok=True)
-        result = prepare(xenlfs, workdir, "h", "--snapshot", str(lfs_snapshot), "--size",
-                         "160M", "--type", "hvm", *target)
+        result = prepare(xenlfs, workdir, "h", "--snapshot", str(lfs_snapshot), "--type",
+                         "hvm", *target)
         assert result.returncode != 0
         assert "an HVM guest" in result.stderr and "--partition-table dos" in result.stderr
     assert not (workdir / "plain.img").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from xenlfs.errors import CommandFailed, UsageError
+from xenlfs.errors import CommandFailed, ToolMissing, UsageError
 from xenlfs.snapshot import extract
 
 
@@ -155,3 +156,19 @@ def test_without_a_jail_nothing_is_extracted(workdir: Path):
     assert result.returncode == 3, result.stderr
     assert "could not make the jail" in result.stderr and "Traceback" not in result.stderr
     assert list(dest.iterdir()) == []
+
+
+def test_a_missing_decompressor_is_named_not_taken_for_damage(workdir: Path, monkeypatch):
+    # A node without zstd (seen: a Ganeti node's dom0) reads a whole snapshot.
+    archive = workdir / "small.tar.zst"
+    with tarfile.open(workdir / "small.tar", "w") as tar:
+        tar.add(__file__, "file")
+    subprocess.run(["zstd", "-q", "-o", archive, workdir / "small.tar"], check=True)
+    bin_dir = workdir / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "tar").symlink_to(shutil.which("tar"))
+    monkeypatch.setenv("PATH", str(bin_dir))
+    with pytest.raises(ToolMissing, match="zstd is not installed") as caught:
+        extract(archive, workdir / "dest")
+    assert "apt-get install zstd" in str(caught.value)
+    assert not (workdir / "dest").exists()

@@ -44,7 +44,7 @@ def test_tinyconfig_domU_is_pv_only_and_guest_check_says_so(xenlfs, tmp_path: Pa
     cfg.write_text(f'name = "g"\ntype = "pvh"\nkernel = "{kernel}"\nmemory = 256\n')
     result = xenlfs("guest", "check", str(cfg))
     assert result.returncode == 1
-    text = " ".join(result.stderr.split())
+    text = " ".join(result.stdout.split())
     assert f"{cfg}:3:10: error: kernel {kernel} cannot boot as PVH" in text
     assert "XEN_ELFNOTE_PHYS32_ENTRY" in text
     assert "xenlfs kernel fix --role domU --type pvh" in text

@@ -88,7 +88,7 @@ def test_a_new_partitioned_image_is_made_attached_formatted_mounted_then_undone(
         assert where == mnt and mnt.is_dir()
         assert image.stat().st_size == 64 * MiB  # sparse, made by xenlfs itself
     assert runner.lines == [
-        f"sfdisk --quiet --no-reread --no-tell-kernel {image}",
+        f"sfdisk --quiet --wipe always --no-reread --no-tell-kernel {image}",
         f"sfdisk --json {image}",
         "losetup --find",
         f"losetup --offset 1048576 --sizelimit 66060288 {loop} {image}",
@@ -98,7 +98,7 @@ def test_a_new_partitioned_image_is_made_attached_formatted_mounted_then_undone(
         f"umount {mnt}",
         f"losetup --detach {loop}",
     ]
-    assert runner.inputs == {f"sfdisk --quiet --no-reread --no-tell-kernel {image}":
+    assert runner.inputs == {f"sfdisk --quiet --wipe always --no-reread --no-tell-kernel {image}":
                              "label: dos\nstart=2048, type=L\n"}
     assert runner.writes == [line for line in runner.lines
                              if not line.startswith(("sfdisk --json", "losetup --find"))]
