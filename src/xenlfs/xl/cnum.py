@@ -59,14 +59,20 @@ def strtok(text: str, delims: str) -> list[str]:
     return [piece for piece in re.split(f"[{re.escape(delims)}]", text) if piece]
 
 
-def strtoul(text: str, i: int, base: int) -> tuple[int | None, int]:
-    """C strtoul(text + i, &end, base) for base 0, 10 or 16: (value or None, end)."""
+def _blanks_and_sign(text: str, i: int) -> tuple[bool, int]:
+    """What C's number readers skip first: blanks, then one '+' or '-' (is it '-'?)."""
     j = i
     while j < len(text) and text[j] in SPACE:
         j += 1
     negative = j < len(text) and text[j] == "-"
     if j < len(text) and text[j] in "+-":
         j += 1
+    return negative, j
+
+
+def strtoul(text: str, i: int, base: int) -> tuple[int | None, int]:
+    """C strtoul(text + i, &end, base) for base 0, 10 or 16: (value or None, end)."""
+    negative, j = _blanks_and_sign(text, i)
     if base in (0, 16) and text[j:j + 2].lower() == "0x" and text[j + 2:j + 3] \
             and text[j + 2] in HEX:
         base, j = 16, j + 2
@@ -86,12 +92,7 @@ def strtoul(text: str, i: int, base: int) -> tuple[int | None, int]:
 
 def scan_hex(text: str, i: int, bits: int) -> tuple[int | None, int]:
     """glibc sscanf's %x (bits=32) or %llx (bits=64) at text[i]: (value or None, end)."""
-    j = i
-    while j < len(text) and text[j] in SPACE:
-        j += 1
-    negative = j < len(text) and text[j] == "-"
-    if j < len(text) and text[j] in "+-":
-        j += 1
+    negative, j = _blanks_and_sign(text, i)
     if text[j:j + 2].lower() == "0x":  # taken even with no digit after it: reads as 0
         j += 2
         k = j
