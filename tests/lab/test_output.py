@@ -36,7 +36,8 @@ def test_lab_status_of_a_running_lab_piped(lab: Lab):
     assert lines[0] == f"lab {lab.name!r}: up"
     assert re.fullmatch(rf"pid +{report['pid']}", lines[1])
     assert re.fullmatch(r"dom0_uptime +\d+(\.\d s| min \d\d s| h \d\d min)", lines[2]), lines
-    assert re.fullmatch(rf"serial_log +{re.escape(report['serial_log'])}", lines[3])
+    assert re.fullmatch(rf"hvm +{re.escape(report['hvm'])}", lines[3])  # what Xen offers guests
+    assert re.fullmatch(rf"serial_log +{re.escape(report['serial_log'])}", lines[4])
 
 
 def test_lab_demo_report_piped():
