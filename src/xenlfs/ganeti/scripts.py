@@ -123,7 +123,8 @@ def rename_guest(env: Mapping[str, str]) -> prepare.Plan:
     inst = osenv.instance(env)
     log.info("instance %s (was %s): hostname %s", inst.name, env.get("OLD_INSTANCE_NAME", "?"),
              inst.hostname)
-    with volume.attached(_existing(inst), inst.name) as where:
+    # Under the guest's lock, as step 5 runs: a mount of this name found then is a leftover.
+    with volume.locked(inst.name), volume.attached(_existing(inst), inst.name) as where:
         return set_hostname(GuestRoot(where), inst.hostname)
 
 
@@ -136,7 +137,8 @@ def export_disk(env: Mapping[str, str], sink: IO[bytes],
             shutil.copyfileobj(disk, sink, COPY_CHUNK)
         return
     sink.flush()
-    with volume.attached(_existing(inst, read_only=True), inst.name) as where:
+    with volume.locked(inst.name), \
+            volume.attached(_existing(inst, read_only=True), inst.name) as where:
         entries = create.stream(where, sink.fileno(), compression, EXPORT_EXCLUDES)
     log.info("exported %d entries of %s", entries, inst.disk)
 
@@ -150,8 +152,9 @@ def import_disk(env: Mapping[str, str], source: IO[bytes]) -> None:
             shutil.copyfileobj(source, disk, COPY_CHUNK)
         return
     head = read_head(source)  # garbage is refused before the disk is formatted
-    layout = storage.decide(_new_root(inst), 0)
-    with volume.attached(layout, inst.name) as where:
-        extract_stream(source, where, head)
-        set_hostname(GuestRoot(where), inst.hostname)
+    with volume.locked(inst.name):
+        layout = storage.decide(_new_root(inst), 0)
+        with volume.attached(layout, inst.name) as where:
+            extract_stream(source, where, head)
+            set_hostname(GuestRoot(where), inst.hostname)
 
