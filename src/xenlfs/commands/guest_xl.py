@@ -117,7 +117,7 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
-    target = toolstack.config_path(args.guest, config["xl.config_dir"])
+    target = toolstack.config_path(args.guest, config.xl.config_dir)
     old: str | None
     if args.edits:
         if not target.is_file():
@@ -159,7 +159,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
-    path = toolstack.config_path(args.guest, config["xl.config_dir"])
+    path = toolstack.config_path(args.guest, config.xl.config_dir)
     report = toolstack.checked(path)
     print_findings([report])
     name = report.guest.name if report.guest else path.stem
@@ -212,7 +212,7 @@ def console_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 
 def shutdown_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     toolstack.require_dom0()
-    toolstack.shutdown(args.guest, wait=args.wait, timeout=config["xl.shutdown_timeout"])
+    toolstack.shutdown(args.guest, wait=args.wait, timeout=config.xl.shutdown_timeout)
     return 0
 
 
