@@ -200,14 +200,15 @@ class SnapshotSettings:
 
 @dataclass(frozen=True)
 class GuestSettings:
-    """Hint step 5: a guest's root filesystem from a snapshot."""
+    """Hint steps 5 and 6: a guest's root filesystem from a snapshot and its xl config
+    (guest prepare, guest config)."""
 
     iface: str = setting(str, "eth0",
                          "the guest's network interface (newer kernels may call it enX0)",
                          "NAME")
-    kernel: str | None = setting(
-        str, None, "the domU kernel written into a prepared guest's xl config", "FILE")
-    memory: int = setting(parse_int, 512, "a prepared guest's memory in MiB", "MiB")
+    kernel: str | None = setting(str, None,
+                                 "the domU kernel written into a guest's xl config", "FILE")
+    memory: int = setting(parse_int, 512, "a guest's memory in MiB", "MiB")
 
 
 @dataclass(frozen=True)
