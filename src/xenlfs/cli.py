@@ -97,12 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = settings.resolve(args, args.config)
         if getattr(args, "writes_log", False):
-            path = ui.setup_logging(debug=debug, log_dir=config["xenlfs.log_dir"])
+            path = ui.setup_logging(debug=debug, log_dir=config.xenlfs.log_dir)
             log.debug("xenlfs %s: %s", __version__, " ".join(sys.argv))
             if path:
                 log.debug("log file: %s", path)
         run.set_dry_run(bool(getattr(args, "dry_run", False)))
-        files.set_backups_kept(config["xenlfs.backups"])
+        files.set_backups_kept(config.xenlfs.backups)
         return int(handler(args, config) or 0)
     except XenlfsError as e:
         if debug:

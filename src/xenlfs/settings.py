@@ -1,6 +1,7 @@
-"""One table of settings feeds both the TOML config file and the command line.
+"""One table of settings feeds the TOML config file, the command line and the typed Config.
 
-Each Setting names its TOML table (section) and key; the CLI flag is derived from the key.
+The table is the section classes below: each is a TOML table, each of its fields a key whose
+CLI flag is derived from the name. A verb reads the resolved values as `config.guest.kernel`.
 Precedence, lowest first: the table's default, /etc/xenlfs.toml, the user's file
 (~/.config/xenlfs/config.toml), a file named by --config or $XENLFS_CONFIG, the command line.
 """
@@ -16,7 +17,7 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast, get_type_hints
 
 from xenlfs import files
 from xenlfs.errors import SourceError, UsageError
@@ -97,8 +98,14 @@ def default_log_dir() -> Path:
     return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local/state")) / "xenlfs"
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One row of the table: a setting's TOML table (section), key, parser, default and help;
+    the flag is derived from the key."""
+
     section: str
     name: str
     parse: Callable[[Any], Any]
@@ -122,71 +129,170 @@ class Setting:
         return self.default() if callable(self.default) else self.default
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("xenlfs", "cache_dir", parse_path, default_cache_dir,
-            "where downloads and built lab images are kept", "DIR"),
-    Setting("xenlfs", "log_dir", parse_path, default_log_dir,
-            "where logs of long work are written", "DIR"),
-    Setting("xenlfs", "backups", parse_count, 5,
-            "how many backups of each file xenlfs edits are kept, newest first (0: none)", "N"),
-    # hint step 6: xl guest configs and the guest lifecycle
-    Setting("xl", "config_dir", parse_path, Path("/etc/xen"),
-            "where guest configs are written and looked up by name (xl's own place)", "DIR"),
-    Setting("xl", "shutdown_timeout", parse_int, 120,
-            "seconds 'guest shutdown --wait' waits before giving up", "SECONDS"),
-    Setting("lab", "instance", str, "default",
-            "name of the lab (several can be up at once)", "NAME"),
-    Setting("lab", "mirror", str, "http://deb.debian.org/debian",
-            "Debian mirror the lab's dom0 root is debootstrapped from", "URL"),
-    Setting("lab", "memory", parse_size, 3 << 30, "memory of the lab's QEMU machine", "SIZE"),
-    Setting("lab", "dom0_memory", parse_size, 1 << 30,
-            "memory Xen gives dom0 (the rest is for guests)", "SIZE"),
-    Setting("lab", "cpu", str, "qemu64,+svm,+npt",
-            "QEMU's -cpu for the lab machine: qemu64,+svm,+npt (AMD-V with nested paging: Xen "
-            "runs PVH and HVM guests with HAP) or qemu64 (shadow paging)", "MODEL"),
-    Setting("lab", "boot_timeout", parse_int, 180,
-            "seconds to wait for dom0 to be ready before giving up", "SECONDS"),
-    Setting("lab", "xen", parse_path, None,
-            "boot this Xen (xen.gz or its multiboot ELF) instead of Debian's", "FILE"),
-    Setting("lab", "dom0_kernel", parse_path, None,
-            "boot this dom0 kernel (bzImage/vmlinuz) instead of Debian's", "FILE"),
-    Setting("lab", "dom0_modules", parse_path, None,
-            "modules for --dom0-kernel: the INSTALL_MOD_PATH of its modules_install", "DIR"),
-    Setting("snapshot", "dir", parse_path, Path("/var/backups"),
-            "where snapshots are written and listed (hint: /var/backups)", "DIR"),
-    Setting("snapshot", "compression", parse_compression, "zstd",
-            "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME"),
-    # hint step 5: a guest's root filesystem from a snapshot
-    Setting("guest", "iface", str, "eth0",
-            "the guest's network interface (newer kernels may call it enX0)", "NAME"),
-    Setting("guest", "kernel", str, None,
-            "the domU kernel written into a prepared guest's xl config", "FILE"),
-    Setting("guest", "memory", parse_int, 512, "a prepared guest's memory in MiB", "MiB"),
-    Setting("kernel", "src", parse_path, None,
-            "the kernel source tree to check, fix, build or install", "TREE"),
-    Setting("kernel", "jobs", parse_int, None,
-            "parallel jobs for kernel builds (default: the number of CPUs)", "N"),
-    # step 4: the GRUB entry (xenlfs grub add)
-    Setting("grub", "grub_cfg", parse_path, Path("/boot/grub/grub.cfg"),
-            "the grub.cfg GRUB reads", "FILE"),
-    Setting("grub", "xen_args", str, "", "Xen's command line, e.g. 'dom0_mem=2048M,max:2048M'",
-            "ARGS"),
-    Setting("grub", "kernel_args", str, "", "more dom0 kernel arguments besides root= and ro",
-            "ARGS"),
-    Setting("grub", "title", str, "LFS, Xen", "the menu entry's title", "TEXT"),
-    # step 4: the xencommons bootscript (xenlfs service install)
-    Setting("service", "xen_prefix", parse_path, Path("/usr"),
-            "the prefix Xen was installed with (its daemons are in PREFIX/sbin)", "DIR"),
-    # steps 2–3: source builds (xenlfs build)
-    Setting("build", "prefix", parse_path, Path("/usr"),
-            "where built packages are installed (configure's --prefix)", "DIR"),
-    # step 1: the bridge (xenlfs bridge setup)
-    Setting("bridge", "iface", parse_ifname, "eth0",
-            "the network interface the bridge takes over", "IFACE"),
-    Setting("bridge", "bridge", parse_ifname, "xenbr0",
-            "the bridge's name (guests' vif bridge=)", "NAME"),
-)
+def setting(parse: Callable[[Any], T], default: T | Callable[[], T], help: str,
+            metavar: str) -> T:
+    """A field of a section below: its type is what `parse` returns (mypy checks the two
+    agree); the default is a value or a function giving it."""
+    spec = {"parse": parse, "default": default, "help": help, "metavar": metavar}
+    return cast(T, dataclasses.field(metadata=spec))
 
+
+# The table. Each class is one TOML table of the config file and one group of flags; its
+# fields are the settings, in `config show` order. A verb reads them as config.guest.kernel.
+
+@dataclass(frozen=True)
+class XenlfsSettings:
+    cache_dir: Path = setting(parse_path, default_cache_dir,
+                              "where downloads and built lab images are kept", "DIR")
+    log_dir: Path = setting(parse_path, default_log_dir,
+                            "where logs of long work are written", "DIR")
+    backups: int = setting(
+        parse_count, 5,
+        "how many backups of each file xenlfs edits are kept, newest first (0: none)", "N")
+
+
+@dataclass(frozen=True)
+class XlSettings:
+    """Hint step 6: xl guest configs and the guest lifecycle."""
+
+    config_dir: Path = setting(
+        parse_path, Path("/etc/xen"),
+        "where guest configs are written and looked up by name (xl's own place)", "DIR")
+    shutdown_timeout: int = setting(parse_int, 120,
+                                    "seconds 'guest shutdown --wait' waits before giving up",
+                                    "SECONDS")
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    instance: str = setting(str, "default", "name of the lab (several can be up at once)",
+                            "NAME")
+    mirror: str = setting(str, "http://deb.debian.org/debian",
+                          "Debian mirror the lab's dom0 root is debootstrapped from", "URL")
+    memory: int = setting(parse_size, 3 << 30, "memory of the lab's QEMU machine", "SIZE")
+    dom0_memory: int = setting(parse_size, 1 << 30,
+                               "memory Xen gives dom0 (the rest is for guests)", "SIZE")
+    cpu: str = setting(
+        str, "qemu64,+svm,+npt",
+        "QEMU's -cpu for the lab machine: qemu64,+svm,+npt (AMD-V with nested paging: Xen "
+        "runs PVH and HVM guests with HAP) or qemu64 (shadow paging)", "MODEL")
+    boot_timeout: int = setting(parse_int, 180,
+                                "seconds to wait for dom0 to be ready before giving up",
+                                "SECONDS")
+    xen: Path | None = setting(parse_path, None,
+                               "boot this Xen (xen.gz or its multiboot ELF) instead of Debian's",
+                               "FILE")
+    dom0_kernel: Path | None = setting(
+        parse_path, None, "boot this dom0 kernel (bzImage/vmlinuz) instead of Debian's", "FILE")
+    dom0_modules: Path | None = setting(
+        parse_path, None,
+        "modules for --dom0-kernel: the INSTALL_MOD_PATH of its modules_install", "DIR")
+
+
+@dataclass(frozen=True)
+class SnapshotSettings:
+    dir: Path = setting(parse_path, Path("/var/backups"),
+                        "where snapshots are written and listed (hint: /var/backups)", "DIR")
+    compression: str = setting(
+        parse_compression, "zstd",
+        "how snapshots are compressed: zstd (fast, default), gzip, xz or none", "NAME")
+
+
+@dataclass(frozen=True)
+class GuestSettings:
+    """Hint steps 5 and 6: a guest's root filesystem from a snapshot and its xl config
+    (guest prepare, guest config)."""
+
+    iface: str = setting(str, "eth0",
+                         "the guest's network interface (newer kernels may call it enX0)",
+                         "NAME")
+    kernel: str | None = setting(str, None,
+                                 "the domU kernel written into a guest's xl config", "FILE")
+    memory: int = setting(parse_int, 512, "a guest's memory in MiB", "MiB")
+
+
+@dataclass(frozen=True)
+class KernelSettings:
+    src: Path | None = setting(parse_path, None,
+                               "the kernel source tree to check, fix, build or install", "TREE")
+    jobs: int | None = setting(parse_int, None,
+                               "parallel jobs for kernel builds (default: the number of CPUs)",
+                               "N")
+
+
+@dataclass(frozen=True)
+class GrubSettings:
+    """Step 4: the GRUB entry (xenlfs grub add)."""
+
+    grub_cfg: Path = setting(parse_path, Path("/boot/grub/grub.cfg"), "the grub.cfg GRUB reads",
+                             "FILE")
+    xen_args: str = setting(str, "", "Xen's command line, e.g. 'dom0_mem=2048M,max:2048M'",
+                            "ARGS")
+    kernel_args: str = setting(str, "", "more dom0 kernel arguments besides root= and ro",
+                               "ARGS")
+    title: str = setting(str, "LFS, Xen", "the menu entry's title", "TEXT")
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Step 4: the xencommons bootscript (xenlfs service install)."""
+
+    xen_prefix: Path = setting(
+        parse_path, Path("/usr"),
+        "the prefix Xen was installed with (its daemons are in PREFIX/sbin)", "DIR")
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Steps 2–3: source builds (xenlfs build)."""
+
+    prefix: Path = setting(parse_path, Path("/usr"),
+                           "where built packages are installed (configure's --prefix)", "DIR")
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    """Step 1: the bridge (xenlfs bridge setup)."""
+
+    iface: str = setting(parse_ifname, "eth0", "the network interface the bridge takes over",
+                         "IFACE")
+    bridge: str = setting(parse_ifname, "xenbr0", "the bridge's name (guests' vif bridge=)",
+                          "NAME")
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the user asked for, resolved once: defaults < config files < command line.
+    Each field whose type is a section class above is that TOML table."""
+
+    xenlfs: XenlfsSettings
+    xl: XlSettings
+    lab: LabSettings
+    snapshot: SnapshotSettings
+    guest: GuestSettings
+    kernel: KernelSettings
+    grub: GrubSettings
+    service: ServiceSettings
+    build: BuildSettings
+    bridge: BridgeSettings
+    # where each value came from, by key: "default", a config file, or "command line"
+    sources: Mapping[str, str]
+
+    def value(self, setting: Setting) -> Any:
+        return getattr(getattr(self, setting.section), setting.name)
+
+
+def _sections() -> dict[str, type[Any]]:
+    """{TOML table: its section class}, in Config's order."""
+    types = get_type_hints(Config)
+    return {f.name: types[f.name] for f in dataclasses.fields(Config)
+            if dataclasses.is_dataclass(types[f.name])}
+
+
+_SECTIONS = _sections()
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(section, f.name, **f.metadata)
+    for section, cls in _SECTIONS.items() for f in dataclasses.fields(cls))
 _BY_KEY = {s.key: s for s in SETTINGS}
 
 
@@ -281,26 +387,6 @@ def read_file(path: Path) -> dict[str, Any]:
     return values
 
 
-@dataclass(frozen=True)
-class Config:
-    """What the user asked for, resolved once: defaults < config files < command line."""
-
-    values: Mapping[str, Any]
-    sources: Mapping[str, str]
-
-    def __getitem__(self, key: str) -> Any:
-        return self.values[key]
-
-    def section(self, cls: type[T]) -> T:
-        """Build a frozen dataclass whose fields are the settings of its SECTION."""
-        section: str = cls.__dict__["SECTION"]
-        names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-        return cls(**{name: self.values[f"{section}.{name}"] for name in names})
-
-
-T = TypeVar("T")
-
-
 def resolve(args: argparse.Namespace, config_path: Path | None = None) -> Config:
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -319,4 +405,7 @@ def resolve(args: argparse.Namespace, config_path: Path | None = None) -> Config
             except (ValueError, TypeError) as e:
                 raise UsageError(f"argument {setting.flag}: {e}") from e
             sources[setting.key] = "command line"
-    return Config(values, sources)
+    sections = {section: cls(**{f.name: values[f"{section}.{f.name}"]
+                                for f in dataclasses.fields(cls)})
+                for section, cls in _SECTIONS.items()}
+    return Config(**sections, sources=sources)

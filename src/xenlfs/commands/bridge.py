@@ -30,16 +30,13 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
     status = sub.add_parser("status", parents=[common], help="check the live bridge",
                             description="Check with iproute2 that the bridge exists, is up and "
                             "has ports; exit 1 if not.")
-    for s in settings.settings_in(["bridge"]):
-        if s.name == "bridge":
-            status.add_argument(s.flag, dest=s.dest, metavar=s.metavar,
-                                default=argparse.SUPPRESS, help=s.help)
+    settings.add_flags(status, "bridge", only=["bridge"])
     add_json(status)
     status.set_defaults(handler=show_status)
 
 
 def setup_bridge(args: argparse.Namespace, config: settings.Config) -> int:
-    iface, name = config["bridge.iface"], config["bridge.bridge"]
+    iface, name = config.bridge.iface, config.bridge.bridge
     plan = bridge.plan_setup(args.root, iface, name)
     if plan.text == plan.old_target and plan.retire_to is None and plan.service is None:
         ui.stderr.print(f"{plan.target} is already set up, nothing to do")
@@ -64,7 +61,7 @@ def setup_bridge(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def show_status(args: argparse.Namespace, config: settings.Config) -> int:
-    st = bridge.status(config["bridge.bridge"])
+    st = bridge.status(config.bridge.bridge)
     if args.json:
         ui.print_json({**asdict(st), "healthy": st.healthy})
         return 0 if st.healthy else 1

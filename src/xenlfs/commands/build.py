@@ -51,11 +51,11 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 def run_build(args: argparse.Namespace, config: settings.Config) -> int:
     found = recipes.get(args.recipe_name)
     options = recipe.Options(
-        prefix=config["build.prefix"], destdir=args.destdir,
+        prefix=config.build.prefix, destdir=args.destdir,
         jobs=args.jobs or os.cpu_count() or 1, nice=args.nice,
         extra=tuple(shlex.split(getattr(args, "configure_args", ""))),
         targets=tuple(getattr(args, "targets", "").split()))
-    cache: Path = config["xenlfs.cache_dir"]
+    cache = config.xenlfs.cache_dir
     if run.dry_run():
         where = args.source or f"Debian's {found.debian_source} orig tarball"
         ui.stdout.print(f"would build {found.name} from {escape(str(where))} "
@@ -70,7 +70,7 @@ def run_build(args: argparse.Namespace, config: settings.Config) -> int:
         return 0
     tarball = args.source or sources.debian_orig(found.debian_source, cache)
     built = recipe.build(found, tarball, options, work_root=cache / "build/work",
-                          log_dir=config["xenlfs.log_dir"],
+                          log_dir=config.xenlfs.log_dir,
                           result_cache=cache / "build/results" if args.reuse else None)
     for note in built.notes:
         ui.stdout.print(escape(note))

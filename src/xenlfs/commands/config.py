@@ -19,7 +19,7 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 
 
 def show_settings(args: argparse.Namespace, config: settings.Config) -> int:
-    rows = [{"key": s.key, "value": config[s.key], "source": config.sources[s.key],
+    rows = [{"key": s.key, "value": config.value(s), "source": config.sources[s.key],
              "flag": s.flag, "help": s.help} for s in settings.SETTINGS]
     if args.json:  # exact values: sizes in bytes, paths as strings, unset as null
         ui.print_json(rows)

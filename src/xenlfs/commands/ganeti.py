@@ -50,7 +50,7 @@ def install_os(args: argparse.Namespace, config: settings.Config) -> int:
     from xenlfs.ganeti import provider
     from xenlfs.snapshot import catalog
 
-    snapshots = args.snapshots or config["snapshot.dir"]
+    snapshots = args.snapshots or config.snapshot.dir
     usable = []
     for row in catalog.listing(snapshots):
         if row["status"] == "ok":
@@ -94,7 +94,7 @@ def run_script(args: argparse.Namespace, config: settings.Config) -> int:
     if args.script == "create":
         from xenlfs.commands.guest_prepare import show
 
-        return show(scripts.create_guest(provider_dir, env, config["guest.iface"]))
+        return show(scripts.create_guest(provider_dir, env, config.guest.iface))
     if args.script == "rename":
         plan = scripts.rename_guest(env)
         for action in plan.actions:
@@ -104,7 +104,7 @@ def run_script(args: argparse.Namespace, config: settings.Config) -> int:
         return 1 if plan.problems else 0
     if args.script == "export":
         scripts.export_disk(env, sys.stdout.buffer,
-                            formats.by_name(config["snapshot.compression"]))
+                            formats.by_name(config.snapshot.compression))
         return 0
     scripts.import_disk(env, sys.stdin.buffer)
     return 0

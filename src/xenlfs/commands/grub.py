@@ -13,14 +13,6 @@ from xenlfs.errors import UsageError
 from xenlfs.host import grub
 
 
-def _setting_flags(parser: argparse.ArgumentParser, *names: str) -> None:
-    """Flags for some settings of [grub] (add_flags would add them all)."""
-    for s in settings.settings_in(["grub"]):
-        if s.name in names:
-            parser.add_argument(s.flag, dest=s.dest, metavar=s.metavar, default=argparse.SUPPRESS,
-                                help=f"{s.help} (config: [grub] {s.name})")
-
-
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
     sub = add_group(verbs, "grub", "the grub.cfg entry that boots Xen and dom0 (hint step 4)",
                     common)
@@ -57,14 +49,14 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
     lister = sub.add_parser("list", parents=[common], help="list grub.cfg's menu entries",
                             description="List grub.cfg's menu entries, marking xenlfs's own and"
                             " the default.")
-    _setting_flags(lister, "grub_cfg")
+    settings.add_flags(lister, "grub", only=["grub_cfg"])
     add_json(lister)
     lister.set_defaults(handler=list_entries)
 
     remove = sub.add_parser("remove", parents=[common], help="remove xenlfs's Xen entry",
                             description="Remove the entry 'xenlfs grub add' wrote (and the "
                             "default it set).")
-    _setting_flags(remove, "grub_cfg")
+    settings.add_flags(remove, "grub", only=["grub_cfg"])
     remove.add_argument("--id", default="xenlfs-xen", help="the entry's id (default %(default)s)")
     add_dry_run(remove)
     remove.set_defaults(handler=remove_entry)
@@ -83,12 +75,12 @@ def _write(path: Path, old: str, new: str) -> int:
 
 
 def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
-    path: Path = config["grub.grub_cfg"]
+    path = config.grub.grub_cfg
     old = grub.read_cfg(path)
     entry = grub.boot_entry(
-        entry_id=args.id, title=config["grub.title"], xen=args.xen,
+        entry_id=args.id, title=config.grub.title, xen=args.xen,
         kernel=args.kernel, root=args.root, initrd=args.initrd,
-        xen_args=config["grub.xen_args"], kernel_args=config["grub.kernel_args"],
+        xen_args=config.grub.xen_args, kernel_args=config.grub.kernel_args,
         multiboot2=args.multiboot2, grub_cfg=path, boot_mount=args.boot_mount)
     if args.once and args.default:
         raise UsageError("--once and --default contradict each other",
@@ -103,7 +95,7 @@ def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
-    path: Path = config["grub.grub_cfg"]
+    path = config.grub.grub_cfg
     found = grub.entries(grub.read_cfg(path))
     if args.json:
         ui.print_json([asdict(e) for e in found])
@@ -118,7 +110,7 @@ def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def remove_entry(args: argparse.Namespace, config: settings.Config) -> int:
-    path: Path = config["grub.grub_cfg"]
+    path = config.grub.grub_cfg
     old = grub.read_cfg(path)
     _write(path, old, grub.without(old, grub.check_id(args.id)))
     if grub.next_entry(path) == args.id:

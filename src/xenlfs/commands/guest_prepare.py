@@ -94,7 +94,7 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     if args.root_password_hash is not None:
         edits.check_password_hash(args.root_password_hash)
     ssh_key = edits.read_ssh_key(args.ssh_key) if args.ssh_key else None
-    if args.boot_kernel and (args.guest_type != "hvm" or config["guest.kernel"]):
+    if args.boot_kernel and (args.guest_type != "hvm" or config.guest.kernel):
         raise UsageError("--boot-kernel is for --type hvm booting from its disk (no --kernel)",
                          hint="drop --boot-kernel, or --kernel for a direct kernel boot")
     if args.boot_kernel and not args.boot_kernel.is_file():
@@ -104,12 +104,12 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                               args.mkfs, args.yes)
     opts = prepare.GuestOptions(
         name=args.name, hostname=edits.check_hostname(args.hostname or args.name),
-        swap_device=args.swap, iface=edits.check_iface(config["guest.iface"]),
+        swap_device=args.swap, iface=edits.check_iface(config.guest.iface),
         network=edits.Network(args.dhcp, args.ip, args.gateway, args.broadcast),
         root_password_hash=args.root_password_hash, ssh_key=ssh_key,
         console="ttyS0" if args.guest_type == "hvm" else "hvc0")
-    xl = flow.XlRequest(config["xl.config_dir"], config["guest.kernel"],
-                        config["guest.memory"], tuple(args.vif or [""]), args.ramdisk,
+    xl = flow.XlRequest(config.xl.config_dir, config.guest.kernel,
+                        config.guest.memory, tuple(args.vif or [""]), args.ramdisk,
                         args.guest_type, args.boot_kernel)
     # SIGTERM unwinds like Ctrl-C (cli.main): mounts are unmounted and loops detached.
     return show(flow.prepare_guest(args.snapshot, request, opts, xl))

@@ -35,12 +35,11 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
              flags=True)
     p.add_argument("guest", metavar="NAME|FILE", type=guest_name.name_or_file,
                    help="the guest's name (file CONFIG_DIR/NAME.cfg) or a config file")
-    p.add_argument("--kernel", help="the domU kernel, e.g. /boot/vmlinuz-6.1-xen-domU")
+    settings.add_flags(p, "guest", only=["kernel", "memory"])
     p.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"),
                    help="pv (xl's default, the hint's), pvh, or hvm: an emulated PC with "
                    "serial = \"pty\", booting from its disk (no --kernel) or with xl's "
                    "direct kernel boot (--kernel)")
-    p.add_argument("--memory", type=int, metavar="MiB", help="the guest's memory in MiB")
     p.add_argument("--disk", action="append", default=[], metavar="SPEC",
                    help="a disk spec, e.g. phy:/dev/sdc12,xvda1,w (repeat for more)")
     p.add_argument("--vif", action="append", default=[], metavar="SPEC",
@@ -117,7 +116,7 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
-    target = toolstack.config_path(args.guest, config["xl.config_dir"])
+    target = toolstack.config_path(args.guest, config.xl.config_dir)
     old: str | None
     if args.edits:
         if not target.is_file():
@@ -127,16 +126,15 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
         new = write.set_values(old, str(target), [write.parse_assignment(e) for e in args.edits])
         output = args.output or target
     else:
-        needed = ("memory",) if args.guest_type == "hvm" else ("kernel", "memory")
-        missing = [f"--{n}" for n in needed if getattr(args, n) is None]
-        if missing:
-            raise UsageError(f"a new config needs {' and '.join(missing)}",
+        if config.guest.kernel is None and args.guest_type != "hvm":
+            raise UsageError("a new config needs --kernel (or [guest] kernel in the config file)",
                              hint="e.g. xenlfs guest config xenguest1 --kernel /boot/vmlinuz-"
                              "domU --memory 1024 --disk phy:/dev/sdc12,xvda1,w "
                              "--root '/dev/xvda1 ro'")
         name = guest_name.check(Path(args.guest).name.removesuffix(".cfg"))
         guest = write.GuestConfig(
-            name=name, kernel=args.kernel, memory=args.memory, disks=tuple(args.disk),
+            name=name, kernel=config.guest.kernel, memory=config.guest.memory,
+            disks=tuple(args.disk),
             vifs=tuple(args.vif), root=args.root, ramdisk=args.ramdisk, extra=args.extra,
             vcpus=args.vcpus, maxmem=args.maxmem, type=args.guest_type,
             others=(("serial", "pty"),) if args.guest_type == "hvm" else ())
@@ -159,7 +157,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
-    path = toolstack.config_path(args.guest, config["xl.config_dir"])
+    path = toolstack.config_path(args.guest, config.xl.config_dir)
     report = toolstack.checked(path)
     print_findings([report])
     name = report.guest.name if report.guest else path.stem
@@ -212,7 +210,7 @@ def console_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 
 def shutdown_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     toolstack.require_dom0()
-    toolstack.shutdown(args.guest, wait=args.wait, timeout=config["xl.shutdown_timeout"])
+    toolstack.shutdown(args.guest, wait=args.wait, timeout=config.xl.shutdown_timeout)
     return 0
 
 

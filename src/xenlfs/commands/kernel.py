@@ -122,7 +122,7 @@ def _check_type(args: argparse.Namespace) -> None:
 
 
 def _tree(config: settings.Config, required: bool = True) -> Path | None:
-    tree: Path | None = config["kernel.src"]
+    tree = config.kernel.src
     if tree is None and required:
         raise UsageError("this needs a kernel tree", hint="give --src TREE (or [kernel] src)")
     if tree is not None:
@@ -233,8 +233,8 @@ def fix_config(args: argparse.Namespace, config: settings.Config) -> int:
 def build_kernel(args: argparse.Namespace, config: settings.Config) -> int:
     tree = _tree(config)
     assert tree is not None
-    jobs = config["kernel.jobs"] or os.cpu_count() or 1
-    log_path = config["xenlfs.log_dir"] / f"kernel-build-{fixes.tree_version(tree)}.log"
+    jobs = config.kernel.jobs or os.cpu_count() or 1
+    log_path = config.xenlfs.log_dir / f"kernel-build-{fixes.tree_version(tree)}.log"
     with ui.step(f"kernel build in {tree} (-j{jobs}, log {log_path})"):
         built = builds.build(tree, jobs=jobs, log_path=log_path, nice=args.nice)
     ui.stdout.print(f"built {built.release}: {built.bzimage}"

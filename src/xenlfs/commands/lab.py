@@ -134,7 +134,7 @@ def cmd_up(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def cmd_down(args: argparse.Namespace, config: settings.Config) -> int:
-    name = config["lab.instance"]
+    name = config.lab.instance
     lab = instance.down(name)
     if lab is None:
         ui.stdout.print(f"lab {name!r} is not up")
@@ -144,11 +144,11 @@ def cmd_down(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def cmd_status(args: argparse.Namespace, config: settings.Config) -> int:
-    report = instance.status(config["lab.instance"])
+    report = instance.status(config.lab.instance)
     if report["state"] == "up":
         from xenlfs.lab import hvm
 
-        report["hvm"] = hvm.virtualisation(instance.find(config["lab.instance"]))
+        report["hvm"] = hvm.virtualisation(instance.find(config.lab.instance))
     if args.json:
         ui.print_json(report)
     else:
@@ -196,7 +196,7 @@ def _run_in(lab: instance.Lab, command: list[str], timeout: float) -> int:
 
 def cmd_attach(args: argparse.Namespace, config: settings.Config) -> int:
     disk = parse_disk(args.disk)
-    lab = instance.find(config["lab.instance"])
+    lab = instance.find(config.lab.instance)
     ui.stdout.print(lab.attach_disk(disk.path, disk.serial, readonly=args.read_only))
     return 0
 
@@ -204,18 +204,18 @@ def cmd_attach(args: argparse.Namespace, config: settings.Config) -> int:
 def cmd_push(args: argparse.Namespace, config: settings.Config) -> int:
     if not args.source.exists():
         raise UsageError(f"argument source: {args.source} does not exist")
-    instance.find(config["lab.instance"]).channel.push(args.source, args.target)
+    instance.find(config.lab.instance).channel.push(args.source, args.target)
     return 0
 
 
 def cmd_pull(args: argparse.Namespace, config: settings.Config) -> int:
-    instance.find(config["lab.instance"]).channel.pull(args.source, args.target)
+    instance.find(config.lab.instance).channel.pull(args.source, args.target)
     return 0
 
 
 def cmd_clean(args: argparse.Namespace, config: settings.Config) -> int:
-    cache = images.lab_cache(config["xenlfs.cache_dir"])
-    freed = images.clean(config["xenlfs.cache_dir"])
+    cache = images.lab_cache(config.xenlfs.cache_dir)
+    freed = images.clean(config.xenlfs.cache_dir)
     verb = "would free" if run.dry_run() else "freed"
     ui.stdout.print(f"{cache}: {verb} {ui.size(freed)}", markup=False)
     return 0

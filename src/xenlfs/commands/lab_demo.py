@@ -44,7 +44,7 @@ def add_demo(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
 def cmd_demo(args: argparse.Namespace, config: settings.Config) -> int:
     require_qemu()
     options = demo.DemoOptions(
-        cache_dir=config["xenlfs.cache_dir"], mirror=config["lab.mirror"],
+        cache_dir=config.xenlfs.cache_dir, mirror=config.lab.mirror,
         build=build_options(config), up=up_options(args, config), guest=args.guest,
         memory_mib=args.guest_memory, keep_up=args.keep_up, guest_type=args.guest_type,
         login_timeout=600.0 if args.guest_type == "hvm" else 240.0)

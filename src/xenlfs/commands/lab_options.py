@@ -41,14 +41,14 @@ def require_qemu() -> None:
 
 
 def build_options(config: settings.Config) -> images.BuildOptions:
-    return images.BuildOptions(cache_dir=config["xenlfs.cache_dir"], mirror=config["lab.mirror"],
-                               xen=config["lab.xen"], dom0_kernel=config["lab.dom0_kernel"],
-                               dom0_modules=config["lab.dom0_modules"])
+    return images.BuildOptions(cache_dir=config.xenlfs.cache_dir, mirror=config.lab.mirror,
+                               xen=config.lab.xen, dom0_kernel=config.lab.dom0_kernel,
+                               dom0_modules=config.lab.dom0_modules)
 
 
 def up_options(args: argparse.Namespace, config: settings.Config) -> instance.UpOptions:
-    return instance.UpOptions(name=config["lab.instance"], memory=config["lab.memory"],
-                              dom0_memory=config["lab.dom0_memory"],
-                              boot_timeout=float(config["lab.boot_timeout"]),
-                              cpu=config["lab.cpu"],
+    return instance.UpOptions(name=config.lab.instance, memory=config.lab.memory,
+                              dom0_memory=config.lab.dom0_memory,
+                              boot_timeout=float(config.lab.boot_timeout),
+                              cpu=config.lab.cpu,
                               disks=tuple(parse_disk(d) for d in args.disk))

@@ -67,7 +67,7 @@ def _request(args: argparse.Namespace, config: settings.Config) -> flow.Request:
             raise UsageError(f"--guest {name!r}: not a guest name")
     if args.deadline_scale <= 0 or args.cpus < 1:
         raise UsageError("--deadline-scale and --cpus must be positive")
-    return flow.Request(kind, path, Path(config["xenlfs.cache_dir"]) / "rehearse", args.entry,
+    return flow.Request(kind, path, config.xenlfs.cache_dir / "rehearse", args.entry,
                         tuple(args.guest), args.bus, args.keep, args.cpus, args.memory,
                         args.deadline_scale)
 

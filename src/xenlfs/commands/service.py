@@ -35,7 +35,7 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 
 
 def install_script(args: argparse.Namespace, config: settings.Config) -> int:
-    plan = service.plan_install(args.root, config["service.xen_prefix"])
+    plan = service.plan_install(args.root, config.service.xen_prefix)
     old, links = service.pending(plan)
     if old is None and not links:
         ui.stderr.print(f"{plan.script} is installed and enabled, nothing to do")

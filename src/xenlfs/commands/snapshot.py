@@ -107,9 +107,9 @@ def shown(path: str) -> str:
 
 def create_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
     output, compression = output_path(
-        args.output, config["snapshot.dir"], config["snapshot.compression"],
+        args.output, config.snapshot.dir, config.snapshot.compression,
         config.sources["snapshot.compression"] == "command line")
-    if args.output is None or output.parent == config["snapshot.dir"]:
+    if args.output is None or output.parent == config.snapshot.dir:
         output.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     request = creating.Request(root=args.root, output=output, compression=compression,
                                excludes=tuple(args.exclude), includes=tuple(args.include),
@@ -171,12 +171,12 @@ def verify_snapshot(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def list_snapshots(args: argparse.Namespace, config: settings.Config) -> int:
-    rows = catalog.listing(args.directory or config["snapshot.dir"])
+    rows = catalog.listing(args.directory or config.snapshot.dir)
     if args.json:
         ui.print_json(rows)
         return 0
     if not rows:
-        ui.stdout.print(f"no snapshots in {args.directory or config['snapshot.dir']}",
+        ui.stdout.print(f"no snapshots in {args.directory or config.snapshot.dir}",
                         markup=False)
         return 0
     table = ui.Table("archive", "size", "created", "root", "status")

@@ -89,3 +89,22 @@ def test_guest_config_by_type(xenlfs, tmp_path: Path) -> None:
     result = xenlfs("guest", "config", "q", "--type", "pvh", "--memory", "256",
                     "-o", str(tmp_path / "q.cfg"))
     assert result.returncode == 2 and "needs --kernel" in result.stderr
+
+
+def test_guest_config_takes_kernel_and_memory_from_the_config_file(xenlfs, tmp_path: Path) -> None:
+    # [guest] kernel and memory mean the same for guest config as for guest prepare.
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(elf64(PVH_NOTES))
+    settings = tmp_path / "xenlfs.toml"
+    settings.write_text(f'[guest]\nkernel = "{kernel}"\nmemory = 384\n')
+    out = tmp_path / "g.cfg"
+    result = xenlfs("--config", str(settings), "guest", "config", "g", "--type", "pvh",
+                    "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    values = cfg.parse(out.read_text(), str(out)).plain()
+    assert (values["kernel"], values["memory"]) == (str(kernel), "384")
+    out.unlink()
+    result = xenlfs("--config", str(settings), "guest", "config", "g", "--type", "pvh",
+                    "--memory", "256", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert cfg.parse(out.read_text(), str(out)).plain()["memory"] == "256"  # the flag wins
