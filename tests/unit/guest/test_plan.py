@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xenlfs.guest import detect, prepare
+from xenlfs.guest import detect
+from xenlfs.guest.plan import GuestOptions, Plan, WriteFile, plan_edits
 from xenlfs.guest.rootfs import GuestRoot
 
-OPTS = prepare.GuestOptions(name="g1", hostname="g1", iface="enX0")
+OPTS = GuestOptions(name="g1", hostname="g1", iface="enX0")
 
 
 def lfs_tree(root: Path) -> Path:
@@ -22,19 +23,19 @@ def lfs_tree(root: Path) -> Path:
     return root
 
 
-def described(plan: prepare.Plan) -> list[str]:
+def described(plan: Plan) -> list[str]:
     return [a.describe() for a in plan.actions]
 
 
 def test_lfs_tree_gets_every_edit(tmp_path: Path):
-    plan = prepare.plan_edits(GuestRoot(lfs_tree(tmp_path)), OPTS)
+    plan = plan_edits(GuestRoot(lfs_tree(tmp_path)), OPTS)
     assert plan.system.init == detect.LFS
     got = described(plan)
     for expected in ("mkdir -m 1777 /tmp", "mkdir -m 755 /boot", "ln -s /run /var/run",
                      "ln -s /run/lock /var/lock", "mknod -m 600 /dev/console c 5 1",
                      "mknod -m 666 /dev/null c 1 3"):
         assert expected in got
-    files = {a.path: a for a in plan.actions if isinstance(a, prepare.WriteFile)}
+    files = {a.path: a for a in plan.actions if isinstance(a, WriteFile)}
     assert set(files) == {"/etc/fstab", "/etc/inittab", "/etc/sysconfig/ifconfig.enX0",
                           "/etc/hostname", "/etc/hosts"}
     # the host's ifconfig.enp3s0 is the base of the guest's, with the guest's interface
@@ -49,9 +50,9 @@ def test_systemd_tree_skips_inittab_and_network_and_says_so(tmp_path: Path):
     (tmp_path / "sbin").mkdir()
     (tmp_path / "sbin/init").symlink_to("/lib/systemd/systemd")
     (tmp_path / "etc").mkdir()
-    plan = prepare.plan_edits(GuestRoot(tmp_path), OPTS)
+    plan = plan_edits(GuestRoot(tmp_path), OPTS)
     assert plan.system.init == detect.SYSTEMD
-    paths = [a.path for a in plan.actions if isinstance(a, prepare.WriteFile)]
+    paths = [a.path for a in plan.actions if isinstance(a, WriteFile)]
     assert "/etc/inittab" not in paths
     assert any(s.startswith("/etc/inittab") for s in plan.skipped)
     assert any(s.startswith("network") for s in plan.skipped)
@@ -62,7 +63,7 @@ def test_existing_links_and_non_empty_var_run(tmp_path: Path):
     (tmp_path / "var/lock").symlink_to("../run/lock")
     (tmp_path / "var/run").mkdir()
     (tmp_path / "var/run/pid").write_text("1\n")
-    plan = prepare.plan_edits(GuestRoot(tmp_path), OPTS)
+    plan = plan_edits(GuestRoot(tmp_path), OPTS)
     assert any(d.startswith("/var/lock -> ../run/lock") for d in plan.done)
     assert any(s.startswith("/var/run -> /run") for s in plan.skipped)
 
@@ -70,7 +71,7 @@ def test_existing_links_and_non_empty_var_run(tmp_path: Path):
 def test_hostile_links_are_problems_not_edits(tmp_path: Path):
     (tmp_path / "etc").symlink_to("/etc")
     (tmp_path / "dev").symlink_to("/dev")
-    plan = prepare.plan_edits(GuestRoot(tmp_path), OPTS)
+    plan = plan_edits(GuestRoot(tmp_path), OPTS)
     assert any(p.startswith("/etc/fstab") for p in plan.problems)
     assert any(p.startswith("/dev") for p in plan.problems)
     assert not [a for a in plan.actions if a.path.startswith(("/etc", "/dev"))]
@@ -79,8 +80,8 @@ def test_hostile_links_are_problems_not_edits(tmp_path: Path):
 def test_linked_file_is_replaced_and_said(tmp_path: Path):
     lfs_tree(tmp_path)
     os.symlink("../../../../../../etc/inittab", tmp_path / "etc/fstab")
-    plan = prepare.plan_edits(GuestRoot(tmp_path), OPTS)
-    fstab = next(a for a in plan.actions if isinstance(a, prepare.WriteFile)
+    plan = plan_edits(GuestRoot(tmp_path), OPTS)
+    fstab = next(a for a in plan.actions if isinstance(a, WriteFile)
                  and a.path == "/etc/fstab")
     assert "symlink to ../../../../../../etc/inittab" in fstab.describe()
     assert fstab.old == "1:2345:respawn:/sbin/agetty tty1 9600\n"  # what the guest reads
