@@ -57,6 +57,9 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
     p.add_argument("--vif", action="append", metavar="SPEC",
                    help="a vif for the xl config (default: '' as in the hint)")
     p.add_argument("--ramdisk", metavar="FILE", help="an initramfs for the xl config")
+    p.add_argument("--force", action="store_true", help="replace an xl config already there "
+                   "that says something else (a backup is kept; the same text is left as it "
+                   "is). Without it such a config is refused before anything is built")
     p.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"), default="pv",
                    help="how Xen runs it (xl.cfg's type). pv (default, the hint's): Xen "
                    "starts --kernel, console hvc0. pvh: the same with type = \"pvh\" (the "
@@ -112,7 +115,8 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                         config["guest.memory"], tuple(args.vif or [""]), args.ramdisk,
                         args.guest_type, args.boot_kernel)
     # SIGTERM unwinds like Ctrl-C (cli.main): mounts are unmounted and loops detached.
-    return show(prepare.prepare_guest(args.snapshot, request, opts, xl))
+    return show(prepare.prepare_guest(args.snapshot, request, opts, xl,
+                                      replace_config=args.force))
 
 
 def show(report: prepare.Report) -> int:
@@ -121,7 +125,7 @@ def show(report: prepare.Report) -> int:
     out = ui.stdout
     verb = "would" if run.dry_run() else "did"
     if run.dry_run():
-        for diff in report.diffs:
+        for diff in plan.diffs():
             out.print(diff, end="", markup=False)
     out.print(f"guest: {plan.system.init} ({plan.system.evidence})", markup=False)
     for action in plan.actions:

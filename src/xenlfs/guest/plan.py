@@ -104,6 +104,9 @@ class Plan:
     skipped: list[str] = field(default_factory=list)  # edits not made, with the reason
     problems: list[str] = field(default_factory=list)  # paths the guest cannot resolve
 
+    def diffs(self) -> list[str]:
+        return [a.diff() for a in self.actions if isinstance(a, WriteFile)]
+
 
 # The hint's `mkdir -pv {dev,proc,sys,run} mnt media/{floppy,cdrom}`, `install -dv -m 1777
 # tmp` and `mkdir -v boot` (boot stays empty: Xen loads the domU kernel from dom0).

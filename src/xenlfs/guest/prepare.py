@@ -20,7 +20,7 @@ from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.snapshot import formats
 from xenlfs.snapshot import manifest as manifests
 from xenlfs.snapshot.extract import confined
-from xenlfs.xl import cfg, check, write
+from xenlfs.xl import toolstack, write
 
 log = logging.getLogger("xenlfs.guest")
 
@@ -47,13 +47,14 @@ class Report:
     plan: plan.Plan | None = None
     xl_config: Path | None = None
     xl_note: str = ""
-    diffs: list[str] = field(default_factory=list)
     boot: str = ""  # how an HVM guest boots from its disk
     times: ui.StepTimes = field(default_factory=ui.StepTimes)
 
 
 def prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOptions,
-                  xl: XlRequest) -> Report:
+                  xl: XlRequest, *, replace_config: bool = False) -> Report:
+    """`replace_config` (--force): an xl config already there that says something else is
+    replaced (xl/write.config_change's rules)."""
     archive = Path(os.path.abspath(archive))
     if not archive.is_file():
         raise PreconditionError(f"the snapshot {archive} does not exist",
@@ -65,16 +66,17 @@ def prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOptio
     # Under the guest's lock from the first look on: a mount of this guest found now is a
     # leftover of a killed run, never one of a run still going.
     with volume.locked(opts.name):
-        return _prepare_guest(archive, request, opts, xl)
+        return _prepare_guest(archive, request, opts, xl, replace_config)
 
 
 def _prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOptions,
-                   xl: XlRequest) -> Report:
+                   xl: XlRequest, replace_config: bool) -> Report:
     times = ui.StepTimes()
     with ui.step("look at the snapshot and the target", times):
         content = storage.snapshot_content(archive)
         layout = storage.decide(request, content)
-        xl_text = render_xl_config(layout, opts, xl)  # refuses what xl would, before building
+        # Refused now, before anything is built: a config xl would refuse, another one there.
+        xl_change = xl_config(layout, opts, xl, replace=replace_config)
     report = Report(layout, times=times)
     opts = dataclasses.replace(opts, fstype=layout.fstype)
     if xl.boots_from_disk and (why := bootloader.needs_table(layout)):
@@ -117,9 +119,8 @@ def _prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOpti
                     log.warning("removing %s, made by this run that failed", layout.path)
                     layout.path.unlink(missing_ok=True)
                 raise
-    report.diffs = [a.diff() for a in report.plan.actions if isinstance(a, plan.WriteFile)]
     with ui.step("write the guest's xl config", times):
-        write_xl_config(report, opts, xl, xl_text)
+        write_xl_config(report, xl_change)
     return report
 
 
@@ -190,40 +191,32 @@ def _in_skeleton(name: str) -> bool:
     return len(parts) <= 2 or parts[0] == "etc" or parts[:2] == ["root", ".ssh"]
 
 
-def render_xl_config(layout: storage.Layout, opts: plan.GuestOptions,
-                     xl: XlRequest) -> str | None:
-    """The guest's xl config, or None when there is none to write. Raises UsageError for a
-    value xl would refuse (memory 0, ...)."""
+def xl_config(layout: storage.Layout, opts: plan.GuestOptions, xl: XlRequest, *,
+              replace: bool) -> files.FileChange | None:
+    """The change that writes the guest's xl config (CONFIG_DIR/NAME.cfg), or None when there
+    is none to write. Refuses (UsageError) what xl would (memory 0, a kernel of the wrong
+    kind, ...) and another config already there unless `replace`."""
     if layout.disk_spec is None or (not xl.kernel and not xl.boots_from_disk):
         return None
-    return write.render(guest_config(opts, xl, layout.disk_spec))
+    return write.config_change(toolstack.named_config(opts.name, xl.config_dir),
+                               write.render(guest_config(opts, xl, layout.disk_spec)),
+                               replace=replace)
 
 
-def write_xl_config(report: Report, opts: plan.GuestOptions, xl: XlRequest,
-                    new: str | None) -> None:
+def write_xl_config(report: Report, change: files.FileChange | None) -> None:
     layout = report.layout
     if layout.disk_spec is None:
         report.xl_note = "not written: a directory target is no Xen disk"
         return
-    if new is None:
+    if change is None:
         report.xl_note = ("not written: give --kernel (the domU kernel of hint step 4), e.g. "
                           f"--kernel /boot/vmlinuz-6.1-xen-domU; disk would be "
                           f"'{layout.disk_spec}'")
         return
-    path = xl.config_dir / f"{opts.name}.cfg"
-    found = check.check_config(cfg.parse(new, str(path)))
-    for finding in found.findings:
-        log.warning("%s", finding)
-    old = path.read_text() if path.is_file() else None
-    report.xl_config = path
-    if old == new:
-        report.xl_note = "already as needed"
-        return
-    report.diffs.append(files.unified_diff(str(path), old, new))
-    if not run.dry_run():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(path, new)
-    report.xl_note = "written" if old is None else "updated (backup kept)"
+    report.xl_config = change.path
+    write.write_config(change)
+    report.xl_note = ("already as needed" if not change.needed else
+                      "written" if change.old is None else "updated (backup kept)")
 
 
 def guest_config(opts: plan.GuestOptions, xl: XlRequest, disk: str) -> write.GuestConfig:
