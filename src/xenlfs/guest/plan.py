@@ -21,7 +21,6 @@ class GuestOptions:
     name: str
     hostname: str
     root_device: str = "/dev/xvda1"
-    fstype: str = "ext4"
     swap_device: str | None = None
     iface: str = "eth0"
     network: edits.Network = field(default_factory=edits.Network)
@@ -207,14 +206,16 @@ def plan_file(root: GuestRoot, plan: Plan, path: str, edit: Callable[[str | None
     plan.actions.append(WriteFile(path, old, new, mode, note.lstrip("; ")))
 
 
-def plan_edits(root: GuestRoot, opts: GuestOptions) -> Plan:
-    """Every step-5 edit this guest needs, and what is not done and why."""
+def plan_edits(root: GuestRoot, opts: GuestOptions, *, fstype: str = "ext4") -> Plan:
+    """Every step-5 edit this guest needs, and what is not done and why. `fstype`: the
+    filesystem the guest's root is on — a fact found on the target (or made there), kept
+    apart from what the user asked for."""
     system = detect.detect(root)
     plan = Plan(system)
     for step in (plan_directories, plan_links, plan_nodes):
         step(root, plan)
     plan_file(root, plan, "/etc/fstab",
-              lambda t: edits.fstab(t, root=opts.root_device, fstype=opts.fstype,
+              lambda t: edits.fstab(t, root=opts.root_device, fstype=fstype,
                                     swap=opts.swap_device), why="root on the guest's disk")
     if system.has_inittab:
         plan_file(root, plan, "/etc/inittab",

@@ -13,13 +13,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from xenlfs import files, run, snapshot, ui
+from xenlfs import files, run, ui
 from xenlfs.errors import PreconditionError
 from xenlfs.guest import bootloader, plan, storage, volume
 from xenlfs.guest.rootfs import GuestRoot
-from xenlfs.snapshot import formats
 from xenlfs.snapshot import manifest as manifests
-from xenlfs.snapshot.extract import confined
+from xenlfs.snapshot.extract import Archive, confined, extract, look
 from xenlfs.xl import toolstack, write
 
 log = logging.getLogger("xenlfs.guest")
@@ -55,30 +54,27 @@ def prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOptio
                   xl: XlRequest, *, replace_config: bool = False) -> Report:
     """`replace_config` (--force): an xl config already there that says something else is
     replaced (xl/write.config_change's rules)."""
-    archive = Path(os.path.abspath(archive))
-    if not archive.is_file():
-        raise PreconditionError(f"the snapshot {archive} does not exist",
+    path = Path(os.path.abspath(archive))
+    if not path.is_file():
+        raise PreconditionError(f"the snapshot {path} does not exist",
                                 hint="make one with: xenlfs snapshot create")
-    formats.detect(archive)
-    if os.geteuid() != 0 and not run.dry_run():
-        raise PreconditionError("preparing a guest needs root (devices, owners, nodes)",
-                                hint="run it again as root, or look first with --dry-run")
+    source = look(path)  # its format and root (a dry run looks without), once
     # Under the guest's lock from the first look on: a mount of this guest found now is a
     # leftover of a killed run, never one of a run still going.
     with volume.locked(opts.name):
-        return _prepare_guest(archive, request, opts, xl, replace_config)
+        return _prepare_guest(source, request, opts, xl, replace_config)
 
 
-def _prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOptions,
+def _prepare_guest(source: Archive, request: storage.Request, opts: plan.GuestOptions,
                    xl: XlRequest, replace_config: bool) -> Report:
     times = ui.StepTimes()
+    archive = source.path
     with ui.step("look at the snapshot and the target", times):
         content = storage.snapshot_content(archive)
         layout = storage.decide(request, content)
         # Refused now, before anything is built: a config xl would refuse, another one there.
         xl_change = xl_config(layout, opts, xl, replace=replace_config)
     report = Report(layout, times=times)
-    opts = dataclasses.replace(opts, fstype=layout.fstype)
     if xl.boots_from_disk and (why := bootloader.needs_table(layout)):
         raise PreconditionError(why, hint="use an image with one: --target IMAGE "
                                 "--partition-table dos, or boot it directly with --kernel FILE")
@@ -90,14 +86,15 @@ def _prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOpti
         if run.dry_run():
             with tempfile.TemporaryDirectory(prefix="xenlfs-plan-") as skeleton:
                 log.info("would extract %s into %s", archive, where)
-                extract_skeleton(archive, Path(skeleton))
-                report.plan = plan.plan_edits(GuestRoot(Path(skeleton)), opts)
+                extract_skeleton(source, Path(skeleton))
+                report.plan = plan.plan_edits(GuestRoot(Path(skeleton)), opts,
+                                              fstype=layout.fstype)
         else:
             _check_room(where, content, archive)
             with ui.step("extract the snapshot", times):
-                snapshot.extract(archive, where)
+                extract(source, where)
             with ui.step("edit the guest's files", times):
-                report.plan = plan.plan_edits(GuestRoot(where), opts)
+                report.plan = plan.plan_edits(GuestRoot(where), opts, fstype=layout.fstype)
                 plan.apply(GuestRoot(where), report.plan)
             if xl.boots_from_disk:
                 with ui.step("the guest's kernel and grub.cfg in its /boot", times):
@@ -165,22 +162,22 @@ def replaced_bytes(where: Path, names: list[str]) -> int:
     return total
 
 
-def extract_skeleton(archive: Path, dest: Path) -> None:
+def extract_skeleton(source: Archive, dest: Path) -> None:
     """For a dry run: only the entries step 5 looks at (top levels, etc/, root/.ssh)."""
-    names = member_names(archive)
+    names = member_names(source.path)
     wanted = [n for n in names if _in_skeleton(n)]
     listing = dest / ".xenlfs-members"
     listing.write_text("\n".join(wanted) + "\n", encoding="utf-8", errors="surrogateescape")
-    flag = formats.detect(archive).tar_flag
+    flag = source.compression.tar_flag
     argv = ["tar", "--extract", "--no-recursion", "--file=-", f"--directory={dest}",
             f"--files-from={listing}", *([flag] if flag else [])]
     # As root, the same jail as the real extraction; a user's dry run cannot make one, but
     # `dest` is a new private directory that holds no links of its own.
     jail: contextlib.AbstractContextManager[list[str]] = \
         confined(dest) if os.geteuid() == 0 else contextlib.nullcontext([])
-    with jail as prefix, open(archive, "rb") as source:
+    with jail as prefix, open(source.path, "rb") as stream:
         # Hard links to files left out fail, and only root can make nodes: harmless here.
-        tar = run.spawn([*prefix, *argv], stdin=source, stdout=subprocess.DEVNULL,
+        tar = run.spawn([*prefix, *argv], stdin=stream, stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL)
         tar.wait()
     listing.unlink()

@@ -85,3 +85,10 @@ def test_linked_file_is_replaced_and_said(tmp_path: Path):
                  and a.path == "/etc/fstab")
     assert "symlink to ../../../../../../etc/inittab" in fstab.describe()
     assert fstab.old == "1:2345:respawn:/sbin/agetty tty1 9600\n"  # what the guest reads
+
+
+def test_the_filesystem_found_is_given_apart_from_what_the_user_asked(tmp_path: Path):
+    assert not hasattr(OPTS, "fstype")  # a fact of the target, not an option
+    plan = plan_edits(GuestRoot(lfs_tree(tmp_path)), OPTS, fstype="ext3")
+    fstab = next(a for a in plan.actions if isinstance(a, WriteFile) and a.path == "/etc/fstab")
+    assert fstab.new.splitlines()[1].split()[:3] == ["/dev/xvda1", "/", "ext3"]
