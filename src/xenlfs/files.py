@@ -1,5 +1,9 @@
 """Writing host files so that a crash, Ctrl-C or a full disk never leaves a half-written file.
 
+A verb that edits a file the user owns says what it wants there as a FileChange (the text
+now, the text wanted) and applies it: the one place that writes such a file, and the one
+place --dry-run shows the diff instead.
+
 A path that is a symlink (a distribution's /boot/grub/grub.cfg -> ../grub2/grub.cfg) is
 followed: the file it names is the one replaced, with that file's mode and owner, so the
 link and whoever reads through it see the new text. (Guest files are not written here but
@@ -18,10 +22,12 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 
 from xenlfs import run
@@ -236,3 +242,47 @@ def unified_diff(path: str, old: str | None, new: str) -> str:
     )
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                    for line in lines)
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A host file the user owns (grub.cfg, a bootscript, an xl config, an ifconfig file):
+    its text now and the text a verb wants there. Building one reads only."""
+
+    path: Path
+    old: str | None  # None: there is no file yet
+    new: str
+    mode: int | None = None  # None: an existing file keeps its mode, a new one gets 0644
+    old_mode: int | None = None  # given when a different mode alone is a change to make
+
+    @classmethod
+    def to(cls, path: Path, new: str, *, what: str, mode: int | None = None) -> FileChange:
+        """The change that makes `path` hold `new`; `what` names the file in an error about
+        its bytes (read_text). What is not a regular file reads as absent: apply refuses it."""
+        path = Path(path)
+        return cls(path, read_text(path, what) if path.is_file() else None, new, mode)
+
+    @property
+    def needed(self) -> bool:
+        return self.old != self.new or (self.mode is not None and self.old_mode is not None
+                                        and self.old_mode != self.mode)
+
+    def diff(self) -> str:
+        return unified_diff(str(self.path), self.old, self.new) if self.old != self.new else ""
+
+    def apply(self) -> Path | None:
+        """Write the new text (write_atomic: a backup of the old file, the parent directories
+        made); under --dry-run write nothing and show the diff on stdout instead. Returns
+        the backup, if one was made. Nothing happens when nothing changes."""
+        if not self.needed:
+            return None
+        if run.dry_run():
+            sys.stdout.write(self.diff())
+            sys.stdout.flush()
+            return None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return write_atomic(self.path, self.new, mode=self.mode)
+        except PermissionError as e:
+            raise PreconditionError(f"cannot write {self.path}: {e.strerror}",
+                                    hint="run as root") from e

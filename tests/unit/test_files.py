@@ -124,3 +124,46 @@ def test_a_temp_file_left_by_a_killed_run_is_removed_by_the_next_write(tmp_path)
         fcntl.flock(held, fcntl.LOCK_EX)  # as a running xenlfs holds its own
         files.write_atomic(target, "new\n")
         assert not stale.exists() and busy.exists()
+
+
+def test_a_file_change_writes_with_a_backup_and_makes_its_directory(tmp_path):
+    target = tmp_path / "etc/xen/g.cfg"
+    new = files.FileChange.to(target, "one\n", what="a test file")
+    assert new.old is None and new.needed and new.diff().startswith("--- /dev/null")
+    assert new.apply() is None and target.read_text() == "one\n"
+    again = files.FileChange.to(target, "one\n", what="a test file")
+    assert not again.needed and again.diff() == "" and again.apply() is None
+    assert not files.backups_of(target)  # nothing to change: nothing written, no backup
+    changed = files.FileChange.to(target, "two\n", what="a test file")
+    backup = changed.apply()
+    assert backup is not None and backup.read_text() == "one\n"
+    assert target.read_text() == "two\n"
+
+
+def test_a_file_change_under_dry_run_shows_its_diff_and_writes_nothing(tmp_path, capsys):
+    target = tmp_path / "grub.cfg"
+    target.write_text("old\n")
+    with run.dry_run_as(True):
+        files.FileChange.to(target, "new\n", what="a grub.cfg").apply()
+    assert target.read_text() == "old\n" and not files.backups_of(target)
+    out = capsys.readouterr().out
+    assert f"+++ b/{str(target).lstrip('/')}" in out and "-old" in out and "+new" in out
+
+
+def test_a_mode_alone_is_a_change_only_when_the_old_mode_is_given(tmp_path):
+    target = tmp_path / "create"
+    target.write_text("#!/bin/sh\n")
+    target.chmod(0o644)
+    assert not files.FileChange(target, "#!/bin/sh\n", "#!/bin/sh\n", 0o755).needed
+    change = files.FileChange(target, "#!/bin/sh\n", "#!/bin/sh\n", 0o755, old_mode=0o644)
+    assert change.needed and change.diff() == ""
+    change.apply()
+    assert target.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_file_change_over_what_is_not_a_file_is_refused(tmp_path):
+    (tmp_path / "d").mkdir()
+    change = files.FileChange.to(tmp_path / "d", "x\n", what="a test file")
+    assert change.old is None
+    with pytest.raises(PreconditionError, match="directory"):
+        change.apply()

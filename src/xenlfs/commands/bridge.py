@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from xenlfs import files, run, settings, ui
+from xenlfs import run, settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.host import bridge
 
@@ -38,24 +38,20 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 def setup_bridge(args: argparse.Namespace, config: settings.Config) -> int:
     iface, name = config.bridge.iface, config.bridge.bridge
     plan = bridge.plan_setup(args.root, iface, name)
-    if plan.text == plan.old_target and plan.retire_to is None and plan.service is None:
-        ui.stderr.print(f"{plan.target} is already set up, nothing to do")
+    if not plan.needed:
+        ui.stderr.print(f"{plan.target.path} is already set up, nothing to do")
         return 0
     if plan.service is not None:
-        ui.stderr.print(f"{plan.service.parent} has no bridge service (BLFS's bootscripts are "
-                        f"not installed): xenlfs {'would write' if run.dry_run() else 'writes'}"
-                        f" its own, {plan.service}")
+        ui.stderr.print(f"{plan.service.path.parent} has no bridge service (BLFS's bootscripts "
+                        f"are not installed): xenlfs {'would write' if run.dry_run() else 'writes'}"
+                        f" its own, {plan.service.path}")
+    bridge.apply_setup(plan)
     if run.dry_run():
-        if plan.service is not None:
-            sys.stdout.write(files.unified_diff(str(plan.service), None, bridge.BRIDGE_SERVICE))
-        if plan.text != plan.old_target:
-            sys.stdout.write(files.unified_diff(str(plan.target), plan.old_target, plan.text))
         if plan.retire_to:
             sys.stdout.write(f"mv {plan.source} {plan.retire_to}\n")
         return 0
-    bridge.apply_setup(plan)
-    ui.stderr.print(f"wrote {plan.target}" + (f"; moved {plan.source} to {plan.retire_to}"
-                                              if plan.retire_to else ""))
+    ui.stderr.print(f"wrote {plan.target.path}" + (f"; moved {plan.source} to {plan.retire_to}"
+                                                   if plan.retire_to else ""))
     ui.stderr.print(f"apply it now with: ifdown {iface}; ifup {name}")
     return 0
 

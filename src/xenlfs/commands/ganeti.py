@@ -63,11 +63,11 @@ def install_os(args: argparse.Namespace, config: settings.Config) -> int:
     wanted = provider.provider_files(command, provider_dir, usable,
                                      os.environ.get("PYTHONPATH") or None)
     changes = provider.plan(provider_dir, wanted)
+    provider.install(changes)
     if run.dry_run():
         for change in changes:
-            ui.stdout.print(change.diff(), end="", markup=False)
-            ui.stdout.print(f"would write: {change.path} (mode {change.mode:o})", markup=False)
-    provider.install(provider_dir, changes)
+            ui.stdout.print(f"would write: {change.path} (mode {change.mode or 0o644:o})",
+                            markup=False)
     if not changes:
         ui.stdout.print(f"{provider_dir}: already as needed", markup=False)
     for archive in sorted(usable):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -62,16 +61,10 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
     remove.set_defaults(handler=remove_entry)
 
 
-def _write(path: Path, old: str, new: str) -> int:
-    if new == old:
-        ui.stderr.print(f"{path}: already up to date, nothing to do")
-        return 0
-    if run.dry_run():
-        grub.check_syntax(new, f"{path} (as xenlfs would write it)")
-        sys.stdout.write(files.unified_diff(str(path), old, new))
-        return 0
-    grub.write_cfg(path, old, new)
-    return 0
+def _write(change: files.FileChange) -> None:
+    if not change.needed:
+        ui.stderr.print(f"{change.path}: already up to date, nothing to do")
+    grub.write_cfg(change)
 
 
 def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
@@ -86,7 +79,7 @@ def add_entry(args: argparse.Namespace, config: settings.Config) -> int:
         raise UsageError("--once and --default contradict each other",
                          hint="--once: Xen on the next boot only; --default: Xen from now on")
     new = grub.plan_add(old, entry, args.default, args.once)
-    _write(path, old, new)
+    _write(files.FileChange(path, old, new))
     if args.once and grub.next_entry(path) != entry.id:
         grub.boot_once(path, entry.id)
         if not run.dry_run():
@@ -112,7 +105,7 @@ def list_entries(args: argparse.Namespace, config: settings.Config) -> int:
 def remove_entry(args: argparse.Namespace, config: settings.Config) -> int:
     path = config.grub.grub_cfg
     old = grub.read_cfg(path)
-    _write(path, old, grub.without(old, grub.check_id(args.id)))
+    _write(files.FileChange(path, old, grub.without(old, grub.check_id(args.id))))
     if grub.next_entry(path) == args.id:
         run.run(["grub-editenv", str(grub.grubenv(path)), "unset", "next_entry"], writes=True)
     return 0

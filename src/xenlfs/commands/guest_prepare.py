@@ -12,7 +12,7 @@ from xenlfs.errors import UsageError
 from xenlfs.xl import name as guest_name
 
 if TYPE_CHECKING:
-    from xenlfs.guest import flow
+    from xenlfs.guest import prepare
 
 
 def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
@@ -57,6 +57,9 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
     p.add_argument("--vif", action="append", metavar="SPEC",
                    help="a vif for the xl config (default: '' as in the hint)")
     p.add_argument("--ramdisk", metavar="FILE", help="an initramfs for the xl config")
+    p.add_argument("--force", action="store_true", help="replace an xl config already there "
+                   "that says something else (a backup is kept; the same text is left as it "
+                   "is). Without it such a config is refused before anything is built")
     p.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"), default="pv",
                    help="how Xen runs it (xl.cfg's type). pv (default, the hint's): Xen "
                    "starts --kernel, console hvc0. pvh: the same with type = \"pvh\" (the "
@@ -77,7 +80,7 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
 
 def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     # Imported here: `xenlfs guest list` in the lab's slow dom0 should not pay for step 5.
-    from xenlfs.guest import edits, flow, prepare, storage
+    from xenlfs.guest import edits, plan, prepare, storage
 
     # Every value is checked here, before a volume is made or a mount is done.
     try:
@@ -102,26 +105,27 @@ def prepare_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     table = args.partition_table or ("dos" if args.guest_type == "hvm" else "none")
     request = storage.Request(args.name, args.target, args.vg, size, table,
                               args.mkfs, args.yes)
-    opts = prepare.GuestOptions(
+    opts = plan.GuestOptions(
         name=args.name, hostname=edits.check_hostname(args.hostname or args.name),
         swap_device=args.swap, iface=edits.check_iface(config.guest.iface),
         network=edits.Network(args.dhcp, args.ip, args.gateway, args.broadcast),
         root_password_hash=args.root_password_hash, ssh_key=ssh_key,
         console="ttyS0" if args.guest_type == "hvm" else "hvc0")
-    xl = flow.XlRequest(config.xl.config_dir, config.guest.kernel,
-                        config.guest.memory, tuple(args.vif or [""]), args.ramdisk,
-                        args.guest_type, args.boot_kernel)
+    xl = prepare.XlRequest(config.xl.config_dir, config.guest.kernel,
+                           config.guest.memory, tuple(args.vif or [""]), args.ramdisk,
+                           args.guest_type, args.boot_kernel)
     # SIGTERM unwinds like Ctrl-C (cli.main): mounts are unmounted and loops detached.
-    return show(flow.prepare_guest(args.snapshot, request, opts, xl))
+    return show(prepare.prepare_guest(args.snapshot, request, opts, xl,
+                                      replace_config=args.force))
 
 
-def show(report: flow.Report) -> int:
+def show(report: prepare.Report) -> int:
     plan = report.plan
     assert plan is not None
     out = ui.stdout
     verb = "would" if run.dry_run() else "did"
     if run.dry_run():
-        for diff in report.diffs:
+        for diff in plan.diffs():
             out.print(diff, end="", markup=False)
     out.print(f"guest: {plan.system.init} ({plan.system.evidence})", markup=False)
     for action in plan.actions:

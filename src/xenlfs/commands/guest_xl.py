@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
-from typing import TextIO
 
 from xenlfs import files, run, settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_json
 from xenlfs.errors import UsageError
-from xenlfs.xl import cfg, check, toolstack, write
+from xenlfs.xl import check, finding, toolstack, write
 from xenlfs.xl import name as guest_name
 
 
@@ -53,8 +51,8 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
                    help="change KEY in an existing file, keeping its comments and order")
     p.add_argument("-o", "--output", type=Path, metavar="FILE",
                    help="write here instead of CONFIG_DIR/NAME.cfg")
-    p.add_argument("--force", action="store_true", help="replace an existing file (a backup "
-                   "is kept)")
+    p.add_argument("--force", action="store_true", help="replace an existing file that says "
+                   "something else (a backup is kept); the same text is left as it is")
     add_dry_run(p)
 
     p = verb("create", "start a guest (xl create) after checking its config", create_cmd,
@@ -81,19 +79,6 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
     add_dry_run(p)
 
 
-def print_findings(reports: list[check.Report], stream: TextIO | None = None) -> None:
-    """Each finding on one line, to stderr (warnings about a file being written) or to
-    `stream` (when the findings are the report)."""
-    out = stream or sys.stderr
-    findings = [f for report in reports for f in report.findings]
-    if findings and ui.plain(out):  # in one write: a line at a time through rich is slow
-        out.write("".join(f"{f}\n" for f in findings))
-        out.flush()
-        return
-    for f in findings:
-        ui.say(str(f), style="red" if f.severity == "error" else "yellow", stream=out)
-
-
 def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     host = toolstack.host()  # in dom0: the CPUs and NUMA nodes xl will see
     reports = [check.check_file(path, host) for path in args.files]
@@ -106,7 +91,7 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
                         "findings": [vars(f) for f in r.findings],
                         "guest": r.guest.to_json() if r.guest else None} for r in reports])
     else:
-        print_findings(reports, sys.stdout)
+        finding.show((f for r in reports for f in r.findings), sys.stdout)
         for r in reports:
             errors = sum(f.severity == "error" for f in r.findings)
             warnings = len(r.findings) - errors
@@ -117,14 +102,14 @@ def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 
 def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     target = toolstack.config_path(args.guest, config.xl.config_dir)
-    old: str | None
     if args.edits:
         if not target.is_file():
             raise UsageError(f"--set edits an existing file; {target} does not exist",
                              hint="write it first: xenlfs guest config NAME --kernel ...")
         old = files.read_text(target, "an xl config file")
         new = write.set_values(old, str(target), [write.parse_assignment(e) for e in args.edits])
-        output = args.output or target
+        # --set changes the file it edits; another file named by --output needs --force
+        replace = args.force or (args.output or target) == target
     else:
         if config.guest.kernel is None and args.guest_type != "hvm":
             raise UsageError("a new config needs --kernel (or [guest] kernel in the config file)",
@@ -139,27 +124,18 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
             vcpus=args.vcpus, maxmem=args.maxmem, type=args.guest_type,
             others=(("serial", "pty"),) if args.guest_type == "hvm" else ())
         new = write.render(guest)
-        output = args.output or target
-        old = files.read_text(output, "an xl config file") if output.is_file() else None
-        if old is not None and not args.force and not run.dry_run():
-            raise UsageError(f"{output} exists", hint="edit it with --set KEY=VALUE, or "
-                             "replace it with --force (a backup is kept)")
-    report = check.check_config(cfg.parse(new, str(output)))
-    print_findings([report])
-    if not report.ok:
-        raise UsageError(f"not writing {output}: xl would refuse it")
-    if run.dry_run():
-        print(files.unified_diff(str(output), old, new), end="")
-        return 0
-    os.makedirs(output.parent, exist_ok=True)
-    files.write_atomic(output, new)
+        replace = args.force
+    change = write.config_change(args.output or target, new, replace=replace)
+    write.write_config(change)
+    if not change.needed:
+        ui.stderr.print(f"{change.path}: already as needed, nothing to do")
     return 0
 
 
 def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     path = toolstack.config_path(args.guest, config.xl.config_dir)
     report = toolstack.checked(path)
-    print_findings([report])
+    finding.show(report.findings)
     name = report.guest.name if report.guest else path.stem
     if not run.dry_run():
         toolstack.require_dom0()

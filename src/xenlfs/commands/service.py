@@ -7,7 +7,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from xenlfs import files, run, settings, ui
+from xenlfs import run, settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.host import service
 
@@ -36,17 +36,15 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
 
 def install_script(args: argparse.Namespace, config: settings.Config) -> int:
     plan = service.plan_install(args.root, config.service.xen_prefix)
-    old, links = service.pending(plan)
-    if old is None and not links:
+    script, links = service.pending(plan)
+    if script is None and not links:
         ui.stderr.print(f"{plan.script} is installed and enabled, nothing to do")
         return 0
+    service.apply_install(plan)
     if run.dry_run():
-        if old is not None:
-            sys.stdout.write(files.unified_diff(str(plan.script), old or None, plan.text))
         for link, target in links:
             sys.stdout.write(f"ln -sfn {target} {link}\n")
         return 0
-    service.apply_install(plan)
     ui.stderr.print(f"installed {plan.script}" + "".join(f"\n  {link} -> {target}"
                                                          for link, target in links))
     return 0

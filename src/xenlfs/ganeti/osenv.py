@@ -15,7 +15,7 @@ from pathlib import Path
 
 from xenlfs.errors import UsageError
 from xenlfs.ganeti import provider
-from xenlfs.guest import edits, prepare
+from xenlfs.guest import edits, plan
 
 PARAMETER_NAMES = tuple(name for name, _ in provider.PARAMETERS)
 
@@ -89,11 +89,11 @@ class Instance:
     def hostname(self) -> str:
         return self.params.get("hostname") or self.name.split(".", 1)[0]
 
-    def guest_options(self, iface: str) -> prepare.GuestOptions:
+    def guest_options(self, iface: str) -> plan.GuestOptions:
         ip = self.params.get("ip")
         network = edits.Network(dhcp=ip == "dhcp", ip=ip if ip and ip != "dhcp" else None,
                                 gateway=self.params.get("gateway"))
-        return prepare.GuestOptions(
+        return plan.GuestOptions(
             name=self.name, hostname=edits.check_hostname(self.hostname),
             root_device=self.root_device, swap_device=self.params.get("swap"), iface=iface,
             network=network, root_password_hash=self.params.get("root_password_hash"),

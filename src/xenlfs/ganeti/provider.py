@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from xenlfs import files, run
+from xenlfs import files
 from xenlfs.errors import UsageError
 from xenlfs.snapshot import formats
 
@@ -111,36 +111,24 @@ def read_variants(provider_dir: Path) -> dict[str, Path]:
     return out
 
 
-@dataclass(frozen=True)
-class Change:
-    path: Path
-    old: str | None
-    new: str
-    mode: int
-
-    def diff(self) -> str:
-        return files.unified_diff(str(self.path), self.old, self.new)
-
-
-def plan(provider_dir: Path, wanted: list[ProviderFile]) -> list[Change]:
+def plan(provider_dir: Path, wanted: list[ProviderFile]) -> list[files.FileChange]:
     """The files whose text or mode differs from what is there (reads only)."""
     if provider_dir.exists() and not provider_dir.is_dir():
         raise UsageError(f"{provider_dir} exists and is not a directory")
     changes = []
     for item in wanted:
         path = provider_dir / item.name
-        old = None
+        old, old_mode = None, None
         if path.is_file():
             old = path.read_text(encoding="utf-8", errors="surrogateescape")
-            if old == item.text and path.stat().st_mode & 0o777 == item.mode:
-                continue
-        changes.append(Change(path, old, item.text, item.mode))
+            old_mode = path.stat().st_mode & 0o777
+        change = files.FileChange(path, old, item.text, item.mode, old_mode)
+        if change.needed:
+            changes.append(change)
     return changes
 
 
-def install(provider_dir: Path, changes: list[Change]) -> None:
-    if run.dry_run():
-        return
-    provider_dir.mkdir(parents=True, exist_ok=True)
+def install(changes: list[files.FileChange]) -> None:
+    """Each change written (its directory made); under --dry-run each diff shown."""
     for change in changes:
-        files.write_atomic(change.path, change.new, mode=change.mode)
+        change.apply()

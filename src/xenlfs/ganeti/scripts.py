@@ -1,6 +1,6 @@
 """What each OS script does, on the instance Ganeti's environment names.
 
-    create  step 5 (guest/flow.py) from the variant's snapshot onto DISK_0_PATH: a new ext4
+    create  step 5 (guest/prepare.py) from the variant's snapshot onto DISK_0_PATH: a new ext4
             over whatever is there (Ganeti hands a new disk, or the old one on reinstall)
     rename  the guest's hostname and hosts, inside its root (guest/rootfs.py)
     export  disk 0: the guest's root, read-only, as one archive in the snapshot format on
@@ -21,7 +21,7 @@ from typing import IO
 from xenlfs import run
 from xenlfs.errors import PreconditionError, UsageError
 from xenlfs.ganeti import osenv, provider
-from xenlfs.guest import detect, edits, flow, prepare, storage, volume
+from xenlfs.guest import detect, edits, plan, prepare, storage, volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.snapshot import create, formats
 from xenlfs.snapshot import excludes as ex
@@ -71,15 +71,15 @@ def verify(provider_dir: Path, env: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def create_guest(provider_dir: Path, env: Mapping[str, str], iface: str) -> flow.Report:
+def create_guest(provider_dir: Path, env: Mapping[str, str], iface: str) -> prepare.Report:
     inst = osenv.instance(env)
     archive = snapshot_for(provider_dir, inst.variant)
     log.info("instance %s: snapshot %s onto %s (%s)%s", inst.name, archive, inst.disk,
              inst.disk_backend or "backend not given", ", reinstall" if inst.reinstall else "")
     request = _new_root(inst)
     # Ganeti writes the instance's Xen config itself: no kernel, so no xl config is written.
-    no_xl = flow.XlRequest(config_dir=Path("/nonexistent"), kernel=None, memory=0)
-    report = flow.prepare_guest(archive, request, inst.guest_options(iface), no_xl)
+    no_xl = prepare.XlRequest(config_dir=Path("/nonexistent"), kernel=None, memory=0)
+    report = prepare.prepare_guest(archive, request, inst.guest_options(iface), no_xl)
     report.xl_note = ""
     return report
 
@@ -111,15 +111,15 @@ def _existing(inst: osenv.Instance, *, read_only: bool = False) -> storage.Layou
     return dataclasses.replace(layout, read_only=read_only)
 
 
-def set_hostname(root: GuestRoot, hostname: str) -> prepare.Plan:
-    plan = prepare.Plan(detect.detect(root))
-    prepare.plan_file(root, plan, "/etc/hostname", lambda _t: edits.hostname(hostname))
-    prepare.plan_file(root, plan, "/etc/hosts", lambda t: edits.hosts(t, hostname))
-    prepare.apply(root, plan)
-    return plan
+def set_hostname(root: GuestRoot, hostname: str) -> plan.Plan:
+    edit = plan.Plan(detect.detect(root))
+    plan.plan_file(root, edit, "/etc/hostname", lambda _t: edits.hostname(hostname))
+    plan.plan_file(root, edit, "/etc/hosts", lambda t: edits.hosts(t, hostname))
+    plan.apply(root, edit)
+    return edit
 
 
-def rename_guest(env: Mapping[str, str]) -> prepare.Plan:
+def rename_guest(env: Mapping[str, str]) -> plan.Plan:
     inst = osenv.instance(env)
     log.info("instance %s (was %s): hostname %s", inst.name, env.get("OLD_INSTANCE_NAME", "?"),
              inst.hostname)

@@ -1,7 +1,7 @@
 """The hint's hand edits of the guest's files, one small pure function each (text in, text out).
 
 Each is idempotent: run on its own output it changes nothing, so a second `guest prepare`
-converges. Which of them applies to a snapshot is decided in prepare.py.
+converges. Which of them applies to a snapshot is decided in plan.py.
 """
 
 from __future__ import annotations

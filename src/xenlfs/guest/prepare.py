@@ -1,262 +1,234 @@
-"""The hint's step 5 inside the extracted tree: a plan of edits computed from what is there
-(reading only, through the confined GuestRoot), then applied in one place.
-
-The plan is a list of actions, each small and named after the hint's line it stands for,
-plus notes on what was not done and why."""
+"""Hint step 5 from end to end: decide the target, attach it, extract the snapshot, plan and
+apply the edits, write the guest's xl config — as a flat list of timed steps."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import logging
 import os
 import stat
-from collections.abc import Callable
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from xenlfs import files
-from xenlfs.guest import detect, edits
-from xenlfs.guest.rootfs import GuestPathError, GuestRoot, Node
+from xenlfs import files, run, ui
+from xenlfs.errors import PreconditionError
+from xenlfs.guest import bootloader, plan, storage, volume
+from xenlfs.guest.rootfs import GuestRoot
+from xenlfs.snapshot import manifest as manifests
+from xenlfs.snapshot.extract import Archive, confined, extract, look
+from xenlfs.xl import toolstack, write
 
-
-@dataclass(frozen=True)
-class GuestOptions:
-    name: str
-    hostname: str
-    root_device: str = "/dev/xvda1"
-    fstype: str = "ext4"
-    swap_device: str | None = None
-    iface: str = "eth0"
-    network: edits.Network = field(default_factory=edits.Network)
-    root_password_hash: str | None = None
-    ssh_key: str | None = None
-    console: str = "hvc0"
+log = logging.getLogger("xenlfs.guest")
 
 
 @dataclass(frozen=True)
-class Mkdir:
-    path: str
-    mode: int
+class XlRequest:
+    config_dir: Path
+    kernel: str | None
+    memory: int  # MiB
+    vifs: tuple[str, ...] = ("",)
+    ramdisk: str | None = None
+    type: str = "pv"  # pv (the hint's), pvh or hvm
+    boot_kernel: Path | None = None  # hvm from its disk: copied into the guest's /boot
 
-    def describe(self) -> str:
-        return f"mkdir -m {self.mode:o} {self.path}"
-
-    def apply(self, root: GuestRoot) -> None:
-        root.mkdir(self.path, self.mode)
-
-
-@dataclass(frozen=True)
-class Symlink:
-    path: str
-    target: str
-    replace: bool = False  # an empty directory or a wrong link is there
-
-    def describe(self) -> str:
-        return f"ln -s{'f' if self.replace else ''} {self.target} {self.path}"
-
-    def apply(self, root: GuestRoot) -> None:
-        if self.replace:
-            root.remove(self.path)
-        root.symlink(self.path, self.target)
-
-
-@dataclass(frozen=True)
-class CharDevice:
-    path: str
-    mode: int
-    major: int
-    minor: int
-    replace: bool = False
-
-    def describe(self) -> str:
-        return f"mknod -m {self.mode:o} {self.path} c {self.major} {self.minor}"
-
-    def apply(self, root: GuestRoot) -> None:
-        if self.replace:
-            root.remove(self.path)
-        root.mknod(self.path, self.mode, self.major, self.minor)
-
-
-@dataclass(frozen=True)
-class WriteFile:
-    path: str
-    old: str | None
-    new: str
-    mode: int = 0o644
-    why: str = ""
-
-    def describe(self) -> str:
-        return f"{'edit' if self.old is not None else 'write'} {self.path}" + \
-            (f" ({self.why})" if self.why else "")
-
-    def diff(self) -> str:
-        return files.unified_diff(self.path, self.old, self.new)
-
-    def apply(self, root: GuestRoot) -> None:
-        root.write_text(self.path, self.new, mode=self.mode)
-
-
-Action = Mkdir | Symlink | CharDevice | WriteFile
+    @property
+    def boots_from_disk(self) -> bool:
+        """An HVM guest without kernel=: its BIOS boots GRUB from its own disk."""
+        return self.type == "hvm" and not self.kernel
 
 
 @dataclass
-class Plan:
-    system: detect.System
-    actions: list[Action] = field(default_factory=list)
-    done: list[str] = field(default_factory=list)  # edits already in place
-    skipped: list[str] = field(default_factory=list)  # edits not made, with the reason
-    problems: list[str] = field(default_factory=list)  # paths the guest cannot resolve
+class Report:
+    layout: storage.Layout
+    plan: plan.Plan | None = None
+    xl_config: Path | None = None
+    xl_note: str = ""
+    boot: str = ""  # how an HVM guest boots from its disk
+    times: ui.StepTimes = field(default_factory=ui.StepTimes)
 
 
-# The hint's `mkdir -pv {dev,proc,sys,run} mnt media/{floppy,cdrom}`, `install -dv -m 1777
-# tmp` and `mkdir -v boot` (boot stays empty: Xen loads the domU kernel from dom0).
-DIRECTORIES = (("/dev", 0o755), ("/proc", 0o555), ("/sys", 0o555), ("/run", 0o755),
-               ("/mnt", 0o755), ("/media/floppy", 0o755), ("/media/cdrom", 0o755),
-               ("/tmp", 0o1777), ("/boot", 0o755))
-# The hint writes `ln -sv run var/run`, which from var/ points at itself; LFS's book links
-# to /run and /run/lock, which is what the guest needs.
-LINKS = (("/var/run", "/run"), ("/var/lock", "/run/lock"))
-NODES = (("/dev/console", 0o600, 5, 1), ("/dev/null", 0o666, 1, 3))
+def prepare_guest(archive: Path, request: storage.Request, opts: plan.GuestOptions,
+                  xl: XlRequest, *, replace_config: bool = False) -> Report:
+    """`replace_config` (--force): an xl config already there that says something else is
+    replaced (xl/write.config_change's rules)."""
+    path = Path(os.path.abspath(archive))
+    if not path.is_file():
+        raise PreconditionError(f"the snapshot {path} does not exist",
+                                hint="make one with: xenlfs snapshot create")
+    source = look(path)  # its format and root (a dry run looks without), once
+    # Under the guest's lock from the first look on: a mount of this guest found now is a
+    # leftover of a killed run, never one of a run still going.
+    with volume.locked(opts.name):
+        return _prepare_guest(source, request, opts, xl, replace_config)
 
 
-def _node(root: GuestRoot, plan: Plan, path: str, *, follow: bool = True) -> Node | None:
-    try:
-        return root.node(path, follow=follow)
-    except GuestPathError as e:
-        plan.problems.append(f"{path}: {e.message}; not changed")
+def _prepare_guest(source: Archive, request: storage.Request, opts: plan.GuestOptions,
+                   xl: XlRequest, replace_config: bool) -> Report:
+    times = ui.StepTimes()
+    archive = source.path
+    with ui.step("look at the snapshot and the target", times):
+        content = storage.snapshot_content(archive)
+        layout = storage.decide(request, content)
+        # Refused now, before anything is built: a config xl would refuse, another one there.
+        xl_change = xl_config(layout, opts, xl, replace=replace_config)
+    report = Report(layout, times=times)
+    if xl.boots_from_disk and (why := bootloader.needs_table(layout)):
+        raise PreconditionError(why, hint="use an image with one: --target IMAGE "
+                                "--partition-table dos, or boot it directly with --kernel FILE")
+    log.info("target: %s %s%s%s", layout.kind, layout.path,
+             f", new, {layout.size // storage.MiB} MiB" if layout.create else "",
+             "" if layout.kind == "dir" else f", make {layout.mkfs}" if layout.mkfs
+             else f", keep its {layout.fstype}")
+    with volume.attached(layout, opts.name) as where:
+        if run.dry_run():
+            with tempfile.TemporaryDirectory(prefix="xenlfs-plan-") as skeleton:
+                log.info("would extract %s into %s", archive, where)
+                extract_skeleton(source, Path(skeleton))
+                report.plan = plan.plan_edits(GuestRoot(Path(skeleton)), opts,
+                                              fstype=layout.fstype)
+        else:
+            _check_room(where, content, archive)
+            with ui.step("extract the snapshot", times):
+                extract(source, where)
+            with ui.step("edit the guest's files", times):
+                report.plan = plan.plan_edits(GuestRoot(where), opts, fstype=layout.fstype)
+                plan.apply(GuestRoot(where), report.plan)
+            if xl.boots_from_disk:
+                with ui.step("the guest's kernel and grub.cfg in its /boot", times):
+                    kernel = bootloader.place_kernel(GuestRoot(where), xl.boot_kernel,
+                                                     opts.name)
+                    GuestRoot(where).write_text(bootloader.GRUB_CFG, bootloader.grub_cfg(
+                        opts.name, kernel, opts.root_device))
+                    report.boot = f"GRUB in {layout.path}'s MBR boots {kernel}"
+    if xl.boots_from_disk and run.dry_run():
+        log.info("would copy %s into the guest's /boot and write %s",
+                 xl.boot_kernel or "(the newest kernel in the guest's /boot)",
+                 bootloader.GRUB_CFG)
+    if xl.boots_from_disk:
+        with ui.step("install BIOS GRUB in the image's MBR (grub-install)", times):
+            try:
+                bootloader.install(layout.path, opts.name, layout.fstype)
+            except BaseException:
+                if layout.create and not run.dry_run():  # converge: the next run starts anew
+                    log.warning("removing %s, made by this run that failed", layout.path)
+                    layout.path.unlink(missing_ok=True)
+                raise
+    with ui.step("write the guest's xl config", times):
+        write_xl_config(report, xl_change)
+    return report
+
+
+def _check_room(where: Path, content: int, archive: Path) -> None:
+    st = os.statvfs(where)
+    free = st.f_bavail * st.f_frsize
+    if free >= content:
+        return
+    # Preparing it again: tar replaces each file (unlinking the old one first), so what the
+    # files already there take is room too.
+    free += replaced_bytes(where, member_names(archive))
+    if free < content:
+        raise PreconditionError(f"{where} has {free // storage.MiB} MiB free; the snapshot "
+                                f"needs about {content // storage.MiB} MiB",
+                                hint="use a bigger target, or --mkfs ext4 over an empty one")
+
+
+def member_names(archive: Path) -> list[str]:
+    """The archive's member names ('./etc/fstab'), from its manifest if it has one."""
+    sidecar = manifests.path_for(archive)
+    if sidecar.is_file():
+        return ["./" + e.path for e in manifests.read(sidecar).entries if e.path != "."]
+    listing: str = run.run(["tar", "--list", "--file", archive]).stdout
+    return listing.splitlines()
+
+
+def replaced_bytes(where: Path, names: list[str]) -> int:
+    """Bytes the regular files in `where` at these names take on its filesystem (each
+    hard-linked file once). Only looks (lstat); what lies on another filesystem is not
+    counted."""
+    device = os.stat(where).st_dev
+    seen: set[int] = set()
+    total = 0
+    for name in names:
+        try:
+            st = os.lstat(os.path.join(where, name))
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_dev == device and st.st_ino not in seen:
+            seen.add(st.st_ino)
+            total += st.st_blocks * 512
+    return total
+
+
+def extract_skeleton(source: Archive, dest: Path) -> None:
+    """For a dry run: only the entries step 5 looks at (top levels, etc/, root/.ssh)."""
+    names = member_names(source.path)
+    wanted = [n for n in names if _in_skeleton(n)]
+    listing = dest / ".xenlfs-members"
+    listing.write_text("\n".join(wanted) + "\n", encoding="utf-8", errors="surrogateescape")
+    flag = source.compression.tar_flag
+    argv = ["tar", "--extract", "--no-recursion", "--file=-", f"--directory={dest}",
+            f"--files-from={listing}", *([flag] if flag else [])]
+    # As root, the same jail as the real extraction; a user's dry run cannot make one, but
+    # `dest` is a new private directory that holds no links of its own.
+    jail: contextlib.AbstractContextManager[list[str]] = \
+        confined(dest) if os.geteuid() == 0 else contextlib.nullcontext([])
+    with jail as prefix, open(source.path, "rb") as stream:
+        # Hard links to files left out fail, and only root can make nodes: harmless here.
+        tar = run.spawn([*prefix, *argv], stdin=stream, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL)
+        tar.wait()
+    listing.unlink()
+
+
+def _in_skeleton(name: str) -> bool:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return len(parts) <= 2 or parts[0] == "etc" or parts[:2] == ["root", ".ssh"]
+
+
+def xl_config(layout: storage.Layout, opts: plan.GuestOptions, xl: XlRequest, *,
+              replace: bool) -> files.FileChange | None:
+    """The change that writes the guest's xl config (CONFIG_DIR/NAME.cfg), or None when there
+    is none to write. Refuses (UsageError) what xl would (memory 0, a kernel of the wrong
+    kind, ...) and another config already there unless `replace`."""
+    if layout.disk_spec is None or (not xl.kernel and not xl.boots_from_disk):
         return None
+    return write.config_change(toolstack.named_config(opts.name, xl.config_dir),
+                               write.render(guest_config(opts, xl, layout.disk_spec)),
+                               replace=replace)
 
 
-def plan_directories(root: GuestRoot, plan: Plan) -> None:
-    for path, mode in DIRECTORIES:
-        node = _node(root, plan, path)
-        if node is None:
-            continue
-        if node.kind == "dir":
-            if node.st is not None and stat.S_IMODE(node.st.st_mode) == mode:
-                plan.done.append(f"{path} exists (mode {mode:o})")
-            else:
-                plan.actions.append(Mkdir(path, mode))
-        elif node.st is None:
-            plan.actions.append(Mkdir(path, mode))
-        else:
-            plan.skipped.append(f"{path}: is a {node.kind}, not a directory; left alone")
-
-
-def plan_links(root: GuestRoot, plan: Plan) -> None:
-    for path, target in LINKS:
-        here = _node(root, plan, path, follow=False)
-        if here is None:
-            continue
-        if here.kind == "symlink":
-            try:
-                points_to = root.resolve(path)
-            except GuestPathError:
-                points_to = ""
-            if points_to == target:
-                plan.done.append(f"{path} -> {root.readlink(path)}")
-            else:
-                plan.actions.append(Symlink(path, target, replace=True))
-        elif here.st is None:
-            plan.actions.append(Symlink(path, target))
-        elif here.kind == "dir" and not root.listdir(path):
-            plan.actions.append(Symlink(path, target, replace=True))
-        else:
-            plan.skipped.append(f"{path} -> {target}: {path} is a non-empty {here.kind}; "
-                                "left alone (move its contents to /run and link it by hand)")
-
-
-def plan_nodes(root: GuestRoot, plan: Plan) -> None:
-    for path, mode, major, minor in NODES:
-        node = _node(root, plan, path, follow=False)
-        if node is None:
-            continue
-        st = node.st
-        if st is not None and node.kind == "char" and stat.S_IMODE(st.st_mode) == mode \
-                and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor):
-            plan.done.append(f"{path} is c {major} {minor} mode {mode:o}")
-        elif st is not None and node.kind == "dir":
-            plan.skipped.append(f"{path} is a directory; left alone")
-        else:
-            plan.actions.append(CharDevice(path, mode, major, minor, replace=st is not None))
-
-
-def plan_file(root: GuestRoot, plan: Plan, path: str, edit: Callable[[str | None], str], *,
-              mode: int = 0o644, why: str = "") -> None:
-    """Plan one file edit: read what the guest sees at `path`, compute the new text."""
-    try:
-        old = root.read_text(path)
-    except GuestPathError as e:
-        plan.problems.append(f"{path}: {e.message}; not edited")
+def write_xl_config(report: Report, change: files.FileChange | None) -> None:
+    layout = report.layout
+    if layout.disk_spec is None:
+        report.xl_note = "not written: a directory target is no Xen disk"
         return
-    except UnicodeDecodeError:
-        old = None
-    folder = root.resolve(path, follow=False).rsplit("/", 1)[0] or "/"
-    planned = {a.path for a in plan.actions if isinstance(a, Mkdir)}
-    if root.node(folder).kind != "dir" and folder not in planned:
-        plan.problems.append(f"{path}: its directory is {folder} in the guest, which does "
-                             "not exist; not edited")
+    if change is None:
+        report.xl_note = ("not written: give --kernel (the domU kernel of hint step 4), e.g. "
+                          f"--kernel /boot/vmlinuz-6.1-xen-domU; disk would be "
+                          f"'{layout.disk_spec}'")
         return
-    new = edit(old)
-    linked = root.node(path, follow=False).kind == "symlink"
-    if new == old and not linked:
-        plan.done.append(f"{path} already as needed")
-        return
-    note = why + ("; it was a symlink to " + root.readlink(path) + ", now a file"
-                  if linked else "")
-    plan.actions.append(WriteFile(path, old, new, mode, note.lstrip("; ")))
+    report.xl_config = change.path
+    write.write_config(change)
+    report.xl_note = ("already as needed" if not change.needed else
+                      "written" if change.old is None else "updated (backup kept)")
 
 
-def plan_edits(root: GuestRoot, opts: GuestOptions) -> Plan:
-    """Every step-5 edit this guest needs, and what is not done and why."""
-    system = detect.detect(root)
-    plan = Plan(system)
-    for step in (plan_directories, plan_links, plan_nodes):
-        step(root, plan)
-    plan_file(root, plan, "/etc/fstab",
-              lambda t: edits.fstab(t, root=opts.root_device, fstype=opts.fstype,
-                                    swap=opts.swap_device), why="root on the guest's disk")
-    if system.has_inittab:
-        plan_file(root, plan, "/etc/inittab",
-                  lambda t: edits.inittab(t or "", console=opts.console),
-                  why=f"a getty on {opts.console}")
-    else:
-        plan.skipped.append(f"/etc/inittab: {system.init} guest ({system.evidence}); not "
-                            "edited" + (f" — systemd starts a getty on {opts.console} by "
-                                        "itself when it is the kernel's console"
-                                        if system.init == detect.SYSTEMD else ""))
-    if system.init == detect.LFS:
-        plan_file(root, plan, f"/etc/sysconfig/ifconfig.{opts.iface}",
-                  lambda t: edits.ifconfig(t or _first_ifconfig(root, opts.iface),
-                                           iface=opts.iface, network=opts.network),
-                  why=f"interface {opts.iface}")
-    else:
-        plan.skipped.append(f"network: not an LFS-bootscripts guest ({system.evidence}); "
-                            f"configure {opts.iface} in its own way")
-    plan_file(root, plan, "/etc/hostname", lambda _t: edits.hostname(opts.hostname))
-    plan_file(root, plan, "/etc/hosts", lambda t: edits.hosts(t, opts.hostname))
-    if opts.root_password_hash:
-        hash_ = opts.root_password_hash
-        plan_file(root, plan, "/etc/shadow", lambda t: edits.shadow_root(t, hash_),
-                  mode=0o600, why="root's password")
-    if opts.ssh_key:
-        key = opts.ssh_key
-        ssh = _node(root, plan, "/root/.ssh")
-        if ssh is not None and ssh.kind != "dir":
-            plan.actions.append(Mkdir("/root/.ssh", 0o700))
-        plan_file(root, plan, "/root/.ssh/authorized_keys",
-                  lambda t: edits.authorized_keys(t, key), mode=0o600, why="root's SSH key")
-    return plan
-
-
-def _first_ifconfig(root: GuestRoot, iface: str) -> str | None:
-    """The host's own ifconfig.* (e.g. ifconfig.enp3s0) as a base for the guest's."""
-    for name in root.listdir("/etc/sysconfig"):
-        if name.startswith("ifconfig.") and name != f"ifconfig.{iface}":
-            try:
-                return root.read_text(f"/etc/sysconfig/{name}")
-            except GuestPathError:
-                continue
-    return None
-
-
-def apply(root: GuestRoot, plan: Plan) -> None:
-    for action in plan.actions:
-        action.apply(root)
+def guest_config(opts: plan.GuestOptions, xl: XlRequest, disk: str) -> write.GuestConfig:
+    """The xl config of each type: PV as the hint writes it; PVH the same with type = "pvh"
+    and the console named; HVM with its serial port, either booting GRUB from its disk (no
+    kernel line) or, with --kernel, through xl's direct kernel boot."""
+    pv = write.GuestConfig(name=opts.name, kernel=xl.kernel, memory=xl.memory, disks=(disk,),
+                           root=f"{opts.root_device} ro", vifs=xl.vifs, ramdisk=xl.ramdisk)
+    if xl.type == "pv":
+        return pv
+    if xl.type == "pvh":
+        return dataclasses.replace(pv, type="pvh", extra="console=hvc0")
+    serial: tuple[tuple[str, write.PlainValue], ...] = (("serial", "pty"),)
+    if xl.boots_from_disk:
+        return dataclasses.replace(pv, type="hvm", root=None, ramdisk=None,
+                                   others=(*serial, ("boot", "c")))
+    return dataclasses.replace(pv, type="hvm", extra=f"console={bootloader.SERIAL_CONSOLE}",
+                               others=serial)

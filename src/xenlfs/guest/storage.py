@@ -22,6 +22,7 @@ from pathlib import Path
 from xenlfs import run
 from xenlfs.errors import PreconditionError, UsageError
 from xenlfs.guest import inuse
+from xenlfs.snapshot import manifest as manifests
 
 log = logging.getLogger("xenlfs.guest")
 
@@ -55,6 +56,9 @@ class Layout:
     fstype: str = "ext4"
     vg: str | None = None
     read_only: bool = False  # mounted read-only (an export reads the guest, never changes it)
+    # The loop devices over an existing image when decide() looked (a killed run's, which
+    # attaching detaches); None: not looked yet.
+    loops: tuple[str, ...] | None = None
 
     @property
     def vdev(self) -> str:
@@ -82,12 +86,11 @@ def needed(content: int) -> int:
 
 def snapshot_content(archive: Path) -> int:
     """Bytes the snapshot's files take, from its manifest or else from tar's listing."""
-    manifest = archive.with_name(archive.name + ".manifest.jsonl")
-    if manifest.is_file():
-        with open(manifest, encoding="utf-8") as f:
-            meta = json.loads(f.readline())
-        if isinstance(meta.get("content_bytes"), int):
-            return int(meta["content_bytes"])
+    sidecar = manifests.path_for(archive)
+    if sidecar.is_file():
+        content = manifests.read(sidecar, meta_only=True).meta.get("content_bytes")
+        if isinstance(content, int):
+            return content
     total = 0
     listing = run.run(["tar", "--list", "--verbose", "--numeric-owner", "--file", archive])
     for line in listing.stdout.splitlines():
@@ -266,19 +269,20 @@ def decide(request: Request, content: int) -> Layout:
             raise PreconditionError(f"{target} is in use: held open by {', '.join(users)}",
                                     hint="stop that first (a running guest: xenlfs guest "
                                     "shutdown NAME)")
-        for loop in _loops_of(target):
+        loops = tuple(_loops_of(target))
+        for loop in loops:
             check_device(Path(loop), 0, request.name)  # a killed run's loop is detached later
         part = partition(target)
         if part is not None:
             _check_size(part[1], need, f"the partition in {target}")
-            return _existing(Layout("image", target, partition_table="found"), target,
-                             request, part)
+            return _existing(Layout("image", target, partition_table="found", loops=loops),
+                             target, request, part)
         if request.partition_table != "none":
             raise PreconditionError(f"{target} exists and has no partition table with a "
                                     "Linux partition", hint="remove it to make a new one, or "
                                     "leave out --partition-table to use it as a filesystem")
         _check_size(target.stat().st_size, need, str(target))
-        return _existing(Layout("image", target), target, request)
+        return _existing(Layout("image", target, loops=loops), target, request)
     if request.size is None and target.suffix not in (".img", ".raw"):
         raise UsageError(f"{target} does not exist", hint="give --size to create an image "
                          "file there (e.g. --size 4G), or mkdir it for a directory target")
@@ -372,7 +376,7 @@ def _existing(layout: Layout, device: Path, request: Request,
     if mkfs is None and found is None:
         raise PreconditionError(f"{device} holds no filesystem", hint="add --mkfs ext4")
     return Layout(layout.kind, layout.path, False, 0, layout.partition_table, mkfs,
-                  mkfs or found or "ext4")
+                  mkfs or found or "ext4", loops=layout.loops)
 
 
 ZERO_SCAN_LIMIT = 256 * MiB

@@ -31,8 +31,9 @@ def clean_leftovers(layout: Layout, name: str) -> None:
     then detach the image's leftover loops."""
     mounts = inuse.mounts()
     places = {str(mountpoint(name))}
-    loops = storage._loops_of(layout.path) if layout.kind == "image" and not layout.create \
-        else []
+    loops: tuple[str, ...] | list[str] = []
+    if layout.kind == "image" and not layout.create:
+        loops = storage._loops_of(layout.path) if layout.loops is None else layout.loops
     if layout.kind in ("block", "lv") and layout.path.exists():
         devices = [layout.path]
     else:

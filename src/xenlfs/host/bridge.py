@@ -149,12 +149,14 @@ def render(iface: str, bridge: str, old: dict[str, str]) -> str:
 @dataclass(frozen=True)
 class Plan:
     source: Path
-    target: Path
-    text: str
-    old_target: str | None
+    target: files.FileChange  # ifconfig.BRIDGE
     retire_to: Path | None
     # LFS-Bootscripts are installed but no bridge service: xenlfs's goes here.
-    service: Path | None = None
+    service: files.FileChange | None = None
+
+    @property
+    def needed(self) -> bool:
+        return self.target.needed or self.retire_to is not None or self.service is not None
 
 
 def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
@@ -165,7 +167,8 @@ def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
         if target.is_file() and retired.exists():
             text = files.read_text(target, "an ifconfig file")
             # Done by an earlier run (but for the service, if that run was killed first).
-            return Plan(source, target, text, text, None, missing_service(root))
+            return Plan(source, files.FileChange(target, text, text), None,
+                        missing_service(root))
         raise PreconditionError(f"{source} does not exist",
                                 hint=f"configure {iface} the LFS way first (LFS book, 'General "
                                 "Network Configuration'), or name the interface with --iface")
@@ -173,17 +176,17 @@ def plan_setup(root: Path, iface: str, bridge: str) -> Plan:
     if values.get("IFACE", iface) != iface:
         raise PreconditionError(f"{source} configures IFACE={values['IFACE']}, not {iface}",
                                 hint=f"use --iface {values['IFACE']}")
-    old_target = files.read_text(target, "an ifconfig file") if target.exists() else None
     retire_to = files.backup_path(retired) if retired.exists() else retired
-    return Plan(source, target, render(iface, bridge, values), old_target, retire_to,
-                missing_service(root))
+    change = files.FileChange.to(target, render(iface, bridge, values), what="an ifconfig file",
+                                 mode=0o644)
+    return Plan(source, change, retire_to, missing_service(root))
 
 
-def missing_service(root: Path) -> Path | None:
-    """Where xenlfs's bridge service goes: ifup's services are there, `bridge` is not."""
+def missing_service(root: Path) -> files.FileChange | None:
+    """xenlfs's bridge service, where ifup's services are and `bridge` is not."""
     services = root / SERVICES_DIR
     if services.is_dir() and not (services / "bridge").exists():
-        return services / "bridge"
+        return files.FileChange(services / "bridge", None, BRIDGE_SERVICE, mode=0o755)
     return None
 
 
@@ -191,9 +194,8 @@ def apply_setup(plan: Plan) -> None:
     """Bridge file first, then retire: a crash between leaves a state a re-run completes."""
     try:
         if plan.service is not None:
-            files.write_atomic(plan.service, BRIDGE_SERVICE, mode=0o755)
-        if plan.text != plan.old_target:
-            files.write_atomic(plan.target, plan.text, mode=0o644)
+            plan.service.apply()
+        plan.target.apply()
         if plan.retire_to is not None and not run.dry_run():
             plan.retire_to.parent.mkdir(exist_ok=True)
             plan.source.rename(plan.retire_to)

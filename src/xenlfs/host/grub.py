@@ -323,7 +323,7 @@ def entries(text: str) -> list[Listed]:
     return found
 
 
-# Steps: read, plan, check, write. Each returns (old, new) text so callers can show a diff.
+# Steps: read, plan, check, write: the plan is the new text, written as a files.FileChange.
 
 def read_cfg(path: Path) -> str:
     if not path.is_file():
@@ -336,15 +336,13 @@ def read_cfg(path: Path) -> str:
     return text
 
 
-def write_cfg(path: Path, old: str, new: str) -> Path | None:
-    """Check the new text with GRUB's parser before it replaces the old file (with a backup)."""
-    if new == old:
+def write_cfg(change: files.FileChange) -> Path | None:
+    """Check the new text with GRUB's parser before it replaces the old file (with a backup);
+    under --dry-run the check runs too, then the diff is shown."""
+    if not change.needed:
         return None
-    check_syntax(new, f"{path} (as xenlfs would write it)")
-    try:
-        return files.write_atomic(path, new)
-    except PermissionError as e:
-        raise PreconditionError(f"cannot write {path}: {e.strerror}", hint="run as root") from e
+    check_syntax(change.new, f"{change.path} (as xenlfs would write it)")
+    return change.apply()
 
 
 def plan_add(text: str, entry: Entry, make_default: bool, once: bool = False) -> str:

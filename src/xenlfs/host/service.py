@@ -144,13 +144,12 @@ def plan_install(root: Path, prefix: Path) -> Plan:
     return Plan(rc / "init.d" / NAME, render(prefix), tuple(links))
 
 
-def pending(plan: Plan) -> tuple[str | None, list[tuple[Path, str]]]:
-    """What is not yet in place: the old script text if it differs (or "" if absent), links."""
-    old = files.read_text(plan.script, "a bootscript") if plan.script.exists() else ""
-    script_change = None if old == plan.text else old
+def pending(plan: Plan) -> tuple[files.FileChange | None, list[tuple[Path, str]]]:
+    """What is not yet in place: the script's change if its text differs, the links."""
+    script = files.FileChange.to(plan.script, plan.text, what="a bootscript", mode=0o755)
     links = [(link, target) for link, target in plan.links
              if not (link.is_symlink() and os.readlink(link) == target)]
-    return script_change, links
+    return script if script.needed else None, links
 
 
 def apply_install(plan: Plan) -> None:
@@ -162,9 +161,9 @@ def apply_install(plan: Plan) -> None:
 
 
 def _apply(plan: Plan) -> None:
-    old, links = pending(plan)
-    if old is not None:
-        files.write_atomic(plan.script, plan.text, mode=0o755)
+    script, links = pending(plan)
+    if script is not None:
+        script.apply()
     for link, target in links:
         if run.dry_run():
             continue

@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -97,26 +98,45 @@ def extract_argv(dest: Path, compression: formats.Compression) -> list[str]:
     return argv
 
 
-def extract(archive: Path, dest: Path) -> None:
-    """Extract `archive` into `dest` (created if missing) exactly as it was snapshotted.
+@dataclass(frozen=True)
+class Archive:
+    """An archive as a run looked at it, once, before changing anything (look)."""
 
-    Shows progress on a terminal. Raises UsageError for a missing or non-tar archive,
-    PreconditionError when not root, CommandFailed when tar fails.
-    """
-    archive, dest = Path(archive), Path(dest)
+    path: Path
+    compression: formats.Compression  # what its first bytes say it is
+
+
+def look(archive: Path) -> Archive:
+    """The archive a run will extract, checked once: a file, a tar (plain or compressed),
+    and a run that may restore what it holds — root's, or a dry run's, which only looks.
+    Raises UsageError for a missing or non-tar archive, PreconditionError when not root."""
+    archive = Path(archive)
     if not archive.is_file():
         raise UsageError(f"{archive} does not exist or is not a file")
     compression = formats.detect(archive)
+    if not run.dry_run():
+        _need_root()
+    return Archive(archive, compression)
+
+
+def extract(archive: Path | Archive, dest: Path) -> None:
+    """Extract `archive` into `dest` (created if missing) exactly as it was snapshotted; a
+    path is looked at first (look), an Archive was already.
+
+    Shows progress on a terminal. Raises CommandFailed when tar fails.
+    """
+    source = archive if isinstance(archive, Archive) else look(archive)
+    dest = Path(dest)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"{dest} exists and is not a directory")
-    _need_root()
     if run.dry_run():
         log.info("would run (confined to %s): %s < %s", dest,
-                 run.command_line(extract_argv(dest, compression)), archive)
+                 run.command_line(extract_argv(dest, source.compression)), source.path)
         return
-    with open(archive, "rb") as source:
-        _extract_from(source, dest, compression, archive.stat().st_size, archive.name,
-                      damaged=f"the archive may be damaged (xenlfs snapshot verify {archive})")
+    with open(source.path, "rb") as f:
+        _extract_from(f, dest, source.compression, source.path.stat().st_size,
+                      source.path.name, damaged="the archive may be damaged (xenlfs snapshot "
+                      f"verify {source.path})")
 
 
 def read_head(source: IO[bytes]) -> bytes:
@@ -148,7 +168,7 @@ def _need_root() -> None:
     if os.geteuid() != 0:
         raise PreconditionError("extracting a snapshot needs root: owners, device nodes and "
                                 "security xattrs can only be restored by root",
-                                hint="run it again as root")
+                                hint="run it again as root, or look first with --dry-run")
 
 
 def _extract_from(source: IO[bytes], dest: Path, compression: formats.Compression,

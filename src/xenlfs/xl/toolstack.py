@@ -79,7 +79,12 @@ def config_path(name_or_file: str, config_dir: Path) -> Path:
     given = Path(name_or_file)
     if given.is_file() or "/" in name_or_file or name_or_file.endswith(".cfg"):
         return given
-    return config_dir / f"{name_or_file}.cfg"
+    return named_config(name_or_file, config_dir)
+
+
+def named_config(name: str, config_dir: Path) -> Path:
+    """Where a guest's config lives: CONFIG_DIR/NAME.cfg (/etc/xen/NAME.cfg, as the hint)."""
+    return config_dir / f"{name}.cfg"
 
 
 def checked(path: Path) -> check.Report:

@@ -1,14 +1,18 @@
 """Writing xl config files: a new guest's file from a GuestConfig, and `key=value` edits of an
 existing file that keep its comments and order. Whatever is written is parsed back with
-cfg.parse and must give exactly the values meant; otherwise nothing is written."""
+cfg.parse and must give exactly the values meant; otherwise nothing is written. One rule set
+decides whether a config may be written at all (config_change), for `guest config` and
+`guest prepare` alike."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from xenlfs import files
 from xenlfs.errors import SourceError, UsageError
-from xenlfs.xl import cfg
+from xenlfs.xl import cfg, check, finding
 
 PlainValue = str | int | Sequence["PlainValue"]
 
@@ -119,6 +123,37 @@ def _verify(text: str, expected: dict[str, object], path: str) -> None:
         if got.get(key) != value:
             raise UsageError(f"internal error: {key} would read back as {got.get(key)!r}, "
                              f"not {value!r}")
+
+
+def config_change(path: Path, new: str, *, replace: bool) -> files.FileChange:
+    """The change that writes a guest's xl config, if the one rule set of `guest config` and
+    `guest prepare` allows it. It only reads; a refusal (UsageError) comes before anything
+    is written (`guest prepare` asks before it builds the guest):
+
+    - the same text already at `path` is no change: a rerun converges;
+    - another file there is replaced only with `replace` (--force, or --set on the file it
+      edits), a timestamped backup kept;
+    - a config xl 4.17 would refuse is not written (its findings go to stderr).
+
+    --dry-run goes through the same rules. Write it with write_config."""
+    change = files.FileChange.to(path, new, what="an xl config file")
+    if change.needed and change.old is not None and not replace:
+        raise UsageError(f"{path} exists and says something else",
+                         hint="replace it with --force (a backup is kept; add --dry-run to "
+                         "see the change first), or edit it: xenlfs guest config FILE --set "
+                         "KEY=VALUE")
+    report = check.check_config(cfg.parse(new, str(path)))
+    if not report.ok:
+        finding.show(report.findings)
+        raise UsageError(f"not writing {path}: xl would refuse it")
+    return change
+
+
+def write_config(change: files.FileChange) -> None:
+    """Show what xl will find in the config as the machine is now (a disk target the run
+    made exists by then), then write it; under --dry-run show the diff instead."""
+    finding.show(check.check_config(cfg.parse(change.new, str(change.path))).findings)
+    change.apply()
 
 
 def parse_assignment(text: str) -> tuple[str, str]:

@@ -281,3 +281,19 @@ def test_an_empty_file_a_run_killed_at_once_left_becomes_the_image(xenlfs, workd
     assert image.stat().st_size == 100 << 20
     check_clean(image)
     check_mounted(image, "g10", workdir)
+
+
+def test_an_xl_config_saying_something_else_is_refused_before_anything_is_built(
+        xenlfs, workdir: Path, lfs_snapshot: Path):
+    cfg = workdir / "xen/g11.cfg"
+    cfg.parent.mkdir()
+    cfg.write_text("# mine\n")
+    image = workdir / "g11.img"
+    args = ("g11", "--snapshot", str(lfs_snapshot), "--target", str(image), "--size", "100M")
+    refused = prepare(xenlfs, workdir, *args)
+    assert refused.returncode == 2 and "--force" in refused.stderr, refused.stderr
+    assert not image.exists() and cfg.read_text() == "# mine\n" and our_mounts("g11") == []
+    forced = prepare(xenlfs, workdir, *args, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert 'name = "g11"' in cfg.read_text() and "updated (backup kept)" in forced.stdout
+    assert [b.read_text() for b in cfg.parent.glob("g11.cfg.*.xenlfs-bak")] == ["# mine\n"]

@@ -62,7 +62,7 @@ def test_a_snapshot_path_with_a_control_character_is_refused(tmp_path: Path) -> 
 
 def test_variant_map_round_trip_and_bad_line(tmp_path: Path) -> None:
     items = provider.provider_files(COMMAND, tmp_path, [tmp_path / "x y.tar.zst"])
-    provider.install(tmp_path, provider.plan(tmp_path, items))
+    provider.install(provider.plan(tmp_path, items))
     assert provider.read_variants(tmp_path) == {
         provider.variant_name(tmp_path / "x y.tar.zst"): tmp_path / "x y.tar.zst"}
     (tmp_path / provider.VARIANTS_MAP).write_text("good\t/a.tar\nbad line\n")
@@ -75,7 +75,7 @@ def test_variant_map_round_trip_and_bad_line(tmp_path: Path) -> None:
 def test_plan_rewrites_only_what_differs(tmp_path: Path) -> None:
     items = provider.provider_files(COMMAND, tmp_path, [])
     assert len(provider.plan(tmp_path, items)) == len(items)
-    provider.install(tmp_path, provider.plan(tmp_path, items))
+    provider.install(provider.plan(tmp_path, items))
     assert (tmp_path / "create").stat().st_mode & 0o777 == 0o755
     assert provider.plan(tmp_path, items) == []
     os.chmod(tmp_path / "verify", 0o644)
@@ -86,7 +86,7 @@ def test_dry_run_writes_nothing(tmp_path: Path) -> None:
     items = provider.provider_files(COMMAND, tmp_path / "p", [])
     run.set_dry_run(True)
     try:
-        provider.install(tmp_path / "p", provider.plan(tmp_path / "p", items))
+        provider.install(provider.plan(tmp_path / "p", items))
     finally:
         run.set_dry_run(False)
     assert not (tmp_path / "p").exists()

@@ -15,7 +15,7 @@ import pytest
 
 from xenlfs import run
 from xenlfs.errors import CommandFailed
-from xenlfs.guest import inuse, volume
+from xenlfs.guest import inuse, storage, volume
 from xenlfs.guest.storage import Layout, MiB
 
 LVM = "--config 'activation{udev_sync=0 udev_rules=0} devices{obtain_device_list_from_udev=0}'"
@@ -218,3 +218,18 @@ def test_a_directory_target_runs_nothing(tmp_path: Path, monkeypatch: pytest.Mon
         assert where == tmp_path
     assert runner.lines == []
 
+
+
+def test_the_loops_over_an_existing_image_are_asked_for_once_a_run(
+        tmp_path: Path, base: Path, loop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    image = tmp_path / "g.img"
+    with open(image, "wb") as f:
+        f.truncate(64 * MiB)
+    runner = recording(monkeypatch, answers={"losetup --find": f"{loop}\n"})
+    layout = storage.decide(storage.Request("g", image, mkfs="ext3"), 0)
+    assert layout.loops == ()  # decide() looked: none
+    with pytest.raises(RuntimeError), volume.attached(layout, "g"):
+        raise RuntimeError
+    assert [line for line in runner.lines if line.startswith("losetup --associated")] == [
+        f"losetup --associated {image} --output NAME --noheadings"]
+    assert f"mkfs.ext3 -F -q -L g {loop}" in runner.lines  # the image was used: attached

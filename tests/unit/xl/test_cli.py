@@ -131,3 +131,24 @@ def test_set_refuses_a_value_xl_refuses(xenlfs, tmp_path: Path):
     assert "not writing" in result.stderr
     assert xenlfs("guest", "config", str(cfg), "--set", "cpus=0-3,^1").returncode == 0
     assert 'cpus = "0-3,^1"' in cfg.read_text()
+
+
+def test_one_rule_set_same_text_is_no_change_other_text_needs_force(xenlfs, tmp_path: Path):
+    out = tmp_path / "g.cfg"
+    argv = ["guest", "config", "g", "-o", str(out), "--kernel", "/k", "--memory", "64",
+            "--disk", "phy:/dev/x,xvda,w"]
+    assert xenlfs(*argv).returncode == 0
+    written = out.read_text()
+    again = xenlfs(*argv)  # the same command again converges: nothing written, no backup
+    assert again.returncode == 0 and "already as needed" in again.stderr
+    assert out.read_text() == written and not list(tmp_path.glob("g.cfg.*.xenlfs-bak"))
+    other = [*argv[:-4], "--memory", "128", *argv[-2:]]
+    for extra in ([], ["--dry-run"]):  # a dry run refuses what the run would refuse
+        refused = xenlfs(*other, *extra)
+        assert refused.returncode == 2 and "--force" in refused.stderr
+    shown = xenlfs(*other, "--force", "--dry-run")
+    assert shown.returncode == 0 and "-memory = 64" in shown.stdout
+    assert "+memory = 128" in shown.stdout and out.read_text() == written
+    assert xenlfs(*other, "--force").returncode == 0
+    assert "memory = 128" in out.read_text()
+    assert len(list(tmp_path.glob("g.cfg.*.xenlfs-bak"))) == 1
