@@ -55,11 +55,13 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def clean_stale(directory: Path) -> list[Path]:
-    """Remove the temporary files killed runs left in `directory` (their lock is free)."""
+def clean_stale(directory: Path, prefix: str = TEMP_PREFIX, *, left_by: str = "a run",
+                level: int = logging.INFO) -> list[Path]:
+    """Remove the temporary files (named `prefix`*) killed runs left in `directory`: their
+    lock is free. One being written holds its lock and is left alone."""
     removed = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for path in Path(directory).glob(TEMP_PREFIX + "*"):
+        for path in Path(directory).glob(prefix + "*"):
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             except OSError:
@@ -79,7 +81,7 @@ def clean_stale(directory: Path) -> list[Path]:
             finally:
                 os.close(fd)
     for path in removed:
-        log.info("removed %s, left by a run that was killed", path)
+        log.log(level, "removed %s, left by %s that was killed", path, left_by)
     return removed
 
 

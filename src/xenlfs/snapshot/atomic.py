@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from xenlfs import files
+
 log = logging.getLogger("xenlfs.snapshot")
 
 TEMP_PREFIX = ".xenlfs-snapshot-tmp-"
@@ -37,26 +39,9 @@ def locked(path: Path) -> bool:
 
 
 def clean_stale(directory: Path) -> list[Path]:
-    """Remove temporary files that killed runs left behind (their lock is free)."""
-    removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for path in directory.glob(TEMP_PREFIX + "*"):
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError:
-                continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # another snapshot is being written right now
-            else:
-                path.unlink(missing_ok=True)
-                removed.append(path)
-            finally:
-                os.close(fd)
-    for path in removed:
-        log.warning("removed %s, left by a snapshot that was killed", path)
-    return removed
+    """Remove temporary snapshots that killed runs left behind (their lock is free)."""
+    return files.clean_stale(directory, TEMP_PREFIX, left_by="a snapshot",
+                             level=logging.WARNING)
 
 
 @contextlib.contextmanager
