@@ -19,12 +19,14 @@ from xenlfs import files, run
 from xenlfs.errors import PreconditionError
 from xenlfs.guest import volume
 from xenlfs.guest.rootfs import GuestRoot
-from xenlfs.rehearse.layout import Layout, MiB, Volume
+from xenlfs.rehearse.layout import PRIMARIES, Layout, MiB, Volume
 from xenlfs.snapshot.extract import extract
 
 log = logging.getLogger("xenlfs.rehearse")
 
 START = MiB  # the first partition starts at 1 MiB, as fdisk puts it
+EBR = MiB  # before each logical partition: its extended boot record, aligned as fdisk does
+PLACEHOLDER = MiB  # a logical partition number the host uses for something not rehearsed
 GRUB_PLATFORM = "i386-pc"
 
 
@@ -36,21 +38,54 @@ class Content:
     mountpoint: str
 
 
-def sfdisk_script(layout: Layout, image: Path) -> str:
-    """A dos table with each volume at its own partition number, in number order."""
-    lines = ["label: dos"]
-    start = START // 512
+@dataclass(frozen=True)
+class Partition:
+    number: int
+    start: int  # bytes
+    size: int  # bytes
+    kind: str  # the dos type: 83 Linux, 82 swap, c FAT, 5 extended
+    bootable: bool = False
+
+
+def partitions(layout: Layout) -> list[Partition]:
+    """The table: each volume at its own number; logical ones (5 and up) inside an extended
+    partition, each after the MiB its EBR starts, numbers the host has elsewhere kept by
+    small unformatted partitions (the kernel numbers logical partitions in table order)."""
+    found = []
+    start = START
     for v in layout.volumes:
-        sectors = v.size // 512
-        kind = "82" if v.fstype == "swap" else "c" if v.fstype == "vfat" else "83"
-        boot = ", bootable" if v.mountpoint == "/boot" else ""
-        lines.append(f"{image}{v.number} : start={start}, size={sectors}, type={kind}{boot}")
-        start += sectors
+        if v.number <= PRIMARIES:
+            found.append(Partition(v.number, start, v.size, _kind(v), v.mountpoint == "/boot"))
+            start += v.size
+    if layout.extended is None:
+        return found
+    by_number = {v.number: v for v in layout.volumes}
+    logical = []
+    inner = start
+    for number in range(PRIMARIES + 1, max(by_number) + 1):
+        held = by_number.get(number)
+        size = held.size if held else PLACEHOLDER
+        logical.append(Partition(number, inner + EBR, size, _kind(held) if held else "83"))
+        inner += EBR + size
+    return [*found, Partition(layout.extended, start, inner - start, "5"), *logical]
+
+
+def _kind(v: Volume) -> str:
+    return "82" if v.fstype == "swap" else "c" if v.fstype == "vfat" else "83"
+
+
+def sfdisk_script(layout: Layout, image: Path) -> str:
+    """A dos table with each volume at its own partition number."""
+    lines = ["label: dos"]
+    for part in partitions(layout):
+        boot = ", bootable" if part.bootable else ""
+        lines.append(f"{image}{part.number} : start={part.start // 512}, "
+                     f"size={part.size // 512}, type={part.kind}{boot}")
     return "\n".join(lines) + "\n"
 
 
 def image_size(layout: Layout) -> int:
-    return START + sum(v.size for v in layout.volumes) + MiB
+    return max(p.start + p.size for p in partitions(layout)) + MiB
 
 
 def mkfs_argv(v: Volume, device: str) -> list[str]:
