@@ -200,9 +200,14 @@ def qemu_argv(p: Plan, disk: Path, serial_log: Path) -> list[str]:
     device = {"virtio": ["-device", "virtio-blk-pci,drive=disk0"],
               "ahci": ["-device", "ahci,id=ahci", "-device", "ide-hd,drive=disk0,bus=ahci.0"],
               "nvme": ["-device", "nvme,serial=xenlfs0,drive=disk0"]}[p.layout.bus]
+    # Only the devices the rehearsal needs (-nodefaults, -vga none): QEMU's default VGA,
+    # parallel port, floppy and CD-ROM drive make dom0's udev load and probe their drivers
+    # (bochs-drm with a framebuffer console, parport_pc, floppy, sr_mod), seconds under TCG,
+    # and no host's boot depends on them: it is watched on the serial port.
     return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-smp",
-            str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nographic", "-no-reboot",
-            "-monitor", "none", "-snapshot", "-serial", f"file:{boot.qemu_escape(serial_log)}",
+            str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nodefaults", "-vga", "none",
+            "-display", "none", "-no-reboot", "-monitor", "none", "-snapshot",
+            "-serial", f"file:{boot.qemu_escape(serial_log)}",
             "-drive", drive, *device, "-nic", "user,model=virtio-net-pci"]
 
 
