@@ -329,11 +329,13 @@ def watch_boot(p: Plan, disk: Path, run_dir: Path) -> Outcome:
         if phase.key in watch.passed:
             at = watch.passed[phase.key]
             rows.append({"phase": phase.key, "name": phase.name,
-                         "status": "passed" if at is not None else "implied", "at": at})
+                         "status": "passed" if at is not None else "implied", "at": at,
+                         "line": phases.proof_line(phase, text)})
         else:
             failed = diagnosis is not None and diagnosis.phase == phase.key
             rows.append({"phase": phase.key, "name": phase.name,
-                         "status": "failed" if failed else "not reached", "at": None})
+                         "status": "failed" if failed else "not reached", "at": None,
+                         "line": None})
     probe_lines = [line for line in text.splitlines() if line.startswith(phases.PROBE)]
     return Outcome(diagnosis is None, rows, diagnosis, watch.bootscripts,
                    time.monotonic() - started, serial_log, probe_lines)
