@@ -60,6 +60,7 @@ class HostFiles:
     inittab: str | None
     lfs_rc: bool
     guest_configs: dict[str, str]  # dom0 path → text
+    depend_start: str | None = None  # Debian's insserv order: only what it lists starts
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Plan:
     grub_after: str
     probe_script: str
     probe_places: tuple[str, str, str]
+    depend_start: str | None  # the copy's /etc/init.d/.depend.start, when it needs one
     guests: tuple[probe.Guest, ...]
     bridges: tuple[str, ...]
     memory_mib: int
@@ -93,6 +95,9 @@ class Plan:
             f"'{grub.DOM0_CONSOLE}', and an echo line marks that GRUB runs it",
             f"/{script}: the rehearsal's probe (reports from dom0, starts the guests)",
             f"/{link}: starts the probe last in runlevel {self.runlevel}",
+            *([f"/{probe.DEPEND_START}: the probe added to insserv's start order, after "
+               "every other script (startpar starts only what it lists)"]
+              if self.depend_start else []),
             f"/boot/grub/{image.GRUB_PLATFORM}/: BIOS GRUB's modules and core.img on the "
             "image (grub-install)",
         ]
@@ -144,8 +149,9 @@ def read_tree(top: Path, guests: tuple[str, ...]) -> HostFiles:
             raise UsageError(f"--guest {name}: {top / 'etc/xen' / (name + '.cfg')} cannot be "
                              "read")
         configs[f"/etc/xen/{name}.cfg"] = text
-    return HostFiles(fstab, cfg, _read(top, "etc/inittab"),
-                     (top / "etc/rc.d/init.d").is_dir(), configs)
+    lfs_rc = (top / "etc/rc.d/init.d").is_dir()
+    return HostFiles(fstab, cfg, _read(top, "etc/inittab"), lfs_rc, configs,
+                     None if lfs_rc else _read(top, probe.DEPEND_START))
 
 
 def read_snapshot(archive: Path, guests: tuple[str, ...]) -> HostFiles:
@@ -153,6 +159,7 @@ def read_snapshot(archive: Path, guests: tuple[str, ...]) -> HostFiles:
     if not archive.is_file():
         raise UsageError(f"--snapshot {archive}: no such file")
     wanted = ["etc/fstab", GRUB_CFG, "etc/inittab", "etc/xen/auto/*", "etc/rc.d/init.d/rc",
+              probe.DEPEND_START,
               *(f"etc/xen/{g}.cfg" for g in guests)]
     with tempfile.TemporaryDirectory(prefix="xenlfs-rehearse-") as tmp:
         got = run.run(["tar", "--extract", "--file", archive, "--directory", tmp,
@@ -191,7 +198,9 @@ def plan(request: Request, files: HostFiles, facts: dict[str, layout.Facts] | No
     level = probe.runlevel(files.inittab)
     places = probe.places(files.lfs_rc, level)
     return Plan(request, lay, entry, files.grub_cfg, grub.rehearsal_copy(files.grub_cfg, entry),
-                probe.render(list(bridges), list(guests)), places, guests, bridges,
+                probe.render(list(bridges), list(guests)), places,
+                probe.started_last(files.depend_start) if files.depend_start else None,
+                guests, bridges,
                 request.memory_mib or _memory(entry, files.guest_configs), level)
 
 
@@ -264,6 +273,8 @@ def change_copy(p: Plan, top: Path) -> None:
     image.write_in_copy(top, GRUB_CFG, p.grub_after)
     script, link, target = p.probe_places
     image.write_in_copy(top, script, p.probe_script, mode=0o755)
+    if p.depend_start:
+        image.write_in_copy(top, probe.DEPEND_START, p.depend_start)
     real = top / GuestRoot(top).resolve("/" + link, follow=False).lstrip("/")
     real.parent.mkdir(parents=True, exist_ok=True)
     real.unlink(missing_ok=True)
