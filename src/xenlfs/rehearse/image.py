@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlfs import files, run
-from xenlfs.errors import PreconditionError
+from xenlfs.errors import PreconditionError, XenlfsError
 from xenlfs.guest import volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.rehearse.layout import PRIMARIES, Layout, MiB, Volume
+from xenlfs.snapshot import manifest
 from xenlfs.snapshot.extract import extract
 
 log = logging.getLogger("xenlfs.rehearse")
@@ -176,22 +177,36 @@ def write_in_copy(top: Path, relative: str, text: str, mode: int = 0o644) -> str
     return files.unified_diff("/" + relative, old, text)
 
 
+def _members(archive: Path) -> list[tuple[str, int]]:
+    """(path, bytes) of each member of an archive: from the snapshot's manifest when it
+    describes this archive (no need to decompress a GB), else from tar's listing."""
+    sidecar = manifest.path_for(archive)
+    if sidecar.is_file():
+        with contextlib.suppress(XenlfsError, OSError):
+            found = manifest.read(sidecar)
+            if manifest.describes(found.meta, archive) is None:
+                return [(e.path, e.size if e.type == "file" else 0) for e in found.entries]
+    listing = run.run(["tar", "--list", "--verbose", "--numeric-owner", "--file", archive],
+                      timeout=1800)
+    members = []
+    for line in listing.stdout.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) >= 6 and fields[2].isdigit():
+            members.append((fields[5].split(" -> ")[0], int(fields[2])))
+    return members
+
+
 def content_sizes(archives: list[Content], mountpoints: list[str]) -> dict[str, int]:
-    """Bytes each volume gets, from the archives' listings (each member to its deepest
-    mount point)."""
+    """Bytes each volume gets, from the archives' members (each to its deepest mount
+    point)."""
     sizes = dict.fromkeys(mountpoints, 0)
     ordered = sorted(mountpoints, key=len, reverse=True)
     for content in archives:
         prefix = content.mountpoint.rstrip("/")
-        listing = run.run(["tar", "--list", "--verbose", "--numeric-owner", "--file",
-                           content.archive], timeout=1800)
-        for line in listing.stdout.splitlines():
-            fields = line.split(None, 5)
-            if len(fields) < 6 or not fields[2].isdigit():
-                continue
-            name = prefix + "/" + fields[5].split(" -> ")[0].removeprefix("./").strip("/")
+        for path, size in _members(content.archive):
+            relative = path.removeprefix("./").strip("/")
+            name = prefix + "/" + ("" if relative == "." else relative)
             owner = next((m for m in ordered if m == "/" or name == m or
                           name.startswith(m + "/")), "/")
-            sizes[owner] += int(fields[2]) + 4096
+            sizes[owner] += size + 4096
     return sizes
-

@@ -77,6 +77,14 @@ def test_the_copy_mirrors_the_host_and_only_the_copy_changes(host_tree, tmp_path
         found = flow.contents(plan, work)
         sizes = image.content_sizes(found, ["/", "/boot"])
         assert sizes["/boot"] > 0 and sizes["/"] > sizes["/boot"]
+        # From the manifests (no decompression) as from tar's listing of the same archives.
+        listed = work / "listed"
+        listed.mkdir()
+        for content in found:
+            assert (work / (content.archive.name + ".manifest.jsonl")).is_file()
+            os.link(content.archive, listed / content.archive.name)
+        assert image.content_sizes([image.Content(listed / c.archive.name, c.mountpoint)
+                                    for c in found], ["/", "/boot"]) == sizes
         plan = dataclasses.replace(plan, layout=layout.with_sizes(plan.layout, sizes))
         disk = work / "host.img"
         image.build(plan.layout, found, disk, Path(f"/run/xenlfs/test-{os.getpid()}"),
