@@ -88,7 +88,7 @@ class Plan:
         script, link, _ = self.probe_places
         return [
             f"/{GRUB_CFG}: GRUB on the serial port (serial, terminal_input, terminal_output "
-            "at the top)",
+            "at the top; the terminal lines again at the end, after any of the host's own)",
             f"/{GRUB_CFG}: entry {e.label} made the default with timeout 0 and no fallback "
             "(lines at the end)",
             f"/{GRUB_CFG}: entry {e.label}: Xen gets '{grub.XEN_CONSOLE}', dom0's kernel "
