@@ -1,18 +1,24 @@
 """The dress rehearsal's time: `xenlfs rehearse --root REFERENCE-HOST`, warm (the reference
 host already built), from the command's start to the guest's login prompt.
 
-    python3 bench/rehearse.py [--cache-dir DIR] [--runs N] [--json]
+    python3 bench/rehearse.py [--cache-dir DIR] [--runs N] [--against SRC] [--json]
 
 Target on 2 cores under TCG: <= 120 s from start to the guest's login. Reported beside it:
 the copy (snapshot create of the host, the image, grub-install) and each boot phase's time.
-Run as root; numbers depend on how busy the machine is (see the load average).
+Run as root; numbers depend on how busy the machine is (see the load average), so a change
+is measured against the code before it in the same run: `--against SRC` (another checkout's
+src/, e.g. `git archive BASE src | tar -x -C /tmp/base`) alternates its runs with this
+tree's and reports the ratio of the medians.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,22 +31,51 @@ from xenlfs import settings, ui
 from xenlfs.lab import host
 
 TARGET_START_TO_LOGIN = 120.0
+SRC = Path(__file__).resolve().parent.parent / "src"
 
 
-def one_run(cache_dir: Path, root: Path) -> dict[str, object]:
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _adopt_orphans() -> None:
+    """Become the subreaper of the runs' processes: a QEMU its rehearse did not reap (it
+    stops waiting once QEMU is a zombie) comes to this process, which reaps it, so its CPU
+    time is counted in RUSAGE_CHILDREN rather than lost to init."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def _reap_orphans() -> None:
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
+def _cpu_of_children() -> float:
+    _reap_orphans()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def one_run(cache_dir: Path, root: Path, src: Path = SRC) -> dict[str, object]:
+    cpu = _cpu_of_children()
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "xenlfs", "--cache-dir", str(cache_dir), "rehearse", "--root",
          str(root), "--json"], capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")})
+        env={**os.environ, "PYTHONPATH": str(src)})
     whole = time.monotonic() - start
+    cpu = _cpu_of_children() - cpu  # QEMU's and the copy's tools' too: all were waited for
     if result.returncode != 0:
         raise SystemExit(f"rehearse failed (exit {result.returncode}):\n{result.stderr[-3000:]}"
                          f"\n{result.stdout[-3000:]}")
     data = json.loads(result.stdout)
     boot = float(data["seconds"])
     phases = {p["name"]: p["at"] for p in data["phases"]}
-    return {"start_to_login_s": round(whole, 1), "copy_s": round(whole - boot, 1),
+    return {"load_average": round(os.getloadavg()[0], 1),
+            "start_to_login_s": round(whole, 1), "cpu_s": round(cpu, 1),
+            "copy_s": round(whole - boot, 1),
             "boot_to_login_s": round(boot, 1), "phases_at_s": phases}
 
 
@@ -48,15 +83,31 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=settings.default_cache_dir())
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--against", type=Path, metavar="SRC",
+                        help="another checkout's src/ to compare with, run by turns")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     ui.setup_logging(debug=False, log_dir=None)
+    _adopt_orphans()
     reference = host.reference_host(args.cache_dir)  # warm: built before the clock starts
-    runs = [one_run(args.cache_dir, reference.root) for _ in range(args.runs)]
-    whole = [float(str(r["start_to_login_s"])) for r in runs]
-    results = {"load_average": os.getloadavg()[0], "cpus": os.cpu_count(), "runs": runs,
-               "start_to_login_median_s": round(statistics.median(whole), 1),
-               "target_start_to_login_s": TARGET_START_TO_LOGIN}
+    runs, baseline = [], []
+    for _ in range(args.runs):
+        if args.against:
+            baseline.append(one_run(args.cache_dir, reference.root, args.against.resolve()))
+        runs.append(one_run(args.cache_dir, reference.root))
+    median = statistics.median(float(str(r["start_to_login_s"])) for r in runs)
+    cpu = statistics.median(float(str(r["cpu_s"])) for r in runs)
+    results: dict[str, object] = {
+        "load_average": os.getloadavg()[0], "cpus": os.cpu_count(), "runs": runs,
+        "start_to_login_median_s": round(median, 1), "cpu_median_s": round(cpu, 1),
+        "target_start_to_login_s": TARGET_START_TO_LOGIN}
+    if baseline:
+        before = statistics.median(float(str(r["start_to_login_s"])) for r in baseline)
+        cpu_before = statistics.median(float(str(r["cpu_s"])) for r in baseline)
+        results.update({"against": str(args.against), "against_runs": baseline,
+                        "against_start_to_login_median_s": round(before, 1),
+                        "ratio_to_against": round(median / before, 3),
+                        "cpu_ratio_to_against": round(cpu / cpu_before, 3)})
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -60,6 +60,7 @@ class HostFiles:
     inittab: str | None
     lfs_rc: bool
     guest_configs: dict[str, str]  # dom0 path → text
+    depend_start: str | None = None  # Debian's insserv order: only what it lists starts
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Plan:
     grub_after: str
     probe_script: str
     probe_places: tuple[str, str, str]
+    depend_start: str | None  # the copy's /etc/init.d/.depend.start, when it needs one
     guests: tuple[probe.Guest, ...]
     bridges: tuple[str, ...]
     memory_mib: int
@@ -86,13 +88,16 @@ class Plan:
         script, link, _ = self.probe_places
         return [
             f"/{GRUB_CFG}: GRUB on the serial port (serial, terminal_input, terminal_output "
-            "at the top)",
+            "at the top; the terminal lines again at the end, after any of the host's own)",
             f"/{GRUB_CFG}: entry {e.label} made the default with timeout 0 and no fallback "
             "(lines at the end)",
             f"/{GRUB_CFG}: entry {e.label}: Xen gets '{grub.XEN_CONSOLE}', dom0's kernel "
             f"'{grub.DOM0_CONSOLE}', and an echo line marks that GRUB runs it",
             f"/{script}: the rehearsal's probe (reports from dom0, starts the guests)",
             f"/{link}: starts the probe last in runlevel {self.runlevel}",
+            *([f"/{probe.DEPEND_START}: the probe added to insserv's start order, after "
+               "every other script (startpar starts only what it lists)"]
+              if self.depend_start else []),
             f"/boot/grub/{image.GRUB_PLATFORM}/: BIOS GRUB's modules and core.img on the "
             "image (grub-install)",
         ]
@@ -144,8 +149,9 @@ def read_tree(top: Path, guests: tuple[str, ...]) -> HostFiles:
             raise UsageError(f"--guest {name}: {top / 'etc/xen' / (name + '.cfg')} cannot be "
                              "read")
         configs[f"/etc/xen/{name}.cfg"] = text
-    return HostFiles(fstab, cfg, _read(top, "etc/inittab"),
-                     (top / "etc/rc.d/init.d").is_dir(), configs)
+    lfs_rc = (top / "etc/rc.d/init.d").is_dir()
+    return HostFiles(fstab, cfg, _read(top, "etc/inittab"), lfs_rc, configs,
+                     None if lfs_rc else _read(top, probe.DEPEND_START))
 
 
 def read_snapshot(archive: Path, guests: tuple[str, ...]) -> HostFiles:
@@ -153,6 +159,7 @@ def read_snapshot(archive: Path, guests: tuple[str, ...]) -> HostFiles:
     if not archive.is_file():
         raise UsageError(f"--snapshot {archive}: no such file")
     wanted = ["etc/fstab", GRUB_CFG, "etc/inittab", "etc/xen/auto/*", "etc/rc.d/init.d/rc",
+              probe.DEPEND_START,
               *(f"etc/xen/{g}.cfg" for g in guests)]
     with tempfile.TemporaryDirectory(prefix="xenlfs-rehearse-") as tmp:
         got = run.run(["tar", "--extract", "--file", archive, "--directory", tmp,
@@ -191,7 +198,9 @@ def plan(request: Request, files: HostFiles, facts: dict[str, layout.Facts] | No
     level = probe.runlevel(files.inittab)
     places = probe.places(files.lfs_rc, level)
     return Plan(request, lay, entry, files.grub_cfg, grub.rehearsal_copy(files.grub_cfg, entry),
-                probe.render(list(bridges), list(guests)), places, guests, bridges,
+                probe.render(list(bridges), list(guests)), places,
+                probe.started_last(files.depend_start) if files.depend_start else None,
+                guests, bridges,
                 request.memory_mib or _memory(entry, files.guest_configs), level)
 
 
@@ -200,9 +209,14 @@ def qemu_argv(p: Plan, disk: Path, serial_log: Path) -> list[str]:
     device = {"virtio": ["-device", "virtio-blk-pci,drive=disk0"],
               "ahci": ["-device", "ahci,id=ahci", "-device", "ide-hd,drive=disk0,bus=ahci.0"],
               "nvme": ["-device", "nvme,serial=xenlfs0,drive=disk0"]}[p.layout.bus]
+    # Only the devices the rehearsal needs (-nodefaults, -vga none): QEMU's default VGA,
+    # parallel port, floppy and CD-ROM drive make dom0's udev load and probe their drivers
+    # (bochs-drm with a framebuffer console, parport_pc, floppy, sr_mod), seconds under TCG,
+    # and no host's boot depends on them: it is watched on the serial port.
     return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-smp",
-            str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nographic", "-no-reboot",
-            "-monitor", "none", "-snapshot", "-serial", f"file:{boot.qemu_escape(serial_log)}",
+            str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nodefaults", "-vga", "none",
+            "-display", "none", "-no-reboot", "-monitor", "none", "-snapshot",
+            "-serial", f"file:{boot.qemu_escape(serial_log)}",
             "-drive", drive, *device, "-nic", "user,model=virtio-net-pci"]
 
 
@@ -259,6 +273,8 @@ def change_copy(p: Plan, top: Path) -> None:
     image.write_in_copy(top, GRUB_CFG, p.grub_after)
     script, link, target = p.probe_places
     image.write_in_copy(top, script, p.probe_script, mode=0o755)
+    if p.depend_start:
+        image.write_in_copy(top, probe.DEPEND_START, p.depend_start)
     real = top / GuestRoot(top).resolve("/" + link, follow=False).lstrip("/")
     real.parent.mkdir(parents=True, exist_ok=True)
     real.unlink(missing_ok=True)
@@ -324,11 +340,13 @@ def watch_boot(p: Plan, disk: Path, run_dir: Path) -> Outcome:
         if phase.key in watch.passed:
             at = watch.passed[phase.key]
             rows.append({"phase": phase.key, "name": phase.name,
-                         "status": "passed" if at is not None else "implied", "at": at})
+                         "status": "passed" if at is not None else "implied", "at": at,
+                         "line": phases.proof_line(phase, text)})
         else:
             failed = diagnosis is not None and diagnosis.phase == phase.key
             rows.append({"phase": phase.key, "name": phase.name,
-                         "status": "failed" if failed else "not reached", "at": None})
+                         "status": "failed" if failed else "not reached", "at": None,
+                         "line": None})
     probe_lines = [line for line in text.splitlines() if line.startswith(phases.PROBE)]
     return Outcome(diagnosis is None, rows, diagnosis, watch.bootscripts,
                    time.monotonic() - started, serial_log, probe_lines)

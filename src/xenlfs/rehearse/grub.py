@@ -129,7 +129,10 @@ def rehearsal_copy(text: str, entry: XenEntry) -> str:
     echo = f'\techo "{MARK}: GRUB runs the entry {entry.title}"'
     head = [f"# {MARK}: GRUB on the serial port (this copy only)",
             "serial --unit=0 --speed=115200", "terminal_input serial", "terminal_output serial"]
+    # Again at the end: GRUB runs the whole file before it boots the default, so a host's
+    # own `terminal_output gfxterm` (Debian's grub-mkconfig writes one) would otherwise take
+    # the entry's messages off the serial port.
     tail = ["", f"# {MARK}: the rehearsed entry, booted at once (this copy only)",
-            f'set default="{entry.default}"', "set timeout=0", "unset fallback"]
+            *head[2:], f'set default="{entry.default}"', "set timeout=0", "unset fallback"]
     new = [*head, *lines[:entry.line], echo, *body, *lines[entry.end - 1:], *tail]
     return "\n".join(new) + "\n"

@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xenlfs import files, run
-from xenlfs.errors import PreconditionError
+from xenlfs.errors import PreconditionError, XenlfsError
 from xenlfs.guest import volume
 from xenlfs.guest.rootfs import GuestRoot
-from xenlfs.rehearse.layout import Layout, MiB, Volume
+from xenlfs.rehearse.layout import PRIMARIES, Layout, MiB, Volume
+from xenlfs.snapshot import manifest
 from xenlfs.snapshot.extract import extract
 
 log = logging.getLogger("xenlfs.rehearse")
 
 START = MiB  # the first partition starts at 1 MiB, as fdisk puts it
+EBR = MiB  # before each logical partition: its extended boot record, aligned as fdisk does
+PLACEHOLDER = MiB  # a logical partition number the host uses for something not rehearsed
 GRUB_PLATFORM = "i386-pc"
 
 
@@ -36,21 +39,54 @@ class Content:
     mountpoint: str
 
 
-def sfdisk_script(layout: Layout, image: Path) -> str:
-    """A dos table with each volume at its own partition number, in number order."""
-    lines = ["label: dos"]
-    start = START // 512
+@dataclass(frozen=True)
+class Partition:
+    number: int
+    start: int  # bytes
+    size: int  # bytes
+    kind: str  # the dos type: 83 Linux, 82 swap, c FAT, 5 extended
+    bootable: bool = False
+
+
+def partitions(layout: Layout) -> list[Partition]:
+    """The table: each volume at its own number; logical ones (5 and up) inside an extended
+    partition, each after the MiB its EBR starts, numbers the host has elsewhere kept by
+    small unformatted partitions (the kernel numbers logical partitions in table order)."""
+    found = []
+    start = START
     for v in layout.volumes:
-        sectors = v.size // 512
-        kind = "82" if v.fstype == "swap" else "c" if v.fstype == "vfat" else "83"
-        boot = ", bootable" if v.mountpoint == "/boot" else ""
-        lines.append(f"{image}{v.number} : start={start}, size={sectors}, type={kind}{boot}")
-        start += sectors
+        if v.number <= PRIMARIES:
+            found.append(Partition(v.number, start, v.size, _kind(v), v.mountpoint == "/boot"))
+            start += v.size
+    if layout.extended is None:
+        return found
+    by_number = {v.number: v for v in layout.volumes}
+    logical = []
+    inner = start
+    for number in range(PRIMARIES + 1, max(by_number) + 1):
+        held = by_number.get(number)
+        size = held.size if held else PLACEHOLDER
+        logical.append(Partition(number, inner + EBR, size, _kind(held) if held else "83"))
+        inner += EBR + size
+    return [*found, Partition(layout.extended, start, inner - start, "5"), *logical]
+
+
+def _kind(v: Volume) -> str:
+    return "82" if v.fstype == "swap" else "c" if v.fstype == "vfat" else "83"
+
+
+def sfdisk_script(layout: Layout, image: Path) -> str:
+    """A dos table with each volume at its own partition number."""
+    lines = ["label: dos"]
+    for part in partitions(layout):
+        boot = ", bootable" if part.bootable else ""
+        lines.append(f"{image}{part.number} : start={part.start // 512}, "
+                     f"size={part.size // 512}, type={part.kind}{boot}")
     return "\n".join(lines) + "\n"
 
 
 def image_size(layout: Layout) -> int:
-    return START + sum(v.size for v in layout.volumes) + MiB
+    return max(p.start + p.size for p in partitions(layout)) + MiB
 
 
 def mkfs_argv(v: Volume, device: str) -> list[str]:
@@ -141,22 +177,36 @@ def write_in_copy(top: Path, relative: str, text: str, mode: int = 0o644) -> str
     return files.unified_diff("/" + relative, old, text)
 
 
+def _members(archive: Path) -> list[tuple[str, int]]:
+    """(path, bytes) of each member of an archive: from the snapshot's manifest when it
+    describes this archive (no need to decompress a GB), else from tar's listing."""
+    sidecar = manifest.path_for(archive)
+    if sidecar.is_file():
+        with contextlib.suppress(XenlfsError, OSError):
+            found = manifest.read(sidecar)
+            if manifest.describes(found.meta, archive) is None:
+                return [(e.path, e.size if e.type == "file" else 0) for e in found.entries]
+    listing = run.run(["tar", "--list", "--verbose", "--numeric-owner", "--file", archive],
+                      timeout=1800)
+    members = []
+    for line in listing.stdout.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) >= 6 and fields[2].isdigit():
+            members.append((fields[5].split(" -> ")[0], int(fields[2])))
+    return members
+
+
 def content_sizes(archives: list[Content], mountpoints: list[str]) -> dict[str, int]:
-    """Bytes each volume gets, from the archives' listings (each member to its deepest
-    mount point)."""
+    """Bytes each volume gets, from the archives' members (each to its deepest mount
+    point)."""
     sizes = dict.fromkeys(mountpoints, 0)
     ordered = sorted(mountpoints, key=len, reverse=True)
     for content in archives:
         prefix = content.mountpoint.rstrip("/")
-        listing = run.run(["tar", "--list", "--verbose", "--numeric-owner", "--file",
-                           content.archive], timeout=1800)
-        for line in listing.stdout.splitlines():
-            fields = line.split(None, 5)
-            if len(fields) < 6 or not fields[2].isdigit():
-                continue
-            name = prefix + "/" + fields[5].split(" -> ")[0].removeprefix("./").strip("/")
+        for path, size in _members(content.archive):
+            relative = path.removeprefix("./").strip("/")
+            name = prefix + "/" + ("" if relative == "." else relative)
             owner = next((m for m in ordered if m == "/" or name == m or
                           name.startswith(m + "/")), "/")
-            sizes[owner] += int(fields[2]) + 4096
+            sizes[owner] += size + 4096
     return sizes
-

@@ -22,6 +22,8 @@ VIRTUAL = frozenset({"proc", "sysfs", "devpts", "tmpfs", "devtmpfs", "cgroup", "
                      "hugetlbfs", "configfs", "binfmt_misc", "fusectl", "bpf", "ramfs",
                      "rpc_pipefs", "autofs", "nfs", "nfs4", "cifs", "none"})
 MKFS = frozenset({"ext2", "ext3", "ext4", "swap", "vfat"})
+PRIMARIES = 4  # a dos table's; 5 and up are logical partitions in the extended one
+MAX_LOGICAL = 60
 # A disk name → the QEMU bus that gives the kernel that name.
 BUSES = {"vd": "virtio", "sd": "ahci", "nvme": "nvme"}
 DISK_NAMES = {"virtio": "vda", "ahci": "sda", "nvme": "nvme0n1"}
@@ -51,8 +53,10 @@ class Layout:
         return DISK_NAMES[self.bus]
 
     def device(self, volume: Volume) -> str:
-        sep = "p" if self.bus == "nvme" else ""
-        return f"/dev/{self.disk}{sep}{volume.number}"
+        return self.node(volume.number)
+
+    def node(self, number: int) -> str:
+        return f"/dev/{self.disk}{'p' if self.bus == 'nvme' else ''}{number}"
 
     def volume(self, mountpoint: str) -> Volume | None:
         return next((v for v in self.volumes if v.mountpoint == mountpoint), None)
@@ -60,6 +64,19 @@ class Layout:
     @property
     def boot_separate(self) -> bool:
         return self.volume("/boot") is not None
+
+    @property
+    def logical(self) -> bool:
+        return any(v.number > PRIMARIES for v in self.volumes)
+
+    @property
+    def extended(self) -> int | None:
+        """The extended partition's number (the highest free primary one), when logical
+        partitions need it."""
+        if not self.logical:
+            return None
+        taken = {v.number for v in self.volumes}
+        return next((n for n in range(PRIMARIES, 0, -1) if n not in taken), None)
 
 
 @dataclass(frozen=True)
@@ -159,20 +176,32 @@ def choose_bus(disks: set[str], bus: str | None) -> str:
 
 
 def _numbered(volumes: list[Volume]) -> list[Volume]:
-    """Partition numbers for volumes fstab names by UUID or label: /boot first, then /."""
+    """Partition numbers for volumes fstab names by UUID or label: /boot first, then /.
+    With logical partitions (5 and up) one primary number stays free for the extended one."""
     taken = {v.number for v in volumes if v.number}
     order = sorted(volumes, key=lambda v: {"/boot": 0, "/": 1}.get(v.mountpoint, 2))
     result = []
     for volume in order:
         if not volume.number:
-            number = next(n for n in range(1, 64) if n not in taken)
+            free = [n for n in range(1, PRIMARIES + 1) if n not in taken]
+            logical = any(n > PRIMARIES for n in taken)
+            number = free[0] if len(free) > logical else max(taken | {PRIMARIES}) + 1
             taken.add(number)
             volume = replace(volume, number=number)
-        if volume.number > 4:
-            raise PreconditionError(f"{volume.mountpoint} is partition {volume.number}: logical "
-                                    "partitions are not rehearsed yet",
-                                    hint="rehearse with --bus and UUID= names in fstab")
         result.append(volume)
+    if max(taken) > MAX_LOGICAL:
+        raise PreconditionError(f"partition {max(taken)}: the copy makes at most "
+                                f"{MAX_LOGICAL} partitions",
+                                hint="rehearse with --snapshot or --root of a host whose / and "
+                                "/boot are on lower partition numbers")
+    found = Layout("virtio", tuple(result))
+    if found.logical and found.extended is None:
+        raise PreconditionError(
+            f"{', '.join(found.device(v) for v in result if v.number > PRIMARIES)} "
+            "is a logical partition, but fstab's other volumes take all four primary "
+            "numbers: the copy has no number left for the extended partition that holds it",
+            hint="leave one of the primary volumes out of the rehearsed fstab (a copy: "
+            "--root DIR), or name the logical volume by UUID= so it gets a free number")
     return sorted(result, key=lambda v: v.number)
 
 

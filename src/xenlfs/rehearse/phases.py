@@ -239,6 +239,16 @@ def _message_before(text: str, at: int) -> str:
     return "(its message is above in the serial log)"
 
 
+def proof_line(phase: Phase, text: str) -> str | None:
+    """The serial log line that proved the phase (e.g. which device root was mounted from)."""
+    match = re.search(phase.proof, text)
+    if match is None:
+        return None
+    start = text.rfind("\n", 0, match.start()) + 1
+    end = text.find("\n", match.end())
+    return text[start:end if end >= 0 else len(text)].strip()
+
+
 def tail_lines(text: str, count: int = 15) -> tuple[str, ...]:
     return tuple(line for line in text.splitlines() if line.strip())[-count:]
 

@@ -122,6 +122,32 @@ def runlevel(inittab: str | None) -> str:
     return match[1] if match else "3"
 
 
+DEPEND_START = "etc/init.d/.depend.start"
+
+
+def started_last(depend: str) -> str | None:
+    """Debian's sysv-rc with insserv starts only the scripts its makefile-style
+    /etc/init.d/.depend.start lists (startpar runs them): the probe becomes one more target,
+    after all the others, with the console. None when the text is not such a file, or
+    lists the probe already."""
+    lines = depend.splitlines()
+    index = next((i for i, line in enumerate(lines) if line.startswith("TARGETS =")), None)
+    if index is None:
+        return None
+    targets = lines[index].split("=", 1)[1].split()
+    if NAME in targets:
+        return None
+    lines[index] = " ".join(["TARGETS =", *targets, NAME])
+    # INTERACTIVE: startpar gives it the console at once (it holds back the others' output
+    # until they end, and the probe waits minutes for the guests' login prompts).
+    shown = next((i for i, line in enumerate(lines) if line.startswith("INTERACTIVE =")), None)
+    if shown is None:
+        lines.insert(index + 1, f"INTERACTIVE = {NAME}")
+    else:
+        lines[shown] = lines[shown].rstrip() + f" {NAME}"
+    return "\n".join([*lines, f"{NAME}: {' '.join(targets)}"]) + "\n"
+
+
 def places(tree_has_lfs_rc: bool, level: str) -> tuple[str, str, str]:
     """(script path, start link path, link target) in the copy: LFS's rc.d or Debian's."""
     if tree_has_lfs_rc:

@@ -22,6 +22,10 @@ def layout_lines(p: flow.Plan) -> list[str]:
         size = f"{v.size // MiB} MiB" if v.size else "sized from the files"
         lines.append(f"  {lay.device(v):<16} {v.mountpoint:<8} {v.fstype:<5} {ids or '(new ids)'}"
                      f"  {what}, {size}  (fstab: {v.spec})")
+    if lay.extended is not None:
+        lines.append(f"  {lay.node(lay.extended):<16} extended: holds the logical partitions "
+                     f"(a number fstab does not name: {image.PLACEHOLDER // MiB} MiB, "
+                     "unformatted)")
     lines += [f"  not rehearsed: {why}" for why in lay.not_rehearsed]
     return lines
 
@@ -78,6 +82,7 @@ def as_json(p: flow.Plan, o: flow.Outcome | None, work: Path | None, kept: bool
         "layout": {"bus": p.layout.bus, "disk": f"/dev/{p.layout.disk}",
                    "volumes": [{**dataclasses.asdict(v), "device": p.layout.device(v)}
                                for v in p.layout.volumes],
+                   "extended": p.layout.extended,
                    "not_rehearsed": list(p.layout.not_rehearsed)},
         "copy_changes": p.copy_changes(),
         "guests": [g.name for g in p.guests], "bridges": list(p.bridges),

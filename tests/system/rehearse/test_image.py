@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,8 @@ from xenlfs.host import grub as host_grub
 from xenlfs.rehearse import flow, image, layout
 
 pytestmark = [pytest.mark.system]
+
+SRC = Path(__file__).resolve().parents[3] / "src"
 
 ROOT_UUID = "11111111-2222-4333-8444-555555555555"
 BOOT_UUID = "66666666-7777-4888-9999-aaaaaaaaaaaa"
@@ -74,6 +77,14 @@ def test_the_copy_mirrors_the_host_and_only_the_copy_changes(host_tree, tmp_path
         found = flow.contents(plan, work)
         sizes = image.content_sizes(found, ["/", "/boot"])
         assert sizes["/boot"] > 0 and sizes["/"] > sizes["/boot"]
+        # From the manifests (no decompression) as from tar's listing of the same archives.
+        listed = work / "listed"
+        listed.mkdir()
+        for content in found:
+            assert (work / (content.archive.name + ".manifest.jsonl")).is_file()
+            os.link(content.archive, listed / content.archive.name)
+        assert image.content_sizes([image.Content(listed / c.archive.name, c.mountpoint)
+                                    for c in found], ["/", "/boot"]) == sizes
         plan = dataclasses.replace(plan, layout=layout.with_sizes(plan.layout, sizes))
         disk = work / "host.img"
         image.build(plan.layout, found, disk, Path(f"/run/xenlfs/test-{os.getpid()}"),
@@ -111,6 +122,76 @@ def test_the_copy_mirrors_the_host_and_only_the_copy_changes(host_tree, tmp_path
             assert b"GRUB" in mbr
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_logical_partitions_are_made_with_the_hosts_numbers(host_tree, tmp_path):
+    # / on the second logical partition: the kernel must see it as vda6 in the copy too.
+    (host_tree / "etc/fstab").write_text("/dev/vda1 /boot ext2 defaults 1 2\n"
+                                         "/dev/vda6 /     ext4 defaults 1 1\n")
+    plan = flow.plan(flow.Request("root", host_tree, tmp_path), flow.read_tree(host_tree, ()))
+    assert plan.layout.extended == 4
+    work = Path(tempfile.mkdtemp(dir="/var/tmp"))
+    try:
+        found = flow.contents(plan, work)
+        sizes = image.content_sizes(found, ["/", "/boot"])
+        plan = dataclasses.replace(plan, layout=layout.with_sizes(plan.layout, sizes))
+        disk = work / "host.img"
+        image.build(plan.layout, found, disk, Path(f"/run/xenlfs/test-{os.getpid()}"),
+                    lambda top: flow.change_copy(plan, top))
+        dump = json.loads(subprocess.run(["sfdisk", "--json", disk], capture_output=True,
+                                         text=True, check=True).stdout)
+        kinds = {int(p["node"].removeprefix(str(disk))): p["type"]
+                 for p in dump["partitiontable"]["partitions"]}
+        assert kinds == {1: "83", 4: "5", 5: "83", 6: "83"}
+        with image.attached(disk) as loop:
+            def blkid(n: int) -> str:
+                return subprocess.run(["blkid", "-o", "export", f"{loop}p{n}"],
+                                      capture_output=True, text=True).stdout
+            assert "TYPE=ext2" in blkid(1) and "TYPE=ext4" in blkid(6)
+            assert "TYPE=" not in blkid(5)  # the number the host uses elsewhere: kept, empty
+            mnt = work / "mnt"
+            mnt.mkdir()
+            subprocess.run(["mount", "-o", "ro", f"{loop}p6", mnt], check=True)
+            try:
+                assert (mnt / "usr/bin/hello").is_file()
+            finally:
+                subprocess.run(["umount", mnt], check=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_the_running_root_is_planned_from_the_devices_it_has_mounted(host_tree, tmp_path):
+    """The default (no --root, no --snapshot): the running host, its /boot really mounted from
+    partition 3 of a disk, seen in a private mount namespace (the build machine's own mounts
+    are not touched). The plan takes the number, type and label from that device."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(b"")
+    os.truncate(disk, 48 << 20)
+    subprocess.run(["sfdisk", "--quiet", disk], input="label: dos\n"
+                   f"{disk}3 : start=2048, size=65536, type=83\n", text=True, check=True)
+    (tmp_path / "fstab").write_text(f"UUID={ROOT_UUID} / ext4 defaults 1 1\n"
+                                    f"UUID={BOOT_UUID} /boot auto defaults 1 2\n")
+    with image.attached(disk) as loop:
+        subprocess.run(["mkfs.ext3", "-q", "-U", BOOT_UUID, "-L", "lfsboot", f"{loop}p3"],
+                       check=True)
+        script = (f"mount {loop}p3 /boot && mkdir -p /boot/grub && "
+                  f"cp {host_tree / 'boot/grub/grub.cfg'} /boot/grub/ && "
+                  f"mount --bind {tmp_path / 'fstab'} /etc/fstab && "
+                  f"exec {sys.executable} -m xenlfs --cache-dir {tmp_path / 'cache'} rehearse "
+                  "--dry-run --json")
+        result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                 script], capture_output=True, text=True,
+                                env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["source"] == {"kind": "running", "path": "/"}
+    volumes = {v["mountpoint"]: v for v in data["layout"]["volumes"]}
+    # By fstab alone /boot would be partition 1 of type "auto"; the mounted device says 3.
+    assert (volumes["/boot"]["number"], volumes["/boot"]["fstype"],
+            volumes["/boot"]["label"], volumes["/boot"]["uuid"]) == (3, "ext3", "lfsboot",
+                                                                    BOOT_UUID)
+    assert volumes["/"]["number"] == 1 and data["entry"]["id"] == "xenlfs-xen"
+    assert not (tmp_path / "cache").exists()  # a dry run makes nothing
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(host_tree, xenlfs, tmp_path):

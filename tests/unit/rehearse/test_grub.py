@@ -61,6 +61,17 @@ def test_entries_in_a_submenu_are_named_by_their_path():
     host_grub.check_syntax(copy, "copy")
 
 
+def test_a_hosts_own_terminal_output_does_not_take_grub_off_the_serial_port():
+    debian = "insmod gfxterm\nterminal_output gfxterm\n" + LFS_CFG + DEBIAN_SUBMENU
+    (entry,) = grub.xen_entries(debian)
+    lines = grub.rehearsal_copy(debian, entry).splitlines()
+    # GRUB runs the whole file, then boots: the last terminal_output is the one in force.
+    assert [line for line in lines if line.startswith("terminal_output")][-1] == \
+        "terminal_output serial"
+    assert lines.index("terminal_output gfxterm") < len(lines) - 1 - lines[::-1].index(
+        "terminal_output serial")
+
+
 def test_choosing_among_several_or_none():
     text = host_grub.plan_add(LFS_CFG + DEBIAN_SUBMENU, ENTRY, make_default=False)
     entries = grub.xen_entries(text)

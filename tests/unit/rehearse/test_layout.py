@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from xenlfs.errors import PreconditionError, SourceError
-from xenlfs.rehearse import layout
+from xenlfs.rehearse import image, layout
 
 UUIDS = """\
 # / and /boot by UUID, as many hosts name them
@@ -60,3 +60,33 @@ def test_running_host_facts_win_over_guesses():
     facts = {"/": layout.Facts("sdb", 5 - 2, "ext4", "1111", "root")}
     lay = layout.layout_from_fstab("UUID=1111 / ext4 d 0 0\n", "fstab", facts=facts)
     assert lay.bus == "ahci" and lay.volumes[0].number == 3 and lay.volumes[0].label == "root"
+
+
+def test_logical_partitions_keep_their_numbers_in_an_extended_one():
+    text = "/dev/sda1 /boot ext2 d 0 2\n/dev/sda6 / ext4 d 1 1\nUUID=abcd swap swap d 0 0\n"
+    lay = layout.layout_from_fstab(text, "fstab")
+    assert {v.mountpoint: v.number for v in lay.volumes} == {"/boot": 1, "swap": 2, "/": 6}
+    assert lay.logical and lay.extended == 4 and lay.device(lay.volumes[-1]) == "/dev/sda6"
+    sized = layout.with_sizes(lay, {"/": 10 * layout.MiB, "/boot": layout.MiB})
+    table = {p.number: p for p in image.partitions(sized)}
+    assert sorted(table) == [1, 2, 4, 5, 6]
+    extended, placeholder, root = table[4], table[5], table[6]
+    assert extended.kind == "5" and placeholder.kind == "83" and placeholder.size == image.EBR
+    # Each logical partition after its EBR's MiB, all of them inside the extended one.
+    assert placeholder.start == extended.start + image.EBR
+    assert root.start == placeholder.start + placeholder.size + image.EBR
+    assert root.start + root.size == extended.start + extended.size
+    assert image.image_size(sized) == root.start + root.size + layout.MiB
+    # A volume fstab names by UUID takes a primary number, and leaves one for the extended.
+    lay = layout.layout_from_fstab("/dev/vda5 / ext4 d 1 1\nUUID=1 /boot ext4 d 0 0\n"
+                                   "UUID=2 /home ext4 d 0 0\nUUID=3 /srv ext4 d 0 0\n"
+                                   "UUID=4 /var ext4 d 0 0\n", "fstab")
+    assert sorted(v.number for v in lay.volumes) == [1, 2, 3, 5, 6] and lay.extended == 4
+
+
+def test_no_primary_number_left_for_the_extended_partition_says_what_to_do():
+    text = "".join(f"/dev/vda{n} /m{n} ext4 d 0 0\n" for n in range(1, 5)) + \
+        "/dev/vda5 / ext4 d 1 1\n"
+    with pytest.raises(PreconditionError, match="extended partition") as raised:
+        layout.layout_from_fstab(text, "fstab")
+    assert "/dev/vda5" in raised.value.message and "--root" in (raised.value.hint or "")

@@ -43,6 +43,15 @@ def test_later_proof_implies_quiet_phases_and_times_are_kept():
     assert w.next_phase().key == "bootscripts"  # type: ignore[union-attr]
 
 
+def test_the_line_that_proved_a_phase_names_the_root_device():
+    root = {p.key: p for p in phases.base_phases()}["root"]
+    text = XEN_OK + "[   24.06] EXT4-fs (nvme0n1p2): mounted filesystem with ordered data " \
+        "mode.\nINIT: version 3.06 booting\n"
+    assert phases.proof_line(root, text) == "[   24.06] EXT4-fs (nvme0n1p2): mounted " \
+        "filesystem with ordered data mode."
+    assert phases.proof_line(root, XEN_OK) is None
+
+
 def test_root_device_the_kernel_cannot_see():
     text = XEN_OK + "Booting paravirtualized kernel on Xen\nGave up waiting for root file " \
         "system device.  Common problems:\nALERT!  /dev/sda2 does not exist.  Dropping to a " \
