@@ -128,6 +128,17 @@ class Setting:
     def default_value(self) -> Any:
         return self.default() if callable(self.default) else self.default
 
+    @property
+    def optional(self) -> bool:
+        return self.default is None
+
+    def value_of(self, raw: Any) -> Any:
+        """The setting's value from a file's or a flag's text. An empty value unsets an
+        optional setting, so a flag can take back what a config file set (--kernel '')."""
+        if self.optional and raw == "":
+            return None
+        return self.parse(raw)
+
 
 def setting(parse: Callable[[Any], T], default: T | Callable[[], T], help: str,
             metavar: str) -> T:
@@ -314,7 +325,8 @@ def add_flags(parser: argparse.ArgumentParser, *sections: str,
             dest=setting.dest,
             metavar=setting.metavar or setting.name.upper(),
             default=argparse.SUPPRESS,
-            help=f"{setting.help} (config: [{setting.section}] {setting.name})",
+            help=f"{setting.help} (config: [{setting.section}] {setting.name}"
+                 + ("; '' unsets it)" if setting.optional else ")"),
         )
 
 
@@ -380,7 +392,7 @@ def read_file(path: Path) -> dict[str, Any]:
                                   f"did you mean '{close[0]}'?" if close else
                                   f"known settings: {', '.join(names)}")
             try:
-                values[setting.key] = setting.parse(raw)
+                values[setting.key] = setting.value_of(raw)
             except (ValueError, TypeError) as e:
                 raise SourceError(str(path), line, col, f"bad value for {key}: {e}",
                                   "see 'xenlfs config show' for the expected form") from e
@@ -401,7 +413,7 @@ def resolve(args: argparse.Namespace, config_path: Path | None = None) -> Config
         if hasattr(args, setting.dest):
             raw = getattr(args, setting.dest)
             try:
-                values[setting.key] = setting.parse(raw)
+                values[setting.key] = setting.value_of(raw)
             except (ValueError, TypeError) as e:
                 raise UsageError(f"argument {setting.flag}: {e}") from e
             sources[setting.key] = "command line"

@@ -138,3 +138,16 @@ def test_parse_size(text, size):
 def test_parse_size_rejects(text):
     with pytest.raises(ValueError):
         parse_size(text)
+
+
+def test_an_empty_value_unsets_an_optional_setting_a_file_set(tmp_path):
+    # [guest] kernel in a file would make every guest direct-boot: '' on the command line
+    # takes it back (an HVM guest then boots from its disk).
+    assert resolved(tmp_path, '[guest]\nkernel = "/boot/vmlinuz-domU"\n').guest.kernel == (
+        "/boot/vmlinuz-domU")
+    cleared = resolved(tmp_path, '[guest]\nkernel = "/boot/vmlinuz-domU"\n',
+                       setting__guest__kernel="")
+    assert cleared.guest.kernel is None and cleared.sources["guest.kernel"] == "command line"
+    assert resolved(tmp_path, '[kernel]\nsrc = ""\n').kernel.src is None
+    with pytest.raises(UsageError):  # a setting that has a default cannot be emptied
+        resolved(tmp_path, "", setting__guest__memory="")
