@@ -110,7 +110,7 @@ def choose(facts: Facts, *, full_copy: bool, count: int = 1) -> Backend:
         total = f" ({_mib(backend.cost * count)} for {count})" if count > 1 else ""
         raise PreconditionError(
             f"no copy-on-write for this guest: {backend.why}; each clone would be a full "
-            f"copy of {_mib(backend.cost)}{total}",
+            f"copy of up to {_mib(backend.cost)}{total}",
             hint="add --full-copy to copy it anyway, or keep the source on a thin LV or on "
             "an XFS (reflink=1) or btrfs filesystem")
     return backend

@@ -47,7 +47,7 @@ def test_a_full_copy_is_refused_with_its_cost_unless_asked(facts: Facts, cost: i
     with pytest.raises(PreconditionError) as refused:
         clone.choose(facts, full_copy=False, count=10)
     message = str(refused.value)
-    assert why in message and f"full copy of {cost // MiB} MiB" in message
+    assert why in message and f"full copy of up to {cost // MiB} MiB" in message
     assert f"{cost * 10 // MiB} MiB for 10" in message and "--full-copy" in message
     backend = clone.choose(facts, full_copy=True)
     assert backend.kind == clone.COPY and backend.cost == cost
@@ -164,3 +164,23 @@ def test_guests_sharing_a_mac_or_an_address_are_warned(tmp_path: Path):
     found = check.check_guests_in(tmp_path)
     assert [(Path(f.path).name, f.what.split(" is also")[0]) for f in found] == [
         ("b.cfg", "vif mac 00:16:3e:00:00:01"), ("c.cfg", "vif ip 10.0.0.1")]
+
+
+def test_a_guests_symlinks_never_lead_the_key_removal_to_host_files(tmp_path: Path):
+    host = tmp_path / "host-ssh"
+    host.mkdir()
+    (host / "ssh_host_rsa_key").write_text("the host's own key\n")
+    root = lfs_clone(tmp_path / "guest")
+    for name in os.listdir(root / "etc/ssh"):
+        os.unlink(root / "etc/ssh" / name)
+    os.rmdir(root / "etc/ssh")
+    os.symlink(host, root / "etc/ssh")  # absolute: inside the guest it leads nowhere
+    os.unlink(root / "etc/hostname")
+    os.symlink(host / "ssh_host_rsa_key", root / "etc/hostname")
+    guest = GuestRoot(root)
+    found = identity.plan(guest, identity.Options("web2", "web2"))
+    assert found.removals == [] and found.key_types == []
+    identity.apply(guest, found, "web2")
+    assert os.listdir(host) == ["ssh_host_rsa_key"]
+    assert (host / "ssh_host_rsa_key").read_text() == "the host's own key\n"
+    assert (root / "etc/hostname").read_text() == "web2\n"  # the link replaced by a file
