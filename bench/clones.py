@@ -19,21 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench import snapshot as snapshot_bench  # noqa: E402
-from bench.guest_prepare import environment, xenlfs  # noqa: E402
-
-
-def timed(argv: list[str], log: Path) -> float:
-    start = time.monotonic()
-    with open(log, "ab") as out:
-        subprocess.run(argv, env=environment(), stdout=out, stderr=subprocess.STDOUT,
-                       stdin=subprocess.DEVNULL, check=True)
-    return time.monotonic() - start
+from bench.guest_prepare import environment, timed, xenlfs  # noqa: E402
 
 
 def used(where: Path) -> int:
