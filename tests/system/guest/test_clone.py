@@ -231,3 +231,39 @@ def test_thin_snapshot_clones_on_a_loop_pv(xenlfs, workdir: Path):
     finally:
         subprocess.run(["vgremove", *lvm, "--yes", "--force", vg], check=False)
         subprocess.run(["losetup", "--detach", loop], check=False)
+
+
+def test_xfs_without_reflink_is_no_copy_on_write(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=0"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), "--dry-run")
+        assert result.returncode == 3, result.stderr
+        assert "XFS made without reflink" in result.stderr
+
+
+def test_a_full_copy_that_does_not_fit_is_refused_before_copying(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.ext4", "-q"], size="512M") as ext4:
+        xen = prepare_source(xenlfs, workdir, str(ext4 / "src.img"))
+        st = os.statvfs(ext4)
+        room = st.f_bavail * st.f_frsize - (ext4 / "src.img").stat().st_blocks * 512 // 2
+        sh("fallocate", "-l", str(room), ext4 / "filler")
+        result = xenlfs("guest", "clone", "src", "db1", "--config-dir", str(xen), "--full-copy")
+        assert result.returncode == 3, result.stderr
+        assert "a full copy needs" in result.stderr and "Traceback" not in result.stderr
+        assert not (ext4 / "db1.img").exists() and not (xen / "db1.cfg").exists()
+
+
+def test_a_clone_that_fails_halfway_is_removed(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        sh("truncate", "-s", "64M", xfs / "blank.img")  # no filesystem to edit in it
+        xen = workdir / "xen"
+        xen.mkdir()
+        (xen / "blank.cfg").write_text(
+            f'name = "blank"\nkernel = "/k"\nmemory = 64\n'
+            f'disk = ["format=raw, vdev=xvda1, access=rw, target={xfs}/blank.img"]\n')
+        result = xenlfs("guest", "clone", "blank", "b1", "--config-dir", str(xen))
+        assert result.returncode == 3, result.stderr
+        assert "holds no filesystem" in result.stderr
+        assert "removing" in result.stderr and "Traceback" not in result.stderr
+        assert sorted(os.listdir(xfs)) == ["blank.img"] and not (xen / "b1.cfg").exists()
+        assert our_mounts() == []
