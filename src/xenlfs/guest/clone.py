@@ -296,15 +296,17 @@ def known_macs(config_dir: Path) -> set[str]:
     return macs
 
 
-def plan_clones(source: Source, facts: Facts, requests: list[Request],
-                config_dir: Path) -> list[Clone]:
-    """Each clone's volume, MACs and xl config, checked before anything is made."""
-    names = [r.name for r in requests]
-    if source.name in names:
-        raise UsageError(f"a clone cannot be named {source.name}, as its source")
+def check_names(source: str, names: list[str]) -> None:
+    if source in names:
+        raise UsageError(f"a clone cannot be named {source}, as its source")
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise UsageError(f"the clone name {dup[0]} is given twice")
+
+
+def plan_clones(source: Source, facts: Facts, requests: list[Request],
+                config_dir: Path) -> list[Clone]:
+    """Each clone's volume, MACs and xl config, checked before anything is made."""
     avoid = known_macs(config_dir)
     clones = []
     for request in requests:
@@ -439,6 +441,7 @@ def clone_guests(source_name: str, requests: list[Request], config_dir: Path, *,
     if os.geteuid() != 0 and not run.dry_run():
         raise PreconditionError("cloning a guest needs root (volumes, mounts)",
                                 hint="run it again as root, or look first with --dry-run")
+    check_names(source_name, [r.name for r in requests])
     source = read_source(source_name, config_dir)
     # The source's lock for the whole run: no `guest prepare SOURCE` writes it meanwhile.
     with volume.locked(source.name):

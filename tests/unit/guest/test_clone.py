@@ -184,3 +184,22 @@ def test_a_guests_symlinks_never_lead_the_key_removal_to_host_files(tmp_path: Pa
     assert os.listdir(host) == ["ssh_host_rsa_key"]
     assert (host / "ssh_host_rsa_key").read_text() == "the host's own key\n"
     assert (root / "etc/hostname").read_text() == "web2\n"  # the link replaced by a file
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["src", "a", "b", "--ip", "10.0.0.2/24"], "1 --ip for 2 clones"),
+    (["src", "a", "b", "--ip", "10.0.0.2/24", "--ip", "10.0.0.2/24"], "share an address"),
+    (["src", "a", "--ip", "10.0.0.300/24"], "--ip 10.0.0.300/24"),
+    (["src", "a", "--ip", "10.0.0.3"], "needs a prefix length"),
+    (["src", "a", "--gateway", "10.0.0.1"], "--gateway goes with --ip"),
+    (["src", "a\nb"], "NAME"),
+    (["src", "src"], "cannot be named src"),
+    (["src", "a", "a"], "given twice"),
+])
+def test_bad_arguments_are_usage_errors_before_anything(xenlfs, tmp_path: Path, args, said):
+    (tmp_path / "src.cfg").write_text('name = "src"\nkernel = "/k"\nmemory = 64\n'
+                                      f'disk = ["format=raw, vdev=xvda1, target={tmp_path}/s"]\n')
+    (tmp_path / "s").write_bytes(b"\0" * 4096)
+    result = xenlfs("guest", "clone", *args, "--config-dir", str(tmp_path), "--dry-run")
+    assert result.returncode == 2, result.stderr
+    assert said in result.stderr and "Traceback" not in result.stderr
