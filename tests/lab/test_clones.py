@@ -62,11 +62,17 @@ def thin_lab(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
                          lab.channel.disk_device("pv"), ("", ""))  # no md members here
 
 
+def volume_group(lab: StorageLab) -> None:
+    """The VG on the lab's PV, made by the first test that needs it."""
+    lab.sh(f"vgs '{LVM}' {VG} >/dev/null 2>&1 || "
+           f"(pvcreate '{LVM}' {lab.pv} && vgcreate '{LVM}' {VG} {lab.pv})")
+
+
 def test_three_thin_clones_run_at_once_each_its_own_machine(thin_lab: StorageLab,
                                                             lab_cache_dir: Path) -> None:
     lab = thin_lab
-    lab.sh(f"modprobe dm-thin-pool && pvcreate '{LVM}' {lab.pv} && "
-           f"vgcreate '{LVM}' {VG} {lab.pv} && "
+    volume_group(lab)
+    lab.sh(f"modprobe dm-thin-pool && "
            f"lvcreate '{LVM}' --yes --type thin-pool --size 2g --name pool {VG} && "
            f"lvcreate '{LVM}' --yes --thin --virtualsize 1g --name src {VG}/pool")
     lab.lab.channel.push(kernels.cached_domu_kernel(lab_cache_dir), "/root/vmlinuz-domU")
@@ -79,7 +85,8 @@ def test_three_thin_clones_run_at_once_each_its_own_machine(thin_lab: StorageLab
     code, out, err = lab.xenlfs("guest", "clone", "src", *CLONES, "--dry-run")
     assert code == 0, out + err
     assert "backend: LVM thin snapshot" in out and "lvcreate" in err
-    assert lab.sh(f"lvs '{LVM}' --noheadings -o lv_name {VG}").split() == ["pool", "src"]
+    assert sorted(lab.sh(f"lvs '{LVM}' --noheadings -o lv_name {VG}").split()) == \
+        ["pool", "src"] + (["tsrc"] if "tsrc" in lab.sh("ls /etc/xen") else [])
 
     started = time.monotonic()
     ips = [arg for address in ADDRESSES for arg in ("--ip", address)]
@@ -125,3 +132,29 @@ def test_three_thin_clones_run_at_once_each_its_own_machine(thin_lab: StorageLab
         for name in CLONES:
             lab.lab.channel.run(["xl", "destroy", name], check=False)
         time.sleep(1)
+
+
+def test_a_thick_volume_is_copied_in_full_only_when_asked(thin_lab: StorageLab) -> None:
+    lab = thin_lab
+    volume_group(lab)
+    lab.sh(f"lvcreate '{LVM}' --yes --size 400m --name tsrc {VG}")
+    code, out, err = lab.xenlfs("guest", "prepare", "tsrc", "--snapshot", lab.snapshot,
+                                "--target", f"/dev/{VG}/tsrc", "--kernel", "/boot/none",
+                                "--yes")
+    assert code == 0, out + err
+    code, out, err = lab.xenlfs("guest", "clone", "tsrc", "tc1")
+    assert code == 3, out + err
+    assert "linear volume, not a thin one" in err and "full copy of up to 400 MiB" in err
+    assert "tc1" not in lab.sh(f"lvs '{LVM}' --noheadings -o lv_name {VG}")
+    code, out, err = lab.xenlfs("guest", "clone", "tsrc", "tc1", "--full-copy")
+    assert code == 0, out + err
+    assert "backend: full copy" in out
+    lvs = lab.sh(f"lvs '{LVM}' --noheadings --units m -o lv_name,segtype,lv_size {VG}")
+    assert re.search(r"\btc1\s+linear\s+400\.00m", lvs), lvs
+    seen = lab.sh(f"mkdir -p /mnt/tc1 && mount -o ro /dev/{VG}/tc1 /mnt/tc1 && "
+                  "cat /mnt/tc1/etc/hostname /mnt/tc1/etc/machine-id; umount /mnt/tc1; "
+                  f"mount -o ro /dev/{VG}/tsrc /mnt/tc1 && "
+                  "(cat /mnt/tc1/etc/machine-id 2>/dev/null || echo none); "
+                  "umount /mnt/tc1")
+    hostname, clone_id, source_id = seen.split()
+    assert hostname == "tc1" and clone_id != source_id
