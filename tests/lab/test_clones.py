@@ -85,8 +85,8 @@ def test_three_thin_clones_run_at_once_each_its_own_machine(thin_lab: StorageLab
     code, out, err = lab.xenlfs("guest", "clone", "src", *CLONES, "--dry-run")
     assert code == 0, out + err
     assert "backend: LVM thin snapshot" in out and "lvcreate" in err
-    assert sorted(lab.sh(f"lvs '{LVM}' --noheadings -o lv_name {VG}").split()) == \
-        ["pool", "src"] + (["tsrc"] if "tsrc" in lab.sh("ls /etc/xen") else [])
+    assert not any(name in lab.sh(f"lvs '{LVM}' --noheadings -o lv_name {VG}")
+                   for name in CLONES)  # the dry run made none
 
     started = time.monotonic()
     ips = [arg for address in ADDRESSES for arg in ("--ip", address)]
