@@ -422,9 +422,7 @@ def make_clone(source: Source, facts: Facts, backend: Backend, clone: Clone,
             if not run.dry_run():
                 clone.xl_config.parent.mkdir(parents=True, exist_ok=True)
                 files.write_atomic(clone.xl_config, clone.xl_text)
-        except BaseException:
-            if not run.dry_run():
-                clone.xl_config.unlink(missing_ok=True)
+        except BaseException:  # the config is written last, whole or not at all
             remove_volume(facts, clone.volume)
             raise
     clone.seconds = time.monotonic() - started
