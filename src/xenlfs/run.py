@@ -53,6 +53,8 @@ TOOLS: dict[str, Install] = {
     "vgs": Install("lvm2", "BLFS book 'LVM2'"),
     "pvs": Install("lvm2", "BLFS book 'LVM2'"),
     "lvremove": Install("lvm2", "BLFS book 'LVM2'"),
+    "xfs_info": Install("xfsprogs", "BLFS book 'xfsprogs'"),
+    "ssh-keygen": Install("openssh-client", "BLFS book 'OpenSSH'"),
     "mkfs.ext3": Install("e2fsprogs", "LFS book, chapter 8 'E2fsprogs'"),
     "mkfs.ext2": Install("e2fsprogs", "LFS book, chapter 8 'E2fsprogs'"),
     "setfacl": Install("acl", "LFS book, chapter 8 'Acl'"),

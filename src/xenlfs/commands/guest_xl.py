@@ -62,7 +62,9 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
                    help="attach to its console (Ctrl-] leaves)")
     add_dry_run(p)
 
-    p = verb("list", "list running domains (xl list)", list_cmd)
+    p = verb("list", "list running domains (xl list); warn when guest configs in CONFIG_DIR "
+             "share a MAC, an address or a writable disk", list_cmd)
+    settings.add_flags(p, "xl", only=["config_dir"])
     add_json(p)
     p = verb("top", "one sample of each domain's CPU, memory, network and disk use (xentop)",
              top_cmd)
@@ -82,7 +84,7 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
 def check_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     host = toolstack.host()  # in dom0: the CPUs and NUMA nodes xl will see
     reports = [check.check_file(path, host) for path in args.files]
-    check.check_shared_disks(reports)
+    check.check_shared(reports)
     if args.host or toolstack.in_dom0():
         for report in reports:
             check.check_bridges(report)
@@ -152,6 +154,8 @@ def create_cmd(args: argparse.Namespace, config: settings.Config) -> int:
 def list_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     toolstack.require_dom0()
     domains = toolstack.list_domains()
+    # To stderr, before the list: stdout stays the list (or its JSON) alone.
+    finding.show(check.check_guests_in(config.xl.config_dir))
     if args.json:
         ui.print_json([vars(d) for d in domains])
         return 0

@@ -335,3 +335,41 @@ def check_shared_disks(reports: Iterable[Report]) -> None:
             else:
                 writers[target] = f"{report.path} ({report.guest.name if report.guest else ''})"
 
+
+
+def check_shared_addresses(reports: Iterable[Report]) -> None:
+    """Two guests with one MAC (a clone that kept its source's) or one vif ip= take each
+    other's traffic once both run."""
+    owners: dict[tuple[str, str], str] = {}
+    for report in reports:
+        vifs = report.guest.vifs if report.guest else []
+        for v, pos in zip(vifs, report.vif_pos, strict=True):
+            for what in ("mac", "ip"):
+                if what not in v.fields:
+                    continue
+                for value in str(v.fields[what]).lower().split():
+                    if (what, value) in owners:
+                        report.findings.append(Finding(
+                            "warning", report.path, pos.line, pos.col,
+                            f"vif {what} {value} is also given by {owners[what, value]}: the "
+                            "two guests take each other's traffic when both run",
+                            "give each guest its own (xenlfs guest clone makes new MACs)"
+                            if what == "mac" else "give each guest its own address"))
+                    else:
+                        owners[what, value] = \
+                            f"{report.path} ({report.guest.name if report.guest else ''})"
+
+
+def check_shared(reports: list[Report]) -> list[Finding]:
+    """What these guests share that they must not (a writable disk, a MAC, an address): the
+    findings are added to the reports and returned."""
+    before = [len(r.findings) for r in reports]
+    check_shared_disks(reports)
+    check_shared_addresses(reports)
+    return [f for r, n in zip(reports, before, strict=True) for f in r.findings[n:]]
+
+
+def check_guests_in(config_dir: Path) -> list[Finding]:
+    """What the guest configs in CONFIG_DIR (xl's own place) share that they must not."""
+    paths = sorted(p for p in config_dir.glob("*.cfg") if p.is_file())
+    return check_shared([check_file(path, kernel=False) for path in paths])

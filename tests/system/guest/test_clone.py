@@ -1,0 +1,269 @@
+"""guest clone for real: reflink clones on a loop-mounted XFS, the full-copy fallback on
+ext4, LVM thin snapshots where the kernel has dm-thin, refusals of a source in use. Each
+clone is checked from inside its own filesystem: hostname, machine-id, host keys, address,
+and from its xl config: MAC and disk."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.system.guest.conftest import lfs_tree, our_mounts, sh, snapshot
+from tests.system.guest.test_in_use import held, holder  # noqa: F401 (a fixture)
+from xenlfs.xl import cfg
+
+KEYS = ("ssh_host_ed25519_key", "ssh_host_ed25519_key.pub")
+
+
+def digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+@contextlib.contextmanager
+def filesystem(workdir: Path, mkfs: list[str], size: str = "1G") -> Iterator[Path]:
+    """A new filesystem of its own kind, loop-mounted under workdir."""
+    image, where = workdir / f"{mkfs[0]}.fs", workdir / mkfs[0].removeprefix("mkfs.")
+    sh("truncate", "-s", size, image)
+    sh(*mkfs, image)
+    where.mkdir()
+    sh("mount", "-o", "loop", image, where)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", where], check=False)
+
+
+def source_tree(root: Path) -> Path:
+    lfs_tree(root, extra_bytes=48 << 20)  # enough data that sharing it shows
+    (root / "etc/machine-id").write_text("0123456789abcdef0123456789abcdef\n")
+    (root / "etc/ssh").mkdir()
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@src", "-f",
+       root / "etc/ssh/ssh_host_ed25519_key")
+    return root
+
+
+def prepare_source(xenlfs, workdir: Path, target: str) -> Path:
+    """`guest prepare src` onto `target`, its config in workdir/xen; returns that dir."""
+    archive = snapshot(source_tree(workdir / "tree"), workdir / "lfs.tar.zst")
+    kernel = workdir / "vmlinuz"
+    kernel.write_text("a domU kernel would be here\n")
+    xen = workdir / "xen"
+    result = xenlfs("guest", "prepare", "src", "--snapshot", str(archive), "--target", target,
+                    "--size", "256M", "--kernel", str(kernel), "--config-dir", str(xen),
+                    "--vif", "bridge=xenbr0", "--ip", "192.168.1.2/24",
+                    "--gateway", "192.168.1.1")
+    assert result.returncode == 0, result.stderr
+    return xen
+
+
+@contextlib.contextmanager
+def inside(image: Path | str, workdir: Path) -> Iterator[Path]:
+    where = workdir / f"look-{Path(image).name}"
+    where.mkdir()
+    sh("mount", "-o", "ro,loop" if Path(image).is_file() else "ro", image, where)
+    try:
+        yield where
+    finally:
+        sh("umount", where)
+        where.rmdir()
+
+
+def identity_of(disk: Path | str, workdir: Path) -> dict[str, str]:
+    with inside(disk, workdir) as root:
+        return {"hostname": (root / "etc/hostname").read_text(),
+                "machine-id": (root / "etc/machine-id").read_text(),
+                "ifconfig": (root / "etc/sysconfig/ifconfig.eth0").read_text(),
+                **{key: (root / "etc/ssh" / key).read_text() for key in KEYS}}
+
+
+def config_of(path: Path) -> dict[str, object]:
+    return cfg.parse(path.read_text(), str(path)).plain()
+
+
+def used(where: Path) -> int:
+    st = os.statvfs(where)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def check_distinct(xen: Path, names: list[str], workdir: Path) -> list[dict[str, str]]:
+    """Each clone and the source: their own hostname, machine-id, host keys, MAC, disk."""
+    configs = [config_of(xen / f"{n}.cfg") for n in ["src", *names]]
+    disks = [re.search(r"target=(\S+)$|phy:([^,]+)", str(c["disk"][0])) for c in configs]
+    paths = [m[1] or m[2] for m in disks if m]
+    macs = [re.search(r"mac=([0-9a-f:]+)", str(c["vif"][0])) for c in configs[1:]]
+    assert len(set(paths)) == len(names) + 1 and all(macs)
+    assert len({m[1] for m in macs if m}) == len(names)
+    assert [c["name"] for c in configs] == ["src", *names]
+    found = [identity_of(p, workdir) for p in paths]
+    for field in ("hostname", "machine-id", *KEYS):
+        assert len({f[field] for f in found}) == len(found), field
+    assert [f["hostname"] for f in found] == [f"{n}\n" for n in ["src", *names]]
+    assert all(re.fullmatch(r"[0-9a-f]{32}\n", f["machine-id"]) for f in found)
+    for name, f in zip(names, found[1:], strict=True):
+        assert f[KEYS[1]].rstrip().endswith(f"root@{name}")
+    return found
+
+
+def test_reflink_clones_on_xfs_share_blocks_and_are_distinct(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        before, source = used(xfs), digest(xfs / "src.img")
+        names = ["web1", "web2", "web3"]
+        result = xenlfs("guest", "clone", "src", *names, "--config-dir", str(xen),
+                        "--ip", "192.168.1.11/24", "--ip", "192.168.1.12/24",
+                        "--ip", "192.168.1.13/24")
+        assert result.returncode == 0, result.stderr
+        assert "backend: reflink copy" in result.stdout
+        grown = used(xfs) - before
+        allocated = (xfs / "src.img").stat().st_blocks * 512
+        # three clones cost less than a fifth of one full copy (only the edited blocks)
+        assert grown < allocated // 5, (grown, allocated)
+        assert digest(xfs / "src.img") == source
+        found = check_distinct(xen, names, workdir)
+        assert [re.search(r"IP=(\S+)", f["ifconfig"])[1]  # type: ignore[index]
+                for f in found] == ["192.168.1.2", "192.168.1.11", "192.168.1.12",
+                                    "192.168.1.13"]
+        assert our_mounts() == []
+        checked = xenlfs("guest", "check", *[str(p) for p in sorted(xen.glob("*.cfg"))])
+        assert "is also" not in checked.stdout
+
+
+def test_ext4_refuses_a_full_copy_unless_asked_then_copies(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.ext4", "-q"]) as ext4:
+        xen = prepare_source(xenlfs, workdir, str(ext4 / "src.img"))
+        result = xenlfs("guest", "clone", "src", "db1", "--config-dir", str(xen))
+        assert result.returncode == 3, result.stderr
+        assert "ext4, which cannot share extents" in result.stderr
+        assert re.search(r"full copy of up to \d+ MiB", result.stderr)
+        assert "--full-copy" in result.stderr and "Traceback" not in result.stderr
+        assert not (ext4 / "db1.img").exists() and not (xen / "db1.cfg").exists()
+        before = used(ext4)
+        result = xenlfs("guest", "clone", "src", "db1", "--config-dir", str(xen), "--full-copy")
+        assert result.returncode == 0, result.stderr
+        assert "backend: full copy" in result.stdout
+        # cp leaves out the blocks of zeros: the copy takes most, not all, of what the source does
+        assert used(ext4) - before >= (ext4 / "src.img").stat().st_blocks * 512 // 2
+        found = check_distinct(xen, ["db1"], workdir)
+        assert "SERVICE=dhcpcd" in found[1]["ifconfig"]  # no --ip: DHCP, never the source's
+
+
+def test_dry_run_shows_the_backend_and_changes_nothing(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        listing = sorted(os.listdir(xfs)), sorted(os.listdir(xen))
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), "--dry-run")
+        assert result.returncode == 0, result.stderr
+        assert "backend: reflink copy" in result.stdout and "+name = \"web1\"" in result.stdout
+        assert "would run: cp --reflink=always" in result.stderr
+        assert (sorted(os.listdir(xfs)), sorted(os.listdir(xen))) == listing
+
+
+def test_a_source_in_use_is_refused(xenlfs, workdir: Path, held):  # noqa: F811
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        held.append(holder(xfs / "src.img"))
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen))
+        assert result.returncode == 3, result.stderr
+        assert "in use: held open by" in result.stderr
+        held.pop().kill()
+        with inside(xfs / "src.img", workdir):  # mounted (read-only, even)
+            result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen))
+        assert result.returncode == 3, result.stderr
+        assert "in use" in result.stderr and "Traceback" not in result.stderr
+        assert not (xfs / "web1.img").exists() and not (xen / "web1.cfg").exists()
+
+
+def test_an_existing_guest_is_never_replaced(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        (xfs / "web1.img").write_text("someone's data\n")
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen))
+        assert result.returncode == 3 and "never replaces a guest" in result.stderr
+        assert (xfs / "web1.img").read_text() == "someone's data\n"
+        assert not (xen / "web1.cfg").exists()
+
+
+def thin_unavailable() -> str | None:
+    """Why LVM thin cannot be tried here, or None."""
+    targets = subprocess.run(["dmsetup", "targets"], capture_output=True, text=True,
+                             check=False)
+    if targets.returncode != 0:
+        return ("device-mapper is not in this kernel (dmsetup targets: "
+                f"{targets.stderr.strip().splitlines()[0] if targets.stderr else '?'})")
+    if not re.search(r"^thin-pool\b", targets.stdout, re.M) and \
+            subprocess.run(["modprobe", "dm-thin-pool"], check=False).returncode != 0:
+        return "this kernel has device-mapper but no thin-pool target (dm-thin-pool)"
+    return None
+
+
+def test_thin_snapshot_clones_on_a_loop_pv(xenlfs, workdir: Path):
+    why = thin_unavailable()
+    if why:
+        pytest.skip(why)
+    sh("apt-get", "install", "-y", "-q", "thin-provisioning-tools", "lvm2")
+    vg = f"xenlfsclone{os.getpid()}"
+    pv = workdir / "pv.img"
+    sh("truncate", "-s", "1G", pv)
+    loop = sh("losetup", "--find", "--show", pv).stdout.strip()
+    lvm = ["--config", "activation{udev_sync=0 udev_rules=0} "
+           "devices{obtain_device_list_from_udev=0}"]
+    try:
+        sh("vgcreate", *lvm, vg, loop)
+        sh("lvcreate", *lvm, "--yes", "--type", "thin-pool", "--size", "600m", "--name",
+           "pool", vg)
+        sh("lvcreate", *lvm, "--yes", "--thin", "--virtualsize", "256m", "--name", "src",
+           f"{vg}/pool")
+        xen = prepare_source(xenlfs, workdir, f"/dev/{vg}/src")
+        result = xenlfs("guest", "clone", "src", "t1", "t2", "--config-dir", str(xen))
+        assert result.returncode == 0, result.stderr
+        assert "backend: LVM thin snapshot" in result.stdout
+        lvs = sh("lvs", *lvm, "--noheadings", "-o", "lv_name,segtype,origin", vg).stdout
+        assert re.search(r"t1\s+thin\s+src", lvs) and re.search(r"t2\s+thin\s+src", lvs)
+        check_distinct(xen, ["t1", "t2"], workdir)
+    finally:
+        subprocess.run(["vgremove", *lvm, "--yes", "--force", vg], check=False)
+        subprocess.run(["losetup", "--detach", loop], check=False)
+
+
+def test_xfs_without_reflink_is_no_copy_on_write(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=0"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), "--dry-run")
+        assert result.returncode == 3, result.stderr
+        assert "XFS made without reflink" in result.stderr
+
+
+def test_a_full_copy_that_does_not_fit_is_refused_before_copying(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.ext4", "-q"], size="512M") as ext4:
+        xen = prepare_source(xenlfs, workdir, str(ext4 / "src.img"))
+        st = os.statvfs(ext4)
+        room = st.f_bavail * st.f_frsize - (ext4 / "src.img").stat().st_blocks * 512 // 2
+        sh("fallocate", "-l", str(room), ext4 / "filler")
+        result = xenlfs("guest", "clone", "src", "db1", "--config-dir", str(xen), "--full-copy")
+        assert result.returncode == 3, result.stderr
+        assert "a full copy needs" in result.stderr and "Traceback" not in result.stderr
+        assert not (ext4 / "db1.img").exists() and not (xen / "db1.cfg").exists()
+
+
+def test_a_clone_that_fails_halfway_is_removed(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        sh("truncate", "-s", "64M", xfs / "blank.img")  # no filesystem to edit in it
+        xen = workdir / "xen"
+        xen.mkdir()
+        (xen / "blank.cfg").write_text(
+            f'name = "blank"\nkernel = "/k"\nmemory = 64\n'
+            f'disk = ["format=raw, vdev=xvda1, access=rw, target={xfs}/blank.img"]\n')
+        result = xenlfs("guest", "clone", "blank", "b1", "--config-dir", str(xen))
+        assert result.returncode == 3, result.stderr
+        assert "holds no filesystem" in result.stderr
+        assert "removing" in result.stderr and "Traceback" not in result.stderr
+        assert sorted(os.listdir(xfs)) == ["blank.img"] and not (xen / "b1.cfg").exists()
+        assert our_mounts() == []
