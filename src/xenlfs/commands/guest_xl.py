@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
     p.add_argument("--kernel", help="the domU kernel, e.g. /boot/vmlinuz-6.1-xen-domU")
     p.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"),
                    help="pv (xl's default, the hint's), pvh, or hvm: an emulated PC with "
-                   "serial = \"pty\", booting from its disk (no --kernel) or with xl's "
+                   "serial = \"pty\" and vga = \"none\", booting from its disk (no --kernel) "
+                   "or with xl's "
                    "direct kernel boot (--kernel)")
     p.add_argument("--memory", type=int, metavar="MiB", help="the guest's memory in MiB")
     p.add_argument("--disk", action="append", default=[], metavar="SPEC",
@@ -139,7 +140,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
             name=name, kernel=args.kernel, memory=args.memory, disks=tuple(args.disk),
             vifs=tuple(args.vif), root=args.root, ramdisk=args.ramdisk, extra=args.extra,
             vcpus=args.vcpus, maxmem=args.maxmem, type=args.guest_type,
-            others=(("serial", "pty"),) if args.guest_type == "hvm" else ())
+            others=write.HVM_CONSOLE if args.guest_type == "hvm" else ())
         new = write.render(guest)
         output = args.output or target
         old = files.read_text(output, "an xl config file") if output.is_file() else None

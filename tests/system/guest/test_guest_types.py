@@ -63,6 +63,7 @@ def test_hvm_boots_from_its_own_disk(xenlfs, workdir: Path, lfs_snapshot: Path) 
     text = (workdir / "xen/h.cfg").read_text()
     values = cfg.parse(text, "h.cfg").plain()
     assert values["type"] == "hvm" and values["serial"] == "pty" and "kernel" not in values
+    assert values["vga"] == "none"  # a serial console: no emulated screen
     assert values["disk"] == [f"format=raw, vdev=xvda, access=rw, target={image}"]
     assert check.check_config(cfg.parse(text, "h.cfg")).findings == []
 
