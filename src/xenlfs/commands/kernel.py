@@ -89,8 +89,8 @@ def _role(parser: ArgumentParser) -> None:
                         metavar="pv|pvh|hvm[,…]",
                         help="how a domU is booted (xl.cfg's type): pv (the hint's, default) "
                         "needs XEN_PV; pvh needs XEN_PVH; hvm needs no Xen option but a serial "
-                        "console, and warns without the PV-on-HVM drivers; pv,pvh,hvm: all "
-                        "of them")
+                        "console, and warns without the PV-on-HVM drivers or with the VGA "
+                        "console (fix turns it off); pv,pvh,hvm: all of them")
 
 
 def _guest_types(text: str) -> tuple[GuestType, ...]:
