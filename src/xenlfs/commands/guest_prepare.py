@@ -67,7 +67,8 @@ def add_prepare(sub: argparse._SubParsersAction[ArgumentParser], common: Argumen
                    "disk: xenlfs puts the kernel in the guest's /boot, BIOS GRUB in the "
                    "image's MBR (grub-install --target=i386-pc) and a grub.cfg with "
                    "root=/dev/xvda1 and console=ttyS0; the getty and xl console use the "
-                   "serial port (serial = \"pty\"), no kernel= line. hvm with --kernel: "
+                   "serial port (serial = \"pty\", and vga = \"none\": no screen to "
+                   "emulate), no kernel= line. hvm with --kernel: "
                    "xl's direct kernel boot instead, no GRUB")
     p.add_argument("--boot-kernel", type=Path, metavar="FILE",
                    help="--type hvm from its disk: the kernel to copy into the guest's /boot "

@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentPa
     settings.add_flags(p, "guest", only=["kernel", "memory"])
     p.add_argument("--type", dest="guest_type", choices=("pv", "pvh", "hvm"),
                    help="pv (xl's default, the hint's), pvh, or hvm: an emulated PC with "
-                   "serial = \"pty\", booting from its disk (no --kernel) or with xl's "
+                   "serial = \"pty\" and vga = \"none\", booting from its disk (no --kernel) "
+                   "or with xl's "
                    "direct kernel boot (--kernel)")
     p.add_argument("--disk", action="append", default=[], metavar="SPEC",
                    help="a disk spec, e.g. phy:/dev/sdc12,xvda1,w (repeat for more)")
@@ -124,7 +125,7 @@ def config_cmd(args: argparse.Namespace, config: settings.Config) -> int:
             disks=tuple(args.disk),
             vifs=tuple(args.vif), root=args.root, ramdisk=args.ramdisk, extra=args.extra,
             vcpus=args.vcpus, maxmem=args.maxmem, type=args.guest_type,
-            others=(("serial", "pty"),) if args.guest_type == "hvm" else ())
+            others=write.HVM_CONSOLE if args.guest_type == "hvm" else ())
         new = write.render(guest)
         replace = args.force
     change = write.config_change(args.output or target, new, replace=replace)

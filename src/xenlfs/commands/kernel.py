@@ -26,7 +26,10 @@ def escape(text: str) -> str:
 
 
 _COLOUR = {checks.Status.ENABLED: "green", checks.Status.MODULE: "cyan",
-           checks.Status.MISSING: "red", checks.Status.NOT_IN_KERNEL: "dim"}
+           checks.Status.MISSING: "red", checks.Status.NOT_IN_KERNEL: "dim",
+           checks.Status.OFF: "green"}
+_LABEL = {Level.REQUIRED: "", Level.RECOMMENDED: " (recommended)",
+          Level.UNWANTED: " (should be off)"}
 
 
 def register(verbs: argparse._SubParsersAction[ArgumentParser], common: ArgumentParser) -> None:
@@ -86,8 +89,8 @@ def _role(parser: ArgumentParser) -> None:
                         metavar="pv|pvh|hvm[,…]",
                         help="how a domU is booted (xl.cfg's type): pv (the hint's, default) "
                         "needs XEN_PV; pvh needs XEN_PVH; hvm needs no Xen option but a serial "
-                        "console, and warns without the PV-on-HVM drivers; pv,pvh,hvm: all "
-                        "of them")
+                        "console, and warns without the PV-on-HVM drivers or with the VGA "
+                        "console (fix turns it off); pv,pvh,hvm: all of them")
 
 
 def _guest_types(text: str) -> tuple[GuestType, ...]:
@@ -157,12 +160,11 @@ def check_config(args: argparse.Namespace, config: settings.Config) -> int:
     table = ui.Table("status", "option", "problem", title=f"{path}{version} as {a_what}")
     for r in results:
         colour = _COLOUR[r.status]
-        if r.status is checks.Status.MODULE and not r.met:
+        if not r.met and r.status is not checks.Status.MISSING:  # =m, or on when unwanted
             colour = "red" if r.fails else "yellow"
         elif r.status is checks.Status.MISSING and not r.fails:
             colour = "yellow"
-        optional = "" if r.requirement.level is Level.REQUIRED else " (recommended)"
-        table.add_row(r.status, f"CONFIG_{r.requirement.symbol}{optional}",
+        table.add_row(r.status, f"CONFIG_{r.requirement.symbol}{_LABEL[r.requirement.level]}",
                       "" if r.met else r.problem() or "", style=colour)
     if failing:
         table.print(f"{len(failing)} required option(s) missing for {a_what}"
@@ -216,7 +218,7 @@ def fix_config(args: argparse.Namespace, config: settings.Config) -> int:
     for warning in result.warnings:
         ui.stdout.print(f"[yellow]kconfig: {escape(warning)}[/yellow]")
     if result.not_stuck:
-        ui.stdout.print("[red]did not stick (make olddefconfig turned them off):[/red]")
+        ui.stdout.print("[red]did not stick (make olddefconfig undid them):[/red]")
         shown: set[str] = set()
         for e in result.not_stuck:
             for line in explains.render(e, "  ", shown):

@@ -226,9 +226,8 @@ def guest_config(opts: plan.GuestOptions, xl: XlRequest, disk: str) -> write.Gue
         return pv
     if xl.type == "pvh":
         return dataclasses.replace(pv, type="pvh", extra="console=hvc0")
-    serial: tuple[tuple[str, write.PlainValue], ...] = (("serial", "pty"),)
     if xl.boots_from_disk:
         return dataclasses.replace(pv, type="hvm", root=None, ramdisk=None,
-                                   others=(*serial, ("boot", "c")))
+                                   others=(*write.HVM_CONSOLE, ("boot", "c")))
     return dataclasses.replace(pv, type="hvm", extra=f"console={bootloader.SERIAL_CONSOLE}",
-                               others=serial)
+                               others=write.HVM_CONSOLE)

@@ -1,4 +1,4 @@
-"""`xenlfs kernel check`: each required option of a role, and whether the config has it."""
+"""`xenlfs kernel check`: each option a role needs (or must not have), and the config's value."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class Status(enum.StrEnum):
     ENABLED = "enabled"         # =y
     MODULE = "module"           # =m
     MISSING = "missing"         # off, or absent from the config
+    OFF = "off"                 # off, as an unwanted option should be
     NOT_IN_KERNEL = "not in this kernel version"  # the tree's Kconfig has no such symbol
 
 
@@ -33,6 +34,8 @@ class Result:
 
     @property
     def met(self) -> bool:
+        if self.requirement.off:
+            return self.status not in (Status.ENABLED, Status.MODULE)
         if self.status is Status.ENABLED:
             return True
         if self.status is Status.MODULE:
@@ -47,6 +50,8 @@ class Result:
     def problem(self) -> str | None:
         if self.met:
             return None
+        if self.requirement.off:
+            return "on, but it should be off: " + self.requirement.why
         if self.status is Status.MODULE:
             return "built as a module, but it must be built in (=y): " + self.requirement.why
         return self.requirement.why
@@ -54,7 +59,7 @@ class Result:
     def as_dict(self) -> dict[str, Any]:
         req = self.requirement
         return {"symbol": "CONFIG_" + req.symbol, "status": str(self.status), "value": self.value,
-                "wanted": "y" if req.builtin else "y or m", "level": str(req.level),
+                "wanted": req.wanted, "level": str(req.level),
                 "met": self.met, "why": req.why}
 
 
@@ -71,8 +76,13 @@ def status_of(symbol: str, config: KernelConfig, kconfig: Kconfig | None) -> Sta
 
 def check(config: KernelConfig, role: Role, kconfig: Kconfig | None = None, *,
           types: tuple[GuestType, ...] = DEFAULT_TYPES, initramfs: bool = False) -> list[Result]:
-    return [Result(req, status_of(req.symbol, config, kconfig), config.get(req.symbol))
-            for req in requirements(role, types, initramfs=initramfs)]
+    results = []
+    for req in requirements(role, types, initramfs=initramfs):
+        status = status_of(req.symbol, config, kconfig)
+        if req.off and status is Status.MISSING:
+            status = Status.OFF
+        results.append(Result(req, status, config.get(req.symbol)))
+    return results
 
 
 def failed(results: list[Result]) -> list[Result]:

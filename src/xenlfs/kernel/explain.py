@@ -19,6 +19,7 @@ from xenlfs.kernel.kconfig import (
     evaluate,
     positive_symbols,
 )
+from xenlfs.kernel.requirements import BY_TYPE
 
 _MAX_DEPTH = 6
 
@@ -79,6 +80,10 @@ def explain(symbol: str, config: KernelConfig, kconfig: Kconfig, *, want: int = 
                      + (" or by its default" if not sym.selected_by else ""))
     if want == 2 and any(evaluate(d, config, kconfig) == 1 for d in sym.depends):
         notes.append("a dependency is a module, so this can only be a module")
+    notes.extend(f"should be off for --type {kind} (kernel check warns while it is on, "
+                 f"kernel fix turns it off): {req.why}"
+                 for kind, reqs in BY_TYPE.items() for req in reqs
+                 if req.symbol == symbol and req.off)
     return Explanation(symbol, config.get(symbol), sym.prompt, sym.location, sym.defined_at,
                        tuple(unmet), tuple(sym.selected_by[:8]), notes=tuple(notes))
 

@@ -3,8 +3,9 @@
 All the work happens on a copy in a temporary directory, with the tree's own tools:
 scripts/config sets options, `make olddefconfig` (KCONFIG_CONFIG=copy) decides what sticks.
 Options whose dependencies are off get those dependencies turned on too, as long as they are
-options a user could pick in menuconfig; nothing is ever turned off. Then the copy is checked
-again, and only at the end does it replace TREE/.config (atomically, with a backup).
+options a user could pick in menuconfig; nothing is turned off but the options a guest type
+wants off (Level.UNWANTED: VGA_CONSOLE for HVM). Then the copy is checked again, and only at
+the end does it replace TREE/.config (atomically, with a backup).
 """
 
 from __future__ import annotations
@@ -92,8 +93,9 @@ def _tinyconfig(tree: Path, config_file: Path) -> list[str]:
 
 def _settings(wanted: dict[str, str], localversion: str | None) -> list[str]:
     args: list[str] = []
+    flags = {"m": "--module", "n": "--disable"}
     for symbol, value in wanted.items():
-        args += ["--module" if value == "m" else "--enable", symbol]
+        args += [flags.get(value, "--enable"), symbol]
     if localversion is not None:
         args += ["--set-str", "LOCALVERSION", localversion]
     return args
@@ -111,6 +113,9 @@ def _targets(results: list[checks.Result], config: KernelConfig, kconfig: Kconfi
     for result in results:
         req = result.requirement
         if result.met or (req.level is Level.RECOMMENDED and not recommended):
+            continue
+        if req.off:
+            wanted[req.symbol] = "n"
             continue
         sym = kconfig.symbols[req.symbol]
         for dep in enablers(explain(req.symbol, config, kconfig, want=1)):
@@ -164,7 +169,7 @@ def fix(tree: Path, role: Role, *, localversion: str | None = None, start: str |
     not_stuck = [explain(r.requirement.symbol, after, kconfig,
                          want=2 if r.requirement.builtin else 1)
                  for r in results if not r.met
-                 and (r.requirement.level is Level.REQUIRED or recommended)]
+                 and (r.requirement.level is not Level.RECOMMENDED or recommended)]
     return FixResult(before, after, text, results, added, not_stuck, warnings)
 
 

@@ -30,6 +30,9 @@ class GuestType(enum.StrEnum):
 class Level(enum.StrEnum):
     REQUIRED = "required"        # missing → `kernel check` exits 1
     RECOMMENDED = "recommended"  # reported, never fails the check
+    # Must be off: reported when on, never fails the check (the kernel still boots), and
+    # `kernel fix` always turns it off (--recommended or not): see each one's why.
+    UNWANTED = "unwanted"
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,14 @@ class Requirement:
     why: str
     level: Level = Level.REQUIRED
     module: bool = False  # `kernel fix` sets =m rather than =y (xen.config's choice)
+
+    @property
+    def off(self) -> bool:
+        return self.level is Level.UNWANTED
+
+    @property
+    def wanted(self) -> str:
+        return "n" if self.off else "y" if self.builtin else "y or m"
 
 
 def _r(symbol: str, why: str, *, builtin: bool = True, module: bool = False,
@@ -82,6 +93,12 @@ BY_TYPE: dict[GuestType, tuple[Requirement, ...]] = {
         _r("SERIAL_8250_CONSOLE", "console=ttyS0: kernel messages and login on the serial port"),
         _r("XEN_PVHVM_GUEST", "PV-on-HVM drivers: xvda and vif instead of slow emulated "
            "devices (root=/dev/xvda1 needs them)", level=_RECOMMENDED),
+        # VT's default. The guest's console is the serial port; on the VGA text console
+        # every screen update is an emulated MMIO write that Xen hands to qemu in dom0:
+        # unnoticed on hardware, minutes of boot under nested emulation (the lab's TCG).
+        _r("VGA_CONSOLE", "the VGA text console: each screen update is an emulated write to "
+           "qemu in dom0 (minutes of boot under emulation); the console is ttyS0. Its prompt "
+           "shows only with EXPERT=y", builtin=False, level=Level.UNWANTED),
     ),
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 from xenlfs import files, run, ui
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError, XenlfsError
-from xenlfs.kernel import build, config, fix, kconfig, requirements
+from xenlfs.kernel import build, check, config, explain, fix, kconfig, requirements
 from xenlfs.kernel.requirements import DEFAULT_TYPES, GuestType, Role
 
 DEBIAN_SOURCE = Path("/usr/src/linux-source-6.1.tar.xz")
@@ -74,7 +74,7 @@ def recipe_key(tarball: Path, role: Role, flavour: str = "") -> str:
     """A hash of everything `kernel fix` makes a role's .config from: the source, the start,
     the requirements and the code applying them, and the toolchain olddefconfig records."""
     digest = hashlib.sha256(f"{source_key(tarball)} {role} {STARTS[role]}{flavour}".encode())
-    for module in (config, fix, kconfig, requirements):
+    for module in (check, config, explain, fix, kconfig, requirements):
         digest.update(Path(str(module.__file__)).read_bytes())
     for tool in ("gcc", "ld"):
         digest.update(run.run([tool, "--version"], hint="the kernel build needs binutils and "

@@ -52,7 +52,7 @@ def test_hvm_boots_from_its_own_disk(xenlfs, workdir: Path, lfs_snapshot: Path) 
             assert (mnt / "boot/vmlinuz-6.1.99-xen-test").read_bytes() == boot_kernel.read_bytes()
             grub = (mnt / "boot/grub/grub.cfg").read_text()
             assert ("linux /boot/vmlinuz-6.1.99-xen-test root=/dev/xvda1 ro "
-                    "console=ttyS0,115200") in grub
+                    "console=ttyS0,115200 quiet") in grub
             assert "terminal_output serial" in grub
             assert (mnt / "boot/grub/i386-pc/normal.mod").is_file()
             sh("grub-script-check", mnt / "boot/grub/grub.cfg")
@@ -63,6 +63,7 @@ def test_hvm_boots_from_its_own_disk(xenlfs, workdir: Path, lfs_snapshot: Path) 
     text = (workdir / "xen/h.cfg").read_text()
     values = cfg.parse(text, "h.cfg").plain()
     assert values["type"] == "hvm" and values["serial"] == "pty" and "kernel" not in values
+    assert values["vga"] == "none"  # a serial console: no emulated screen
     assert values["disk"] == [f"format=raw, vdev=xvda, access=rw, target={image}"]
     assert check.check_config(cfg.parse(text, "h.cfg")).findings == []
 

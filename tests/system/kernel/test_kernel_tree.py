@@ -139,3 +139,34 @@ def test_tinyconfig_ignores_the_trees_own_config(tree: Path, tmp_path: Path) -> 
     made = config.load(tiny)
     assert made.get("NET") == "n" and made.get("BLOCK") == "n" and made.get("64BIT") == "y"
     assert not list(tmp_path.glob(".tmp.config*")) and not list(tree.glob(".tmp.config*"))
+
+
+def test_fix_for_hvm_turns_the_vga_console_off(xenlfs, tree: Path) -> None:
+    # tinyconfig + the PV fix: the VT comes with its default VGA text console.
+    fixed = xenlfs("kernel", "fix", "--src", str(tree), "--role", "domU", "--start",
+                   "tinyconfig")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert config.load(tree / ".config").get("VGA_CONSOLE") == "y"
+    plan = xenlfs("kernel", "fix", "--src", str(tree), "--role", "domU", "--type", "hvm",
+                  "--dry-run")
+    assert " VGA_CONSOLE y -> n" in plan.stdout.splitlines(), plan.stdout
+    fixed = xenlfs("kernel", "fix", "--src", str(tree), "--role", "domU", "--type", "hvm")
+    assert fixed.returncode == 0 and "did not stick" not in fixed.stdout, fixed.stdout
+    after = config.load(tree / ".config")
+    assert after.get("VGA_CONSOLE") == "n" and after.get("VT") == "y"
+    report = json.loads(xenlfs("kernel", "check", "--src", str(tree), "--role", "domU",
+                               "--type", "hvm", "--json").stdout)
+    vga = next(o for o in report["options"] if o["symbol"] == "CONFIG_VGA_CONSOLE")
+    assert vga["status"] == "off" and vga["met"]
+    explained = xenlfs("kernel", "explain", "--src", str(tree), "VGA_CONSOLE").stdout
+    assert "should be off for --type hvm (kernel check warns while it is on, kernel fix " \
+        "turns it off): the VGA text console" in explained, explained
+
+
+def test_an_unwanted_option_that_cannot_be_turned_off_is_reported(xenlfs, tree: Path) -> None:
+    # defconfig has no EXPERT: VGA_CONSOLE has no prompt then, olddefconfig turns it back on.
+    result = xenlfs("kernel", "fix", "--src", str(tree), "--role", "domU", "--type", "hvm",
+                    "--start", "defconfig", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr  # a warning, not an error
+    stuck = result.stdout.split("did not stick (make olddefconfig undid them):", 1)[1]
+    assert "CONFIG_VGA_CONSOLE" in stuck and "Its prompt shows only with EXPERT=y" in stuck

@@ -7,6 +7,7 @@ data/debian-6.1-amd64.config.xz is Debian's config-6.1 as shipped in linux-confi
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -145,3 +146,38 @@ def test_kernel_check_type_on_the_command_line(xenlfs) -> None:
     assert result.returncode == 2 and "give pv, pvh or hvm" in result.stderr
     result = xenlfs("kernel", "check", tiny, "--role", "dom0", "--type", "pvh")
     assert result.returncode == 2 and "--type is for a domU" in result.stderr
+
+
+def test_hvm_wants_the_vga_console_off_and_only_warns(debian: config.KernelConfig,
+                                                      tiny: config.KernelConfig) -> None:
+    def vga(cfg: config.KernelConfig, *types: GuestType) -> check.Result:
+        results = check.check(cfg, Role.DOMU, types=types, initramfs=True)
+        return next(r for r in results if r.requirement.symbol == "VGA_CONSOLE")
+
+    on = vga(debian, GuestType.HVM)  # Debian's VT has the VGA text console
+    assert on.requirement.level is Level.UNWANTED and on.status is check.Status.ENABLED
+    assert not on.met and not on.fails  # a warning: the kernel boots, slowly under emulation
+    assert (on.problem() or "").startswith("on, but it should be off: the VGA text console")
+    assert on.as_dict()["wanted"] == "n" and on.as_dict()["level"] == "unwanted"
+    assert not vga(debian, *GuestType).met  # the lab's kernel for all three types too
+    off = vga(tiny, GuestType.HVM)
+    assert off.status is check.Status.OFF and off.met
+    # PV and PVH guests have no VGA: their checks do not ask.
+    for kind in (GuestType.PV, GuestType.PVH):
+        assert all(r.requirement.symbol != "VGA_CONSOLE"
+                   for r in check.check(debian, Role.DOMU, types=(kind,)))
+    assert all(r.requirement.symbol != "VGA_CONSOLE" for r in check.check(debian, Role.DOM0))
+
+
+def test_kernel_check_shows_an_unwanted_option(xenlfs) -> None:
+    debian = str(DATA / "debian-6.1-amd64.config.xz")
+    result = xenlfs("kernel", "check", debian, "--role", "domU", "--type", "hvm",
+                    "--initramfs")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^enabled +CONFIG_VGA_CONSOLE \(should be off\) +on, but it should be "
+                     r"off: the VGA text console", result.stdout, re.M), result.stdout
+    tiny = str(DATA / "tinyconfig-6.1.config")
+    result = xenlfs("kernel", "check", tiny, "--role", "domU", "--type", "hvm", "--json")
+    vga = next(o for o in json.loads(result.stdout)["options"]
+               if o["symbol"] == "CONFIG_VGA_CONSOLE")
+    assert vga["status"] == "off" and vga["met"] and vga["wanted"] == "n"

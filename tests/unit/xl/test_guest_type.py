@@ -81,6 +81,7 @@ def test_guest_config_by_type(xenlfs, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     values = cfg.parse(out.read_text(), str(out)).plain()
     assert values["type"] == "hvm" and values["serial"] == "pty" and "kernel" not in values
+    assert values["vga"] == "none"  # a serial console: no emulated screen
     out = tmp_path / "pvh.cfg"
     result = xenlfs("guest", "config", "p", "--type", "pvh", "--memory", "256", "--kernel",
                     str(kernel), "-o", str(out))
