@@ -90,13 +90,17 @@ vif = ["bridge=xenbr0,mac=00:16:3e:00:00:01"] # its NIC
 """
 
 
-def test_the_clones_config_keeps_the_sources_but_its_identity(tmp_path: Path):
+def web_source(tmp_path: Path) -> clone.Source:
     (tmp_path / "web.cfg").write_text(SOURCE_CFG)
     report = check.check_config(cfg.parse(SOURCE_CFG, "web.cfg"), kernel=False)
     assert report.guest is not None
-    source = clone.Source("web", tmp_path / "web.cfg", SOURCE_CFG,
-                          tuple(d.spec for d in report.guest.disks), 0, report.guest.disks[0],
-                          tuple(v.spec for v in report.guest.vifs), True)
+    return clone.Source("web", tmp_path / "web.cfg", SOURCE_CFG,
+                        tuple(d.spec for d in report.guest.disks), 0, report.guest.disks[0],
+                        tuple(v.spec for v in report.guest.vifs), True)
+
+
+def test_the_clones_config_keeps_the_sources_but_its_identity(tmp_path: Path):
+    source = web_source(tmp_path)
     text = clone.clone_config(source, "web2", "phy:/dev/vg0/web2,xvda1,w",
                               ["bridge=xenbr0,mac=00:16:3e:00:00:02"])
     values = cfg.parse(text, "web2.cfg").plain()
@@ -215,12 +219,7 @@ def test_a_clone_is_made_beside_its_final_name_never_under_it(facts: Facts, fina
 
 
 def test_json_report_shape(tmp_path: Path):
-    (tmp_path / "web.cfg").write_text(SOURCE_CFG)
-    report = check.check_config(cfg.parse(SOURCE_CFG, "web.cfg"), kernel=False)
-    assert report.guest is not None
-    source = clone.Source("web", tmp_path / "web.cfg", SOURCE_CFG,
-                          tuple(d.spec for d in report.guest.disks), 0, report.guest.disks[0],
-                          tuple(v.spec for v in report.guest.vifs), True)
+    source = web_source(tmp_path)
     facts = lv("thin")
     backend = clone.choose(facts, full_copy=False)
     made = [clone.Clone(clone.Request("web2", "web2", "10.0.0.2/24", "10.0.0.1"),
