@@ -280,7 +280,10 @@ def clean_abandoned(facts: Facts, temp: Path, name: str) -> None:
                         check=False).returncode == 0
     else:
         there = temp.exists() or temp.is_symlink()
-    if not there or run.dry_run():
+    if not there:
+        return
+    if run.dry_run():
+        log.info("would remove %s, left by a clone that was killed", temp)
         return
     if facts.lv is None and (temp.is_symlink() or not temp.is_file()):
         temp.unlink()  # never ours to follow or fill: a symlink or FIFO planted there

@@ -326,6 +326,11 @@ def test_a_clone_killed_halfway_leaves_nothing_and_a_rerun_converges(
         assert temp.exists()
         if phase != "copying":  # the killed run's mount and loop are there to clean up
             assert our_mounts("web1") and loops_over(fs)
+        looked = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), *flags,
+                        "--dry-run")
+        assert looked.returncode == 0, looked.stderr
+        assert f"would remove {temp}, left by a clone that was killed" in looked.stderr
+        assert temp.exists()
         result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), *flags)
         assert result.returncode == 0, result.stderr
         assert "left by a clone that was killed" in result.stderr
