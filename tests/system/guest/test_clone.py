@@ -366,3 +366,16 @@ def test_json_reports_each_clone(xenlfs, workdir: Path):
         assert planned["dry_run"] is True and planned["clones"][0]["ip"] == "dhcp"
         assert planned["clones"][0]["machine_id"] is None
         assert not (xfs / "web3.img").exists()
+
+
+def test_a_symlink_at_the_temporary_name_is_never_followed(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        victim = workdir / "victim"
+        victim.write_text("the host's file\n")
+        (xfs / ".xenlfs-clone-tmp-web1.img").symlink_to(victim)
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen))
+        assert result.returncode == 0, result.stderr
+        assert victim.read_text() == "the host's file\n"
+        assert sorted(os.listdir(xfs)) == ["src.img", "web1.img"]
+        check_distinct(xen, ["web1"], workdir)
