@@ -158,3 +158,18 @@ def test_a_thick_volume_is_copied_in_full_only_when_asked(thin_lab: StorageLab) 
                   "umount /mnt/tc1")
     hostname, clone_id, source_id = seen.split()
     assert hostname == "tc1" and clone_id != source_id
+    # kill -9 (its process group: dd too) while dd fills the temporary LV: nothing is named
+    # tc2, and a rerun converges
+    killed = lab.lab.channel.run(["sh", "-ec", (
+        f"setsid python3 -m xenlfs guest clone tsrc tc2 --full-copy >/dev/null 2>&1 & pid=$!; "
+        f"for i in $(seq 1200); do lvs '{LVM}' {VG}/xenlfs-clone-tmp-tc2 >/dev/null 2>&1 "
+        "&& break; sleep 0.05; done; sleep 1; "
+        "python3 -c 'import os, signal, sys; os.killpg(int(sys.argv[1]), signal.SIGKILL)' "
+        "$pid; sleep 2; "
+        f"lvs '{LVM}' --noheadings -o lv_name {VG}")], env=lab.env, timeout=600).stdout
+    assert "xenlfs-clone-tmp-tc2" in killed.split() and "tc2" not in killed.split(), killed
+    code, out, err = lab.xenlfs("guest", "clone", "tsrc", "tc2", "--full-copy")
+    assert code == 0, out + err
+    assert "left by a clone that was killed" in err
+    names = lab.sh(f"lvs '{LVM}' --noheadings -o lv_name {VG}").split()
+    assert "tc2" in names and not [n for n in names if "tmp" in n], names

@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from xenlfs import files, run, settings, ui
-from xenlfs.commands.parser import ArgumentParser, add_dry_run
+from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_json
 from xenlfs.errors import UsageError
 from xenlfs.xl import name as guest_name
 
@@ -23,7 +23,11 @@ def add_clone(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentP
         "a full copy is refused unless --full-copy is given (its cost is said first). Each "
         "clone is then its own machine: hostname and hosts, a fresh /etc/machine-id, new "
         "SSH host keys, its own address (--ip, else DHCP), a new MAC (Xen's 00:16:3e) and "
-        "its own xl config CONFIG_DIR/NAME.cfg.")
+        "its own xl config CONFIG_DIR/NAME.cfg. A clone is made under a temporary name "
+        "(.xenlfs-clone-tmp-NAME.img, or the LV xenlfs-clone-tmp-NAME) and renamed only when "
+        "whole, so a run killed halfway leaves nothing under NAME and running it again "
+        "cleans up and finishes. --json prints each clone's name, volume, MACs, address, "
+        "machine-id and seconds.")
     p.add_argument("source", metavar="SOURCE", type=guest_name.argument,
                    help="the prepared guest (its xl config CONFIG_DIR/SOURCE.cfg names its disk)")
     p.add_argument("names", metavar="NAME", nargs="+", type=guest_name.argument,
@@ -37,6 +41,7 @@ def add_clone(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentP
     settings.add_flags(p, "guest", only=["iface"])
     settings.add_flags(p, "xl", only=["config_dir"])
     add_dry_run(p)
+    add_json(p)
     p.set_defaults(handler=clone_cmd, writes_log=True)
 
 
@@ -60,10 +65,15 @@ def clone_cmd(args: argparse.Namespace, config: settings.Config) -> int:
     report = clone.clone_guests(args.source, requests, config.xl.config_dir,
                                 full_copy=args.full_copy,
                                 iface=edits.check_iface(config.guest.iface))
+    if args.json:
+        ui.print_json(clone.as_json(report))
+        return 1 if clone.problems(report) else 0
     return show(report)
 
 
 def show(report: clone.Report) -> int:
+    from xenlfs.guest.clone import problems
+
     out = ui.stdout
     facts, backend = report.facts, report.backend
     cost = "only metadata at first" if not backend.cost else f"{ui.size(backend.cost)} each"
@@ -87,5 +97,4 @@ def show(report: clone.Report) -> int:
         times.add_row(c.request.name, ui.seconds(c.seconds))
     if report.clones and not run.dry_run():
         times.print()
-    problems = any(line.startswith("PROBLEM") for c in report.clones for line in c.lines)
-    return 1 if problems else 0
+    return 1 if problems(report) else 0

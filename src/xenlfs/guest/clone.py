@@ -10,6 +10,7 @@ filesystem being written is not a filesystem."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -25,12 +26,18 @@ from xenlfs.errors import CommandFailed, PreconditionError, ToolMissing, UsageEr
 from xenlfs.guest import edits, identity, inuse, storage, volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.guest.storage import MiB
+from xenlfs.snapshot.atomic import signals_held
 from xenlfs.xl import cfg, check, toolstack, write
 from xenlfs.xl.disk import Disk
 
 log = logging.getLogger("xenlfs.guest")
 
 THIN, REFLINK, COPY = "LVM thin snapshot", "reflink copy", "full copy"
+# A clone is made under this name (an image file beside the final one, or an LV in the same
+# group) and renamed to the clone's only when whole: a run killed halfway leaves nothing under
+# the clone's name, and the next run (holding the clone's lock) removes what it left.
+TEMP_PREFIX = ".xenlfs-clone-tmp-"
+TEMP_LV_PREFIX = "xenlfs-clone-tmp-"
 # Filesystems whose files can share extents (FICLONE); XFS only when made with reflink=1.
 REFLINK_FS = ("btrfs", "xfs")
 
@@ -258,6 +265,66 @@ def clone_path(source: Source, facts: Facts, name: str) -> Path:
     return source.path.with_name(name + (source.path.suffix or ".img"))
 
 
+def temp_path(facts: Facts, path: Path) -> Path:
+    """Where the clone whose final volume is `path` is made."""
+    if facts.lv is not None:
+        return path.with_name(TEMP_LV_PREFIX + path.name)
+    return path.with_name(TEMP_PREFIX + path.name)
+
+
+def clean_abandoned(facts: Facts, temp: Path, name: str) -> None:
+    """Remove the temporary volume a killed clone of `name` left (unmounting and detaching
+    what it left on it first). The caller holds the clone's lock, so no run is making it."""
+    if facts.lv is not None:
+        there = run.run(["lvs", *storage.LVM_CONFIG, f"{facts.lv.vg}/{temp.name}"],
+                        check=False).returncode == 0
+    else:
+        there = temp.exists() or temp.is_symlink()
+    if not there:
+        return
+    if run.dry_run():
+        log.info("would remove %s, left by a clone that was killed", temp)
+        return
+    if facts.lv is None and (temp.is_symlink() or not temp.is_file()):
+        temp.unlink()  # never ours to follow or fill: a symlink or FIFO planted there
+        return
+    if facts.lv is None:
+        fd = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PreconditionError(f"{temp} is being written by another run",
+                                    hint="wait for it to finish") from None
+        finally:
+            os.close(fd)
+    kind = "block" if facts.lv is not None else "image"
+    volume.clean_leftovers(storage.Layout(kind, temp), name)
+    log.warning("removing %s, left by a clone that was killed", temp)
+    if facts.lv is not None:
+        run.run(["lvremove", *storage.LVM_CONFIG, "--yes", f"{facts.lv.vg}/{temp.name}"],
+                writes=True)
+    else:
+        temp.unlink(missing_ok=True)
+
+
+def rename_into_place(facts: Facts, temp: Path, path: Path) -> None:
+    """The whole clone under its own name, never over something that appeared there."""
+    if facts.lv is not None:
+        run.run(["lvrename", *storage.LVM_CONFIG, facts.lv.vg, temp.name, path.name],
+                writes=True)
+        return
+    if run.dry_run():
+        log.info("would rename %s to %s", temp, path)
+        return
+    try:  # a link, not a rename: it fails where a rename would replace
+        os.link(temp, path)
+    except FileExistsError:
+        raise PreconditionError(f"{path} appeared meanwhile: a clone never replaces a guest",
+                                hint="choose another name") from None
+    temp.unlink()
+    files.fsync_dir(path.parent)
+
+
 def vif_with(spec: str, mac: str, ip: str | None) -> str:
     """The source's vif spec with this clone's MAC (and address, for `guest check`)."""
     drop = ("mac", "ip") if ip else ("mac",)
@@ -401,37 +468,83 @@ DRY_RUN_EDITS = ("/etc/hostname, /etc/hosts", "/etc/machine-id (a fresh one; dbu
 
 def make_clone(source: Source, facts: Facts, backend: Backend, clone: Clone,
                iface: str) -> None:
-    """Under the clone's lock: its volume, its own identity inside, its xl config."""
+    """Under the clone's lock: its volume under a temporary name, its own identity inside,
+    then the volume renamed to the clone's and its xl config written. Killed at any point
+    before the rename, nothing bears the clone's name and the next run starts over."""
     request = clone.request
     started = time.monotonic()
-    with volume.locked(request.name):
-        make_volume(source, facts, backend, clone.volume)
+    temp = temp_path(facts, clone.volume)
+    with volume.locked(request.name), contextlib.ExitStack() as held:
+        clean_abandoned(facts, temp, request.name)
+        make_volume(source, facts, backend, temp)
         verb = "would" if run.dry_run() else "did"
+        renamed = temp  # where the volume is now
         try:
+            if facts.lv is None and not run.dry_run():
+                held.enter_context(_flocked(temp))
             if run.dry_run():
                 clone.lines += [f"would edit: {what}" for what in DRY_RUN_EDITS]
             else:
                 opts = identity.Options(request.name, request.hostname, iface,
                                         network_of(request))
-                with mounted(facts, clone.volume, request.name) as where:
+                with mounted(facts, temp, request.name) as where:
                     root = GuestRoot(where)
                     found = identity.plan(root, opts)
                     clone.machine_id = found.machine_id.strip()
                     clone.lines += found.lines(verb)
                     clone.lines += identity.apply(root, found, request.hostname)
-            if not run.dry_run():
                 clone.xl_config.parent.mkdir(parents=True, exist_ok=True)
-                files.write_atomic(clone.xl_config, clone.xl_text)
-        except BaseException:  # the config is written last, whole or not at all
-            remove_volume(facts, clone.volume)
+            # Ctrl-C waits for the pair: a volume under the clone's name has its config.
+            with signals_held():
+                rename_into_place(facts, temp, clone.volume)
+                renamed = clone.volume
+                if not run.dry_run():
+                    files.write_atomic(clone.xl_config, clone.xl_text)
+        except BaseException:
+            remove_volume(facts, renamed)  # the config is written whole or not at all
             raise
     clone.seconds = time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _flocked(path: Path) -> Iterator[None]:
+    """Hold the temporary image's lock while this run makes it: a later run finding it free
+    knows the run that made it is gone."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def network_of(request: Request) -> edits.Network:
     if request.ip:
         return edits.Network(ip=request.ip, gateway=request.gateway)
     return edits.Network(dhcp=True)
+
+
+def problems(report: Report) -> bool:
+    return any(line.startswith("PROBLEM") for c in report.clones for line in c.lines)
+
+
+def as_json(report: Report) -> dict[str, object]:
+    """What `guest clone --json` prints: for scripts that start the clones next."""
+    return {
+        "source": {"name": report.source.name, "volume": str(report.facts.path),
+                   "size": report.facts.size},
+        "backend": {"kind": report.backend.kind, "why": report.backend.why,
+                    "bytes_each": report.backend.cost},
+        "dry_run": run.dry_run(),
+        "clones": [{
+            "name": c.request.name, "hostname": c.request.hostname,
+            "backend": report.backend.kind, "volume": str(c.volume),
+            "config": str(c.xl_config), "macs": c.macs, "ip": c.request.ip or "dhcp",
+            "gateway": c.request.gateway, "machine_id": c.machine_id or None,
+            "seconds": round(c.seconds, 3), "changes": c.lines,
+        } for c in report.clones],
+        "problems": problems(report),
+    }
 
 
 def clone_guests(source_name: str, requests: list[Request], config_dir: Path, *,

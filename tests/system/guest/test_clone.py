@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
+import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -267,3 +271,111 @@ def test_a_clone_that_fails_halfway_is_removed(xenlfs, workdir: Path):
         assert "removing" in result.stderr and "Traceback" not in result.stderr
         assert sorted(os.listdir(xfs)) == ["blank.img"] and not (xen / "b1.cfg").exists()
         assert our_mounts() == []
+
+
+def start_clone(workdir: Path, *args: str) -> subprocess.Popen[str]:
+    """`xenlfs guest clone` in its own process group, as a user's shell would start it."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[3] / "src"),
+               XDG_CONFIG_HOME="/nonexistent")
+    return subprocess.Popen([sys.executable, "-m", "xenlfs", "guest", "clone", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+                            env=env, cwd=workdir, start_new_session=True)
+
+
+def kill_when(proc: subprocess.Popen[str], reached: Callable[[], bool]) -> None:
+    """SIGKILL the clone's whole process group (cp, ssh-keygen with it) the moment `reached`
+    is true; fail if the clone finished before that."""
+    deadline = time.monotonic() + 120
+    while not reached():
+        assert proc.poll() is None, "the clone finished before the phase to kill it in"
+        assert time.monotonic() < deadline, "the phase never came"
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+
+
+def loops_over(directory: Path) -> list[str]:
+    out = sh("losetup", "--list", "--noheadings", "--output", "BACK-FILE").stdout
+    return [line for line in out.split() if line.startswith(str(directory))]
+
+
+def mounted_at(where: str) -> Callable[[], bool]:
+    return lambda: bool(our_mounts(where))
+
+
+@pytest.mark.parametrize(("mkfs", "flags", "phase"), [
+    (["mkfs.ext4", "-q"], ["--full-copy"], "copying"),  # cp still filling the temp image
+    (["mkfs.xfs", "-q", "-m", "reflink=1"], [], "mounted"),  # the identity being edited
+    (["mkfs.xfs", "-q", "-m", "reflink=1"], [], "keys"),  # new host keys half made
+])
+def test_a_clone_killed_halfway_leaves_nothing_and_a_rerun_converges(
+        xenlfs, workdir: Path, mkfs: list[str], flags: list[str], phase: str):
+    with filesystem(workdir, mkfs) as fs:
+        xen = prepare_source(xenlfs, workdir, str(fs / "src.img"))
+        temp = fs / ".xenlfs-clone-tmp-web1.img"
+        mnt = Path("/run/xenlfs/guest-web1")
+        reached = {
+            "copying": lambda: temp.exists() and temp.stat().st_blocks > 0,
+            "mounted": mounted_at("web1"),
+            "keys": lambda: any((mnt / "etc/ssh").glob("ssh_host_*_key")),
+        }[phase]
+        proc = start_clone(workdir, "src", "web1", "--config-dir", str(xen), *flags)
+        kill_when(proc, reached)
+        # killed: nothing bears the clone's name; its temporary image is left
+        assert not (fs / "web1.img").exists() and not (xen / "web1.cfg").exists()
+        assert temp.exists()
+        if phase != "copying":  # the killed run's mount and loop are there to clean up
+            assert our_mounts("web1") and loops_over(fs)
+        looked = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), *flags,
+                        "--dry-run")
+        assert looked.returncode == 0, looked.stderr
+        assert f"would remove {temp}, left by a clone that was killed" in looked.stderr
+        assert temp.exists()
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), *flags)
+        assert result.returncode == 0, result.stderr
+        assert "left by a clone that was killed" in result.stderr
+        assert sorted(set(os.listdir(fs)) - {"lost+found"}) == ["src.img", "web1.img"]
+        assert loops_over(fs) == [] and our_mounts() == []
+        check_distinct(xen, ["web1"], workdir)
+
+
+def test_json_reports_each_clone(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        result = xenlfs("guest", "clone", "src", "web1", "web2", "--config-dir", str(xen),
+                        "--ip", "192.168.1.11/24", "--ip", "192.168.1.12/24",
+                        "--gateway", "192.168.1.1", "--json")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["source"]["name"] == "src" and report["dry_run"] is False
+        assert report["backend"]["kind"] == "reflink copy"
+        clones = report["clones"]
+        assert [c["name"] for c in clones] == ["web1", "web2"]
+        assert [c["ip"] for c in clones] == ["192.168.1.11/24", "192.168.1.12/24"]
+        for c in clones:
+            assert c["volume"] == str(xfs / f"{c['name']}.img") and c["backend"] == "reflink copy"
+            assert len(c["macs"]) == 1 and re.fullmatch(r"00:16:3e(:[0-9a-f]{2}){3}", c["macs"][0])
+            assert c["macs"][0] in (xen / f"{c['name']}.cfg").read_text()
+            assert isinstance(c["seconds"], float) and c["seconds"] > 0
+            with inside(c["volume"], workdir) as root:
+                assert (root / "etc/machine-id").read_text() == c["machine_id"] + "\n"
+        dhcp = xenlfs("guest", "clone", "src", "web3", "--config-dir", str(xen), "--json",
+                      "--dry-run")
+        assert dhcp.returncode == 0, dhcp.stderr
+        planned = json.loads(dhcp.stdout)
+        assert planned["dry_run"] is True and planned["clones"][0]["ip"] == "dhcp"
+        assert planned["clones"][0]["machine_id"] is None
+        assert not (xfs / "web3.img").exists()
+
+
+def test_a_symlink_at_the_temporary_name_is_never_followed(xenlfs, workdir: Path):
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        victim = workdir / "victim"
+        victim.write_text("the host's file\n")
+        (xfs / ".xenlfs-clone-tmp-web1.img").symlink_to(victim)
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen))
+        assert result.returncode == 0, result.stderr
+        assert victim.read_text() == "the host's file\n"
+        assert sorted(os.listdir(xfs)) == ["src.img", "web1.img"]
+        check_distinct(xen, ["web1"], workdir)

@@ -90,13 +90,17 @@ vif = ["bridge=xenbr0,mac=00:16:3e:00:00:01"] # its NIC
 """
 
 
-def test_the_clones_config_keeps_the_sources_but_its_identity(tmp_path: Path):
+def web_source(tmp_path: Path) -> clone.Source:
     (tmp_path / "web.cfg").write_text(SOURCE_CFG)
     report = check.check_config(cfg.parse(SOURCE_CFG, "web.cfg"), kernel=False)
     assert report.guest is not None
-    source = clone.Source("web", tmp_path / "web.cfg", SOURCE_CFG,
-                          tuple(d.spec for d in report.guest.disks), 0, report.guest.disks[0],
-                          tuple(v.spec for v in report.guest.vifs), True)
+    return clone.Source("web", tmp_path / "web.cfg", SOURCE_CFG,
+                        tuple(d.spec for d in report.guest.disks), 0, report.guest.disks[0],
+                        tuple(v.spec for v in report.guest.vifs), True)
+
+
+def test_the_clones_config_keeps_the_sources_but_its_identity(tmp_path: Path):
+    source = web_source(tmp_path)
     text = clone.clone_config(source, "web2", "phy:/dev/vg0/web2,xvda1,w",
                               ["bridge=xenbr0,mac=00:16:3e:00:00:02"])
     values = cfg.parse(text, "web2.cfg").plain()
@@ -203,3 +207,36 @@ def test_bad_arguments_are_usage_errors_before_anything(xenlfs, tmp_path: Path, 
     result = xenlfs("guest", "clone", *args, "--config-dir", str(tmp_path), "--dry-run")
     assert result.returncode == 2, result.stderr
     assert said in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("facts", "final", "temp"), [
+    (image_on("xfs", reflink=True), "/srv/xen/web1.img", "/srv/xen/.xenlfs-clone-tmp-web1.img"),
+    (lv("thin"), "/dev/vg0/web1", "/dev/vg0/xenlfs-clone-tmp-web1"),
+])
+def test_a_clone_is_made_beside_its_final_name_never_under_it(facts: Facts, final: str,
+                                                              temp: str):
+    assert clone.temp_path(facts, Path(final)) == Path(temp)
+
+
+def test_json_report_shape(tmp_path: Path):
+    source = web_source(tmp_path)
+    facts = lv("thin")
+    backend = clone.choose(facts, full_copy=False)
+    made = [clone.Clone(clone.Request("web2", "web2", "10.0.0.2/24", "10.0.0.1"),
+                        Path("/dev/vg0/web2"), "phy:/dev/vg0/web2,xvda1,w",
+                        ["00:16:3e:00:00:02"], tmp_path / "web2.cfg", "", ["did edit: x"],
+                        "ab" * 16, 1.25),
+            clone.Clone(clone.Request("web3", "web3"), Path("/dev/vg0/web3"), "", [],
+                        tmp_path / "web3.cfg", "", ["PROBLEM: y"])]
+    out = clone.as_json(clone.Report(source, facts, backend, made))
+    assert out["backend"] == {"kind": clone.THIN, "why": backend.why, "bytes_each": 0}
+    assert out["source"] == {"name": "web", "volume": str(LV), "size": 2048 * MiB}
+    assert out["problems"] is True and out["dry_run"] is False
+    assert out["clones"] == [
+        {"name": "web2", "hostname": "web2", "backend": clone.THIN, "volume": "/dev/vg0/web2",
+         "config": str(tmp_path / "web2.cfg"), "macs": ["00:16:3e:00:00:02"],
+         "ip": "10.0.0.2/24", "gateway": "10.0.0.1", "machine_id": "ab" * 16,
+         "seconds": 1.25, "changes": ["did edit: x"]},
+        {"name": "web3", "hostname": "web3", "backend": clone.THIN, "volume": "/dev/vg0/web3",
+         "config": str(tmp_path / "web3.cfg"), "macs": [], "ip": "dhcp", "gateway": None,
+         "machine_id": None, "seconds": 0.0, "changes": ["PROBLEM: y"]}]
