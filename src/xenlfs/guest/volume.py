@@ -28,16 +28,15 @@ locked = inuse.locked
 def clean_leftovers(layout: Layout, name: str) -> None:
     """Unmount what a killed `guest prepare` left mounted: this guest's mountpoint and any
     xenlfs mountpoint of the target whose run is gone (decide() told them from real uses);
-    then detach the image's leftover loops."""
+    then detach the leftover loops over the image or device (a partition's window)."""
     mounts = inuse.mounts()
     places = {str(mountpoint(name))}
     loops: tuple[str, ...] | list[str] = []
-    if layout.kind == "image" and not layout.create:
+    if layout.kind in ("image", "block") and not layout.create:
         loops = storage._loops_of(layout.path) if layout.loops is None else layout.loops
+    devices = [Path(loop) for loop in loops]
     if layout.kind in ("block", "lv") and layout.path.exists():
-        devices = [layout.path]
-    else:
-        devices = [Path(loop) for loop in loops]
+        devices.append(layout.path)
     for device in devices:
         for member in storage._family(storage._sysfs(device)):
             places |= {where for where in mounts.get(storage._numbers(member), [])

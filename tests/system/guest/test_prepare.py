@@ -237,6 +237,43 @@ def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdi
             sh("umount", mnt)
 
 
+def test_kill_9_on_a_partitioned_block_device_leaves_no_loop_after_the_rerun(
+        xenlfs, workdir: Path):
+    # A device with a partition table (an HVM guest's disk): xenlfs mounts the partition
+    # through a loop over the device, which the kill leaves attached to the device.
+    from tests.conftest import ROOT
+    from tests.system.guest.conftest import lfs_tree, snapshot
+
+    archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
+    disk = workdir / "disk"
+    sh("truncate", "--size", "1G", disk)
+    sh("sfdisk", "--quiet", disk, input="label: dos\nstart=2048, type=L\n")
+    with loop_over(disk) as dev:
+        argv = ["guest", "prepare", "g12", "--snapshot", str(archive), "--target", dev,
+                "--partition-table", "dos", "--yes", "--config-dir", str(workdir / "xen")]
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
+        proc = subprocess.Popen([sys.executable, "-m", "xenlfs", *argv], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("==> extract"):
+                break
+        proc.kill()
+        proc.communicate(timeout=60)
+        try:
+            assert our_mounts("g12") and loops_of(Path(dev))  # mounted, a loop over dev
+
+            again = xenlfs(*argv)  # the very same command
+            assert again.returncode == 0, again.stderr
+            assert f"left on {dev}" in again.stderr
+            assert loops_of(Path(dev)) == [] and our_mounts("g12") == []
+        finally:  # a loop left over dev would keep it attached past the test
+            for line in our_mounts("g12"):
+                sh("umount", line.split()[4])
+            for loop in loops_of(Path(dev)):
+                sh("losetup", "--detach", loop)
+
+
 def test_preparing_again_needs_no_room_for_a_second_copy(xenlfs, workdir: Path):
     from tests.system.guest.conftest import lfs_tree, snapshot
 
