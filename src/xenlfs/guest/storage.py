@@ -359,6 +359,13 @@ def _existing(layout: Layout, device: Path, request: Request,
               part: tuple[int, int] | None = None) -> Layout:
     """An existing device or image: use its filesystem, or make one (asking first)."""
     found = fs_type(device, part)
+    if request.mkfs != "none" and inuse.half_made(request.name, device, part[0] if part else 0):
+        # Its own half-made filesystem: no one else's data, and no signature to tell by.
+        log.warning("%s: the mkfs of a run that was killed did not finish; making the "
+                    "filesystem again", device)
+        redo = request.mkfs or "ext4"
+        return Layout(layout.kind, layout.path, False, 0, layout.partition_table, redo, redo,
+                      loops=layout.loops)
     if found and found.endswith("partition table") and not request.mkfs:
         raise PreconditionError(f"{device} holds a {found}, not a filesystem",
                                 hint="give one of its partitions as --target, or add --mkfs "

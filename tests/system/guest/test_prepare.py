@@ -21,6 +21,7 @@ from tests.system.guest.conftest import (
     our_mounts,
     sh,
 )
+from xenlfs.guest import storage
 
 
 def prepare(xenlfs, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -272,6 +273,33 @@ def test_kill_9_on_a_partitioned_block_device_leaves_no_loop_after_the_rerun(
                 sh("umount", line.split()[4])
             for loop in loops_of(Path(dev)):
                 sh("losetup", "--detach", loop)
+
+
+def test_a_kill_during_mkfs_is_redone_without_asking_by_the_same_guests_rerun(
+        xenlfs, workdir: Path, lfs_snapshot: Path):
+    from tests.conftest import ROOT
+
+    image = workdir / "g13.img"
+    sh("truncate", "--size", "200M", image)  # all zeros: formatted without asking
+    argv = ["guest", "prepare", "g13", "--snapshot", str(lfs_snapshot), "--target", str(image),
+            "--config-dir", str(workdir / "xen")]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
+    # strace kills mkfs (SIGKILL) at its 100th write: tables half-written, no signature yet.
+    killed = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64",
+                             "-e", "inject=pwrite64:signal=KILL:when=100", sys.executable,
+                             "-m", "xenlfs", *argv], env=env, capture_output=True, text=True,
+                            check=False)
+    assert killed.returncode != 0 and "mkfs.ext4" in killed.stderr, killed.stderr
+    assert storage.fs_type(image) is None and storage.unknown_data(image) is not None
+
+    other = xenlfs(*argv[:1], "prepare", "g14", *argv[3:])  # not its mkfs: still asked
+    assert other.returncode == 3 and "not without asking" in other.stderr, other.stderr
+    again = xenlfs(*argv)  # the very same command, no --yes
+    assert again.returncode == 0, again.stderr
+    assert "did not finish; making the filesystem again" in again.stderr
+    assert storage.fs_type(image) == "ext4"
+    assert not Path("/run/xenlfs/mkfs-g13").exists()
+    check_clean(image)
 
 
 def test_preparing_again_needs_no_room_for_a_second_copy(xenlfs, workdir: Path):
