@@ -201,14 +201,10 @@ def test_sigterm_during_extraction_unmounts_and_detaches(workdir: Path):
     assert not image.exists()
 
 
-def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdir: Path):
+def kill_9_during_extraction(argv: list[str]) -> subprocess.Popen[str]:
+    """Run xenlfs ARGV and kill it (SIGKILL) once it starts extracting."""
     from tests.conftest import ROOT
-    from tests.system.guest.conftest import lfs_tree, snapshot
 
-    archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
-    image = workdir / "g7.img"
-    argv = ["guest", "prepare", "g7", "--snapshot", str(archive), "--target", str(image),
-            "--size", "1G", "--config-dir", str(workdir / "xen")]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
     proc = subprocess.Popen([sys.executable, "-m", "xenlfs", *argv], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -218,6 +214,17 @@ def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdi
             break
     proc.kill()
     proc.communicate(timeout=60)
+    return proc
+
+
+def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdir: Path):
+    from tests.system.guest.conftest import lfs_tree, snapshot
+
+    archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
+    image = workdir / "g7.img"
+    argv = ["guest", "prepare", "g7", "--snapshot", str(archive), "--target", str(image),
+            "--size", "1G", "--config-dir", str(workdir / "xen")]
+    proc = kill_9_during_extraction(argv)
     assert our_mounts("g7") and loops_of(image)  # what kill -9 leaves: mounted, attached
 
     again = xenlfs(*argv)  # the very same command, --size included
@@ -242,7 +249,6 @@ def test_kill_9_on_a_partitioned_block_device_leaves_no_loop_after_the_rerun(
         xenlfs, workdir: Path):
     # A device with a partition table (an HVM guest's disk): xenlfs mounts the partition
     # through a loop over the device, which the kill leaves attached to the device.
-    from tests.conftest import ROOT
     from tests.system.guest.conftest import lfs_tree, snapshot
 
     archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
@@ -252,15 +258,7 @@ def test_kill_9_on_a_partitioned_block_device_leaves_no_loop_after_the_rerun(
     with loop_over(disk) as dev:
         argv = ["guest", "prepare", "g12", "--snapshot", str(archive), "--target", dev,
                 "--partition-table", "dos", "--yes", "--config-dir", str(workdir / "xen")]
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
-        proc = subprocess.Popen([sys.executable, "-m", "xenlfs", *argv], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if line.startswith("==> extract"):
-                break
-        proc.kill()
-        proc.communicate(timeout=60)
+        kill_9_during_extraction(argv)
         try:
             assert our_mounts("g12") and loops_of(Path(dev))  # mounted, a loop over dev
 
