@@ -58,7 +58,8 @@ def fsync_dir(directory: Path) -> None:
 def clean_stale(directory: Path, prefix: str = TEMP_PREFIX, *, left_by: str = "a run",
                 level: int = logging.INFO) -> list[Path]:
     """Remove the temporary files (named `prefix`*) killed runs left in `directory`: their
-    lock is free. One being written holds its lock and is left alone."""
+    lock is free. One being written holds its lock and is left alone. So are directories
+    (temp_dir's), but only those of this user: /tmp is everyone's."""
     removed = []
     with contextlib.suppress(FileNotFoundError, NotADirectoryError):
         for path in Path(directory).glob(prefix + "*"):
@@ -67,14 +68,19 @@ def clean_stale(directory: Path, prefix: str = TEMP_PREFIX, *, left_by: str = "a
             except OSError:
                 continue
             try:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                found = os.fstat(fd)
+                is_dir = stat.S_ISDIR(found.st_mode) and found.st_uid == os.geteuid()
+                if not (stat.S_ISREG(found.st_mode) or is_dir):
                     continue
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue  # another xenlfs is writing it right now
             else:
                 try:
-                    path.unlink(missing_ok=True)
+                    if is_dir:
+                        shutil.rmtree(path)  # never follows a link inside (fd-based)
+                    else:
+                        path.unlink(missing_ok=True)
                     removed.append(path)
                 except OSError as e:  # not ours to remove (a read-only place, another user)
                     log.debug("cannot remove %s: %s", path, e)
@@ -83,6 +89,23 @@ def clean_stale(directory: Path, prefix: str = TEMP_PREFIX, *, left_by: str = "a
     for path in removed:
         log.log(level, "removed %s, left by %s that was killed", path, left_by)
     return removed
+
+
+@contextlib.contextmanager
+def temp_dir(prefix: str) -> Iterator[Path]:
+    """A private working directory in the temporary directory (TMPDIR), locked while in use
+    and removed after it. One a killed run left (its lock free) is removed by the next call
+    with the same prefix."""
+    parent = Path(tempfile.gettempdir())
+    clean_stale(parent, prefix, left_by="a run")
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held until removed: the directory is not stale
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -126,6 +126,30 @@ def test_a_temp_file_left_by_a_killed_run_is_removed_by_the_next_write(tmp_path)
         assert not stale.exists() and busy.exists()
 
 
+def test_a_temp_dir_left_by_a_killed_run_is_removed_by_the_next_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(files.tempfile, "tempdir", None)  # read TMPDIR again
+    stale = tmp_path / "xenlfs-test-abc"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub/.config").write_text("half")
+    (stale / "link").symlink_to(tmp_path / "kept")  # removed as a link, never followed
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept/file").write_text("not the run's")
+    busy = tmp_path / "xenlfs-test-busy"
+    busy.mkdir()
+    held = os.open(busy, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a running xenlfs holds its own
+        with files.temp_dir("xenlfs-test-") as work:
+            assert work.is_dir() and work.parent == tmp_path
+            assert not stale.exists() and busy.is_dir()
+            assert (tmp_path / "kept/file").read_text() == "not the run's"
+            (work / "left").write_text("by a tool")
+        assert not work.exists()
+    finally:
+        os.close(held)
+
+
 def test_a_file_change_writes_with_a_backup_and_makes_its_directory(tmp_path):
     target = tmp_path / "etc/xen/g.cfg"
     new = files.FileChange.to(target, "one\n", what="a test file")

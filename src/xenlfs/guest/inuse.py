@@ -26,6 +26,29 @@ def lock_path(name: str) -> Path:
     return MOUNT_BASE / f"guest-{name}.lock"
 
 
+def mkfs_marker(name: str) -> Path:
+    """Written just before mkfs, removed once it is done: found by the next run (which holds
+    the guest's lock, so the writer is gone), it names a volume a killed mkfs left half-made."""
+    return MOUNT_BASE / f"mkfs-{name}"  # never a guest-* mountpoint, whatever NAME
+
+
+def volume_identity(path: Path, offset: int) -> str:
+    """The volume mkfs writes: a device by its numbers, an image by its inode, and where the
+    filesystem starts in it."""
+    st = os.stat(path)
+    if stat.S_ISBLK(st.st_mode):
+        return f"block {os.major(st.st_rdev)}:{os.minor(st.st_rdev)} at {offset}\n"
+    return f"file {st.st_dev}:{st.st_ino} at {offset}\n"
+
+
+def half_made(name: str, path: Path, offset: int) -> bool:
+    """Did a killed run of this guest's prepare leave its mkfs of this volume unfinished?"""
+    try:
+        return mkfs_marker(name).read_text() == volume_identity(path, offset)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 @contextlib.contextmanager
 def locked(name: str) -> Iterator[None]:
     """One prepare per guest name at a time, so a mount of that name found now is a leftover.

@@ -243,15 +243,20 @@ def decide(request: Request, content: int) -> Layout:
         return Layout("dir", target, fstype=request.mkfs or "ext4")
     if target.is_block_device():
         check_device(target, need, request.name)
+        # A loop over the device (a partition's window, as attached() makes one) is a use of
+        # it too; a killed run's is detached later.
+        loops = tuple(_loops_of(target))
+        for loop in loops:
+            check_device(Path(loop), 0, request.name)
         _check_same_size(target, device_size(target), request.size)
         # A table on a whole device is only looked into when asked for (Ganeti's disk 0
         # with root_path=/dev/xvda1): step 5 otherwise wants the device as a filesystem.
         part = partition(target) if request.partition_table != "none" else None
         if part is not None:
             _check_size(part[1], need, f"the partition on {target}")
-            return _existing(Layout("block", target, partition_table="found"), target,
-                             request, part)
-        return _existing(Layout("block", target), target, request)
+            return _existing(Layout("block", target, partition_table="found", loops=loops),
+                             target, request, part)
+        return _existing(Layout("block", target, loops=loops), target, request)
     if target.exists() and not target.is_file():
         raise UsageError(f"{target} is neither a directory, a block device nor an image file")
     real = Path(os.path.realpath(target))
@@ -354,6 +359,13 @@ def _existing(layout: Layout, device: Path, request: Request,
               part: tuple[int, int] | None = None) -> Layout:
     """An existing device or image: use its filesystem, or make one (asking first)."""
     found = fs_type(device, part)
+    if request.mkfs != "none" and inuse.half_made(request.name, device, part[0] if part else 0):
+        # Its own half-made filesystem: no one else's data, and no signature to tell by.
+        log.warning("%s: the mkfs of a run that was killed did not finish; making the "
+                    "filesystem again", device)
+        redo = request.mkfs or "ext4"
+        return Layout(layout.kind, layout.path, False, 0, layout.partition_table, redo, redo,
+                      loops=layout.loops)
     if found and found.endswith("partition table") and not request.mkfs:
         raise PreconditionError(f"{device} holds a {found}, not a filesystem",
                                 hint="give one of its partitions as --target, or add --mkfs "

@@ -11,7 +11,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from xenlfs import run
+from xenlfs import files, run
 from xenlfs.errors import CommandFailed, PreconditionError
 from xenlfs.guest import inuse, storage
 from xenlfs.guest.storage import Layout, MiB
@@ -28,16 +28,15 @@ locked = inuse.locked
 def clean_leftovers(layout: Layout, name: str) -> None:
     """Unmount what a killed `guest prepare` left mounted: this guest's mountpoint and any
     xenlfs mountpoint of the target whose run is gone (decide() told them from real uses);
-    then detach the image's leftover loops."""
+    then detach the leftover loops over the image or device (a partition's window)."""
     mounts = inuse.mounts()
     places = {str(mountpoint(name))}
     loops: tuple[str, ...] | list[str] = []
-    if layout.kind == "image" and not layout.create:
+    if layout.kind in ("image", "block") and not layout.create:
         loops = storage._loops_of(layout.path) if layout.loops is None else layout.loops
+    devices = [Path(loop) for loop in loops]
     if layout.kind in ("block", "lv") and layout.path.exists():
-        devices = [layout.path]
-    else:
-        devices = [Path(loop) for loop in loops]
+        devices.append(layout.path)
     for device in devices:
         for member in storage._family(storage._sysfs(device)):
             places |= {where for where in mounts.get(storage._numbers(member), [])
@@ -173,14 +172,22 @@ def attached(layout: Layout, name: str) -> Iterator[Path]:
         if layout.kind == "image" and layout.create:
             _new_image(layout)
             created = True
+        offset = 0
         if layout.kind == "image" or (layout.kind == "block" and
                                       layout.partition_table != "none"):
             offset, size = _partition_window(layout)
             loop = device = attach_loop(layout.path, offset, size)
         if layout.mkfs:
             label = name[:16]
+            marker = inuse.mkfs_marker(name)
+            if not run.dry_run():  # a kill during mkfs leaves no signature, only this
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                with contextlib.suppress(FileNotFoundError):  # then mkfs fails on its own
+                    files.write_atomic(marker, inuse.volume_identity(layout.path, offset),
+                                       backup=False, follow_symlinks=False)
             with in_use_is_a_refusal(device):
                 run.run([f"mkfs.{layout.mkfs}", "-F", "-q", "-L", label, device], writes=True)
+            marker.unlink(missing_ok=True)
         if not run.dry_run():
             mnt.mkdir(parents=True, exist_ok=True)
         ro = ["-o", "ro"] if layout.read_only else []
@@ -193,7 +200,7 @@ def attached(layout: Layout, name: str) -> Iterator[Path]:
         # Each undo is tried even if an earlier one failed; the first failure is raised.
         with contextlib.ExitStack() as undo:
             if created and not ok:
-                undo.callback(_remove_created, layout)
+                undo.callback(_remove_created, layout, name)
             if loop is not None:
                 undo.callback(run.run, ["losetup", "--detach", loop], writes=True)
             if mounted:
@@ -203,8 +210,10 @@ def attached(layout: Layout, name: str) -> Iterator[Path]:
                 mnt.rmdir()
 
 
-def _remove_created(layout: Layout) -> None:
+def _remove_created(layout: Layout, name: str) -> None:
     log.warning("removing %s, made by this run that failed", layout.path)
+    if not run.dry_run():  # a later file may get its inode
+        inuse.mkfs_marker(name).unlink(missing_ok=True)
     if layout.kind == "lv":
         run.run(["lvremove", *storage.LVM_CONFIG, "--yes", layout.path], writes=True)
     elif not run.dry_run():

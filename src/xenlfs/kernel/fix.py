@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ log = logging.getLogger("xenlfs.kernel")
 ARCH = "ARCH=x86_64"
 STARTS = ("defconfig", "tinyconfig", "allnoconfig", "olddefconfig")
 _ROUNDS = 6
+TEMP_PREFIX = "xenlfs-kernel-"
 
 
 @dataclass(frozen=True)
@@ -62,18 +62,27 @@ def tree_version(tree: Path) -> str:
     return version + parts.get("EXTRAVERSION", "")
 
 
-def make_config(tree: Path, target: str, config_file: Path) -> list[str]:
-    """Run a kconfig make target on `config_file`; return the warnings it printed."""
+def make_config(tree: Path, target: str, config_file: Path, *,
+                tmpdir: Path | None = None) -> list[str]:
+    """Run a kconfig make target on `config_file`; return the warnings it printed.
+
+    `tmpdir` becomes the tools' TMPDIR: Kconfig's $(cc-option) probes run gcc, whose
+    temporary files a kill -9 would otherwise leave in /tmp."""
     if target == "tinyconfig":
-        return _tinyconfig(tree, config_file)
+        return _tinyconfig(tree, config_file, tmpdir)
     result = run.run(["make", "-C", tree, ARCH, f"KCONFIG_CONFIG={config_file}", target],
+                     env=_tmpdir_env(tmpdir),
                      hint="the kernel's config tool needs gcc, make, flex and bison")
     output = f"{result.stdout}\n{result.stderr}"
     return [line.strip() for line in output.splitlines()
             if "WARNING" in line or "unmet" in line or "warning:" in line]
 
 
-def _tinyconfig(tree: Path, config_file: Path) -> list[str]:
+def _tmpdir_env(tmpdir: Path | None) -> dict[str, str]:
+    return {} if tmpdir is None else {"TMPDIR": str(tmpdir)}
+
+
+def _tinyconfig(tree: Path, config_file: Path, tmpdir: Path | None) -> list[str]:
     """`make tinyconfig`, done so that it honours KCONFIG_CONFIG.
 
     Linux 6.1's rule merges the tiny.config fragments onto the tree's literal `.config`
@@ -83,12 +92,14 @@ def _tinyconfig(tree: Path, config_file: Path) -> list[str]:
     """
     base = tree / "kernel/configs/tiny-base.config"
     run.run(["make", "-C", tree, ARCH, f"KCONFIG_CONFIG={config_file}",
-             *([f"KCONFIG_ALLCONFIG={base}"] if base.is_file() else []), "allnoconfig"])
+             *([f"KCONFIG_ALLCONFIG={base}"] if base.is_file() else []), "allnoconfig"],
+            env=_tmpdir_env(tmpdir))
     fragments = [f for f in (tree / "kernel/configs/tiny.config",
                              tree / "arch/x86/configs/tiny.config") if f.is_file()]
     run.run([tree / "scripts/kconfig/merge_config.sh", "-m", config_file, *fragments],
-            env={"KCONFIG_CONFIG": str(config_file)}, cwd=config_file.parent)
-    return make_config(tree, "olddefconfig", config_file)
+            env={"KCONFIG_CONFIG": str(config_file), **_tmpdir_env(tmpdir)},
+            cwd=config_file.parent)
+    return make_config(tree, "olddefconfig", config_file, tmpdir=tmpdir)
 
 
 def _settings(wanted: dict[str, str], localversion: str | None) -> list[str]:
@@ -102,8 +113,9 @@ def _settings(wanted: dict[str, str], localversion: str | None) -> list[str]:
 
 
 def _set(tree: Path, work: Path, wanted: dict[str, str], localversion: str | None) -> list[str]:
-    run.run([tree / "scripts/config", "--file", work, *_settings(wanted, localversion)])
-    return make_config(tree, "olddefconfig", work)
+    run.run([tree / "scripts/config", "--file", work, *_settings(wanted, localversion)],
+            env=_tmpdir_env(work.parent))
+    return make_config(tree, "olddefconfig", work, tmpdir=work.parent)
 
 
 def _targets(results: list[checks.Result], config: KernelConfig, kconfig: Kconfig,
@@ -137,11 +149,14 @@ def fix(tree: Path, role: Role, *, localversion: str | None = None, start: str |
         raise PreconditionError(f"{current} does not exist",
                                 hint="start from one: --start defconfig (dom0) or "
                                 "--start tinyconfig (a small domU)")
-    with tempfile.TemporaryDirectory(prefix="xenlfs-kernel-") as tmp:
-        work = Path(tmp) / ".config"
+    # In a locked temporary directory, also the tools' TMPDIR: they leave files beside the
+    # copy (.config.old, merge_config.sh's and gcc's temporaries), and a run killed with
+    # SIGKILL leaves the directory, which the next run removes.
+    with files.temp_dir(TEMP_PREFIX) as tmp:
+        work = tmp / ".config"
         if current.is_file():
             shutil.copyfile(current, work)
-        warnings = make_config(tree, start or "olddefconfig", work)
+        warnings = make_config(tree, start or "olddefconfig", work, tmpdir=tmp)
         config = load(work)
         # The diff is against the file that will be replaced, or what --start made.
         before = load(current) if start is None else config

@@ -8,10 +8,22 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
-from tests.system.guest.conftest import check_clean_image, lfs_tree, loop_over, sh
+from tests.conftest import ROOT
+from tests.system.guest.conftest import (
+    check_clean_image,
+    lfs_tree,
+    loop_over,
+    loops_of,
+    our_mounts,
+    sh,
+)
 from tests.unit.xl.test_kernel_image import PVH_NOTES, bzimage, elf64
 from xenlfs.xl import cfg, check
 
@@ -122,3 +134,35 @@ def test_a_guest_grub_dir_linking_out_is_refused(xenlfs, workdir: Path) -> None:
     assert list(host_dir.iterdir()) == []  # nothing written outside the guest
     check_clean_image(image)
     assert not image.exists()  # made by the run that failed: removed
+
+
+def test_kill_9_during_grub_install_then_the_same_command_converges(
+        xenlfs, workdir: Path, lfs_snapshot: Path) -> None:
+    # The whole-image loop, its partition and their mount at guest-NAME-grub, left by a kill.
+    image, boot_kernel = workdir / "h2.img", kernel(workdir / "bzImage")
+    argv = ["guest", "prepare", "h2", "--config-dir", str(workdir / "xen"), "--snapshot",
+            str(lfs_snapshot), "--target", str(image), "--size", "160M", "--type", "hvm",
+            "--boot-kernel", str(boot_kernel)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
+    proc = subprocess.Popen([sys.executable, "-m", "xenlfs", *argv], env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not our_mounts("h2-grub"):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    try:
+        assert loops_of(image)
+        again = xenlfs(*argv)  # the very same command, --size included
+        assert again.returncode == 0, again.stderr
+        assert "guest-h2-grub, left mounted by an earlier run" in again.stderr
+        check_clean_image(image)
+    finally:
+        for line in our_mounts("h2-grub"):
+            sh("umount", line.split()[4])
+        for loop in loops_of(image):
+            sh("losetup", "--detach", loop)

@@ -79,6 +79,17 @@ def test_a_loop_over_the_image_held_open(xenlfs, image: Path, lfs_snapshot: Path
     assert digest(image) == before
 
 
+def test_a_loop_over_the_device_held_open(xenlfs, image: Path, lfs_snapshot: Path, held):
+    # The loop a partitioned device is mounted through, or anyone's over it: a use of it.
+    with loop_over(image) as dev, loop_over(Path(dev), offset=1 << 20) as window:
+        before = digest(dev)
+        held.append(holder(window))
+        err = refused(xenlfs, lfs_snapshot, dev)
+        assert f"{held[0].pid} (python" in err
+        assert loops_of(Path(dev)) == [window]  # not detached under its user
+        assert digest(dev) == before
+
+
 def test_a_device_held_open_by_a_process(xenlfs, image: Path, lfs_snapshot: Path, held):
     with loop_over(image) as dev:
         before = digest(dev)

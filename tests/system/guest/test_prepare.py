@@ -21,6 +21,7 @@ from tests.system.guest.conftest import (
     our_mounts,
     sh,
 )
+from xenlfs.guest import storage
 
 
 def prepare(xenlfs, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -200,14 +201,10 @@ def test_sigterm_during_extraction_unmounts_and_detaches(workdir: Path):
     assert not image.exists()
 
 
-def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdir: Path):
+def kill_9_during_extraction(argv: list[str]) -> subprocess.Popen[str]:
+    """Run xenlfs ARGV and kill it (SIGKILL) once it starts extracting."""
     from tests.conftest import ROOT
-    from tests.system.guest.conftest import lfs_tree, snapshot
 
-    archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
-    image = workdir / "g7.img"
-    argv = ["guest", "prepare", "g7", "--snapshot", str(archive), "--target", str(image),
-            "--size", "1G", "--config-dir", str(workdir / "xen")]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
     proc = subprocess.Popen([sys.executable, "-m", "xenlfs", *argv], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -217,6 +214,17 @@ def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdi
             break
     proc.kill()
     proc.communicate(timeout=60)
+    return proc
+
+
+def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdir: Path):
+    from tests.system.guest.conftest import lfs_tree, snapshot
+
+    archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
+    image = workdir / "g7.img"
+    argv = ["guest", "prepare", "g7", "--snapshot", str(archive), "--target", str(image),
+            "--size", "1G", "--config-dir", str(workdir / "xen")]
+    proc = kill_9_during_extraction(argv)
     assert our_mounts("g7") and loops_of(image)  # what kill -9 leaves: mounted, attached
 
     again = xenlfs(*argv)  # the very same command, --size included
@@ -235,6 +243,61 @@ def test_kill_9_during_extraction_then_the_same_command_converges(xenlfs, workdi
             assert "/dev/xvda1" in (mnt / "etc/fstab").read_text()
         finally:
             sh("umount", mnt)
+
+
+def test_kill_9_on_a_partitioned_block_device_leaves_no_loop_after_the_rerun(
+        xenlfs, workdir: Path):
+    # A device with a partition table (an HVM guest's disk): xenlfs mounts the partition
+    # through a loop over the device, which the kill leaves attached to the device.
+    from tests.system.guest.conftest import lfs_tree, snapshot
+
+    archive = snapshot(lfs_tree(workdir / "big", extra_bytes=300 << 20), workdir / "big.tar")
+    disk = workdir / "disk"
+    sh("truncate", "--size", "1G", disk)
+    sh("sfdisk", "--quiet", disk, input="label: dos\nstart=2048, type=L\n")
+    with loop_over(disk) as dev:
+        argv = ["guest", "prepare", "g12", "--snapshot", str(archive), "--target", dev,
+                "--partition-table", "dos", "--yes", "--config-dir", str(workdir / "xen")]
+        kill_9_during_extraction(argv)
+        try:
+            assert our_mounts("g12") and loops_of(Path(dev))  # mounted, a loop over dev
+
+            again = xenlfs(*argv)  # the very same command
+            assert again.returncode == 0, again.stderr
+            assert f"left on {dev}" in again.stderr
+            assert loops_of(Path(dev)) == [] and our_mounts("g12") == []
+        finally:  # a loop left over dev would keep it attached past the test
+            for line in our_mounts("g12"):
+                sh("umount", line.split()[4])
+            for loop in loops_of(Path(dev)):
+                sh("losetup", "--detach", loop)
+
+
+def test_a_kill_during_mkfs_is_redone_without_asking_by_the_same_guests_rerun(
+        xenlfs, workdir: Path, lfs_snapshot: Path):
+    from tests.conftest import ROOT
+
+    image = workdir / "g13.img"
+    sh("truncate", "--size", "200M", image)  # all zeros: formatted without asking
+    argv = ["guest", "prepare", "g13", "--snapshot", str(lfs_snapshot), "--target", str(image),
+            "--config-dir", str(workdir / "xen")]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
+    # strace kills mkfs (SIGKILL) at its 100th write: tables half-written, no signature yet.
+    killed = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=pwrite64",
+                             "-e", "inject=pwrite64:signal=KILL:when=100", sys.executable,
+                             "-m", "xenlfs", *argv], env=env, capture_output=True, text=True,
+                            check=False)
+    assert killed.returncode != 0 and "mkfs.ext4" in killed.stderr, killed.stderr
+    assert storage.fs_type(image) is None and storage.unknown_data(image) is not None
+
+    other = xenlfs(*argv[:1], "prepare", "g14", *argv[3:])  # not its mkfs: still asked
+    assert other.returncode == 3 and "not without asking" in other.stderr, other.stderr
+    again = xenlfs(*argv)  # the very same command, no --yes
+    assert again.returncode == 0, again.stderr
+    assert "did not finish; making the filesystem again" in again.stderr
+    assert storage.fs_type(image) == "ext4"
+    assert not Path("/run/xenlfs/mkfs-g13").exists()
+    check_clean(image)
 
 
 def test_preparing_again_needs_no_room_for_a_second_copy(xenlfs, workdir: Path):

@@ -7,11 +7,17 @@ built only if the cache lacks it (kernels.cached_domu_kernel), so CI builds it a
 from __future__ import annotations
 
 import json
+import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
 from xenlfs.kernel import check, config, fix
 from xenlfs.kernel.kconfig import read_tree
 from xenlfs.kernel.requirements import Role
@@ -170,3 +176,30 @@ def test_an_unwanted_option_that_cannot_be_turned_off_is_reported(xenlfs, tree: 
     assert result.returncode == 0, result.stdout + result.stderr  # a warning, not an error
     stuck = result.stdout.split("did not stick (make olddefconfig undid them):", 1)[1]
     assert "CONFIG_VGA_CONSOLE" in stuck and "Its prompt shows only with EXPERT=y" in stuck
+
+
+def test_a_killed_fixs_temporary_directory_is_removed_by_the_next_run(xenlfs, tree: Path,
+                                                                      tmp_path: Path) -> None:
+    # kill -9 xenlfs (and the make it runs) while it works on its copy of the .config.
+    fix.make_config(tree, "tinyconfig", tree / ".config")
+    before = (tree / ".config").read_bytes()
+    env = {**os.environ, "TMPDIR": str(tmp_path),
+           "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    killed = subprocess.Popen([sys.executable, "-m", "xenlfs", "kernel", "fix", "--src",
+                               str(tree), "--role", "dom0"], env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("xenlfs-kernel-*/.config")):
+            assert killed.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        os.killpg(killed.pid, signal.SIGKILL)
+        killed.wait()
+    [left] = tmp_path.glob("xenlfs-kernel-*")
+    assert (tree / ".config").read_bytes() == before
+    result = xenlfs("kernel", "fix", "--src", str(tree), "--role", "dom0",
+                    env={"TMPDIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not left.exists() and list(tmp_path.iterdir()) == []
+    assert config.load(tree / ".config").get("XEN_DOM0") == "y"
