@@ -9,6 +9,7 @@ import os
 import pytest
 
 from tests.conftest import run_xenlfs
+from tests.lab.test_demo import host_xl_configs
 
 
 @pytest.mark.parametrize(("kind", "boot_line"), [
@@ -16,6 +17,7 @@ from tests.conftest import run_xenlfs
     ("hvm", "Xen HVM"),
 ])
 def test_guest_of_each_type_logs_in_and_reports_it(kind: str, boot_line: str) -> None:
+    before = host_xl_configs()
     result = run_xenlfs("lab", "demo", "--json", "--type", kind, "--instance",
                         f"pytest-{kind}-{os.getpid()}", "--guest", f"{kind}guest",
                         "--guest-memory", "256")
@@ -28,4 +30,5 @@ def test_guest_of_each_type_logs_in_and_reports_it(kind: str, boot_line: str) ->
     assert view["root_device"] == view["xvda1_device"] == "202:1"
     assert report["type"] == kind and report["login_seconds"] > 0
     assert report["problems"] == []
+    assert host_xl_configs() == before  # the disk was prepared here, its config is dom0's
     assert report["virtualisation"] == "HVM and PVH with HAP"  # the lab's -cpu qemu64,+svm,+npt

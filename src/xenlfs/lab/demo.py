@@ -87,9 +87,12 @@ def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path,
     image.unlink(missing_ok=True)
     # HVM boots from the disk: its kernel goes into the guest's /boot, GRUB into the MBR.
     boot: list[str | Path] = ["--boot-kernel", kernel] if options.guest_type == "hvm" else []
+    # The xl config that comes with the disk belongs to the lab's dom0 (step 6 writes it
+    # there): beside the image, never in this host's /etc/xen.
     xenlfs("guest", "prepare", options.guest, "--snapshot", snapshot,
            "--target", image, "--size", options.disk_size, "--partition-table", "dos",
-           "--hostname", options.guest, "--yes", "--type", options.guest_type, *boot)
+           "--hostname", options.guest, "--yes", "--type", options.guest_type, *boot,
+           "--config-dir", image.parent, "--force")
 
 
 def domu_kernel(options: DemoOptions) -> Path:

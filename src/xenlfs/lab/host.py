@@ -226,7 +226,8 @@ def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Pa
     kernels_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy2(domu_kernel, kernels_dir / "vmlinuz-domU")
     demo.xenlfs("guest", "prepare", GUEST, "--snapshot", snapshot,
-                "--target", images_dir / f"{GUEST}.img", "--hostname", GUEST, "--yes")
+                "--target", images_dir / f"{GUEST}.img", "--hostname", GUEST, "--yes",
+                "--config-dir", root / "etc/xen")  # any config it writes: the host tree's
     (root / "etc/xen/auto").mkdir(parents=True, exist_ok=True)
     demo.xenlfs("guest", "config", GUEST, "--output", root / f"etc/xen/auto/{GUEST}.cfg",
                 "--kernel", "/var/lib/xen/kernels/vmlinuz-domU",
