@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from xenlfs.lab import images
+from xenlfs.lab import apt, cache
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -119,9 +119,9 @@ devtmpfs       /dev         devtmpfs mode=0755,nosuid    0     0
 
 def cache_key(mirror: str) -> str:
     """Changes whenever anything that goes into the tree changes."""
-    return images.cache_key({"suite": SUITE, "packages": PACKAGES, "mirror": mirror,
-                             "reference": BUILDER_VERSION, "files": LFS_FILES,
-                             "password": ROOT_PASSWORD_HASH})
+    return cache.cache_key({"suite": SUITE, "packages": PACKAGES, "mirror": mirror,
+                            "reference": BUILDER_VERSION, "files": LFS_FILES,
+                            "password": ROOT_PASSWORD_HASH})
 
 
 def set_root_password(root: Path, password_hash: str) -> None:
@@ -151,7 +151,7 @@ def reference_root(cache_dir: Path, mirror: str) -> Path:
         log.info("reference root: cached at %s", target)
         return target
     log.info("reference root: debootstrap %s (sysvinit) into %s", SUITE, target)
-    with images.building(target) as work:
-        images.debootstrap(work, SUITE, mirror, PACKAGES)
+    with cache.building(target) as work:
+        apt.debootstrap(work, SUITE, mirror, PACKAGES)
         dress_as_lfs(work)
     return target
