@@ -25,7 +25,7 @@ from xenlfs import run
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError
 from xenlfs.host import bridge, service
-from xenlfs.lab import apt, cache, demo, dom0, images, instance, kernels, reference
+from xenlfs.lab import apt, cache, demo, dom0, images, instance, kernels, lfs_files, reference
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -125,7 +125,7 @@ def cache_key(base: str, mirror: str, domu_kernel: Path) -> str:
     return cache.cache_key({
         "host": HOST_VERSION, "base": base,
         "bootscripts": file_digest(bootscripts_tarball()),
-        "lfs_files": reference.LFS_FILES, "fstab": FSTAB, "grub": GRUB_CFG,
+        "lfs_files": lfs_files.FILES, "fstab": FSTAB, "grub": GRUB_CFG,
         "service": service.render(Path("/usr")), "bridge": bridge.BRIDGE_SERVICE,
         "ifconfig": bridge.render("eth0", "xenbr0", {}),
         "domu_kernel": file_digest(domu_kernel), "guest": reference.cache_key(mirror),
