@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.lab import images, tiny
+from xenlfs.lab import initramfs, tiny
 from xenlfs.lab.instance import Lab
 
 MARKER = "XENLFS-LIFECYCLE-GUEST-UP"
@@ -31,12 +31,12 @@ def initrd(directory: Path) -> Path:
     stage = directory / "stage"
     for d in ("bin", "sbin", "dev", "proc"):
         (stage / d).mkdir(parents=True)
-    shutil.copy2(images.busybox(), stage / "bin/busybox")
+    shutil.copy2(initramfs.busybox(), stage / "bin/busybox")
     for path, text in (("init", INIT), ("sbin/poweroff", POWEROFF)):
         (stage / path).write_text(text)
         os.chmod(stage / path, 0o755)
     os.mknod(stage / "dev/console", 0o600 | stat.S_IFCHR, os.makedev(5, 1))
-    images.cpio(stage, directory / "initrd.cpio")
+    initramfs.cpio(stage, directory / "initrd.cpio")
     with open(directory / "initrd.cpio", "rb") as src, gzip.open(directory / "initrd.gz",
                                                                   "wb", 1) as dst:
         shutil.copyfileobj(src, dst)

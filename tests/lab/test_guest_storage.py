@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.lab import demo, dom0, images, instance, kernels
+from xenlfs.lab import apt, demo, dom0, images, instance, kernels
 from xenlfs.lab.boot import Disk
 
 VG = "xenlfsvg"
@@ -53,7 +53,7 @@ def _sparse(path: Path, size: int) -> Path:
 def storage(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[StorageLab]:
     disks = tmp_path_factory.mktemp("storage-disks")
-    options = demo.DemoOptions(cache_dir=lab_cache_dir, mirror=images.DEFAULT_MIRROR,
+    options = demo.DemoOptions(cache_dir=lab_cache_dir, mirror=apt.DEFAULT_MIRROR,
                                build=images.BuildOptions(cache_dir=lab_cache_dir),
                                up=instance.UpOptions())
     snapshot = demo.snapshot_of_reference(options, demo.work_dir(lab_cache_dir))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from xenlfs.kernel.requirements import Role
-from xenlfs.lab import images, instance, kernels
+from xenlfs.lab import images, initramfs, instance, kernels
 from xenlfs.lab.instance import Lab, UpOptions
 
 NAME = "kernel-domu"
@@ -37,7 +37,7 @@ def root_image(directory: Path) -> Path:
     stage = directory / "root"
     for d in ("bin", "sbin", "dev", "proc", "sys", "etc", "root", "tmp"):
         (stage / d).mkdir(parents=True)
-    shutil.copy2(images.busybox(), stage / "bin/busybox")
+    shutil.copy2(initramfs.busybox(), stage / "bin/busybox")
     os.symlink("../bin/busybox", stage / "sbin/init")
     os.symlink("busybox", stage / "bin/sh")
     (stage / "etc/inittab").write_text(INITTAB)

@@ -21,7 +21,7 @@ from xenlfs.commands.lab_options import (
 )
 from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group, add_json
 from xenlfs.errors import UsageError
-from xenlfs.lab import boot, images, instance
+from xenlfs.lab import boot, cache, images, instance
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -214,8 +214,8 @@ def cmd_pull(args: argparse.Namespace, config: settings.Config) -> int:
 
 
 def cmd_clean(args: argparse.Namespace, config: settings.Config) -> int:
-    cache = images.lab_cache(config.xenlfs.cache_dir)
-    freed = images.clean(config.xenlfs.cache_dir)
+    lab_dir = cache.lab_cache(config.xenlfs.cache_dir)
+    freed = cache.clean(config.xenlfs.cache_dir)
     verb = "would free" if run.dry_run() else "freed"
-    ui.stdout.print(f"{cache}: {verb} {ui.size(freed)}", markup=False)
+    ui.stdout.print(f"{lab_dir}: {verb} {ui.size(freed)}", markup=False)
     return 0

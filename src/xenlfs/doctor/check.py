@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 from xenlfs import run
-from xenlfs.doctor import guest_types
+from xenlfs.doctor import guest_types, jail
 from xenlfs.doctor.findings import Finding, Status
 from xenlfs.doctor.requirements import REQUIREMENTS, Kind, Requirement, at_least
 
@@ -144,4 +144,6 @@ def doctor(*, root: Path = Path("/"), path: str | None = None,
     search = path if path is not None else os.environ.get("PATH", os.defpath)
     found = [check_requirement(r, root=root, path=search, xen_version=xen_version)
              for r in REQUIREMENTS]
-    return found + host_checks(root) + guest_types.findings(root)
+    # The jail is this host's kernel and privileges: another system under ROOT is not probed.
+    this_host = [jail.finding()] if root == Path("/") else []
+    return found + host_checks(root) + this_host + guest_types.findings(root)

@@ -1,10 +1,11 @@
 """`xenlfs lab demo`: the whole hint, end to end, with xenlfs's own commands.
 
-Step 0 snapshots a reference LFS-like root; step 4 builds (or takes from the cache) a domU
-kernel made by `kernel fix --role domU`; step 5 prepares the guest partition on a disk
-image; step 6 writes its xl config. Then the lab boots Xen and dom0 with that disk, and
-inside dom0 `xenlfs guest create` starts the guest, we wait for its login prompt on hvc0,
-log in, ask the guest about itself, list it and shut it down.
+Step 0 snapshots a reference LFS-like root; step 4 takes the domU kernel from the lab's
+kernel cache, or makes it there with `xenlfs kernel fix --role domU` and `kernel build`;
+step 5 prepares the guest partition on a disk image; step 6 writes its xl config. Then the
+lab boots Xen and dom0 with that disk, and inside dom0 `xenlfs guest create` starts the
+guest, we wait for its login prompt on hvc0, log in, ask the guest about itself, list it
+and shut it down.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from xenlfs import run, ui
 from xenlfs.errors import XenlfsError
+from xenlfs.kernel.requirements import DEFAULT_TYPES, GuestType, Role
 from xenlfs.lab import hvm, images, instance, kernels, reference
 from xenlfs.lab.boot import Disk
 
@@ -95,11 +97,35 @@ def prepare_guest_disk(options: DemoOptions, snapshot: Path, image: Path,
            "--config-dir", image.parent, "--force")
 
 
+def kernel_recipe(guest_type: str) -> tuple[tuple[GuestType, ...], bool]:
+    """The hint's PV kernel, or the one built for all three types (PVH needs XEN_PVH):
+    (the types, with the recommended options or not)."""
+    if guest_type == "pv":
+        return DEFAULT_TYPES, False
+    return kernels.ALL_TYPES, True
+
+
+def kernel_commands(tree: Path, guest_type: str) -> list[list[str]]:
+    """What step 4 runs when the lab's kernel cache has no kernel for `guest_type`."""
+    types, recommended = kernel_recipe(guest_type)
+    return kernels.verbs(tree, Role.DOMU, types=types, recommended=recommended)
+
+
 def domu_kernel(options: DemoOptions) -> Path:
-    """The hint's PV kernel, or the one built for all three types (PVH needs XEN_PVH)."""
-    if options.guest_type == "pv":
-        return kernels.cached_domu_kernel(options.cache_dir)
-    return kernels.cached_any_type_domu_kernel(options.cache_dir)
+    """The lab's domU kernel from its cache; when it is not there, made by xenlfs's own
+    `kernel fix` and `kernel build` in Debian's linux-source (about 20 minutes), then kept
+    in the same cache (lab/kernels.py)."""
+    types, recommended = kernel_recipe(options.guest_type)
+    found = kernels.lookup(options.cache_dir, Role.DOMU, types=types, recommended=recommended)
+    if found is not None:
+        log.info("domU kernel: in the lab's kernel cache, made by kernel fix + kernel build")
+        return found / "bzImage"
+    with kernels.source_tree(options.cache_dir, Role.DOMU, types=types,
+                             recommended=recommended) as tree:
+        for argv in kernel_commands(tree, options.guest_type):
+            xenlfs(*argv)
+        return kernels.keep(options.cache_dir, tree, Role.DOMU, types=types,
+                            recommended=recommended) / "bzImage"
 
 
 def console_key(guest_type: str) -> str:
@@ -153,9 +179,9 @@ def demo(options: DemoOptions) -> DemoReport:
 
     with ui.step("step 0: snapshot the reference LFS root", times):
         snapshot = snapshot_of_reference(options, work)
-    with ui.step("step 4: domU kernel (tinyconfig + 'xenlfs kernel fix --role domU"
+    with ui.step("step 4: domU kernel ('xenlfs kernel fix --role domU --start tinyconfig"
                  + ("'" if options.guest_type == "pv" else " --type pv,pvh,hvm --recommended'")
-                 + ")", times):
+                 + " + 'xenlfs kernel build', cached)", times):
         kernel = domu_kernel(options)
         log.info("domU kernel: %s", kernel)
     with ui.step(f"step 5: prepare the {options.guest_type.upper()} guest's disk image", times):

@@ -25,7 +25,7 @@ from xenlfs import run
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError
 from xenlfs.host import bridge, service
-from xenlfs.lab import demo, dom0, images, instance, kernels, reference
+from xenlfs.lab import apt, cache, demo, dom0, images, instance, kernels, lfs_files, reference
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -114,18 +114,18 @@ def bootscripts_tarball() -> Path:
     return tarball
 
 
-def base_key(mirror: str, versions: images.Versions) -> str:
+def base_key(mirror: str, versions: apt.Versions) -> str:
     """The Debian tree: packages, the dom0 kernel's initramfs."""
-    return images.cache_key({"host-base": BASE_VERSION, "packages": PACKAGES, "mirror": mirror,
-                             "versions": vars(versions), "modules": INITRAMFS_MODULES})
+    return cache.cache_key({"host-base": BASE_VERSION, "packages": PACKAGES, "mirror": mirror,
+                            "versions": vars(versions), "modules": INITRAMFS_MODULES})
 
 
 def cache_key(base: str, mirror: str, domu_kernel: Path) -> str:
     """The host: the base dressed as LFS, and xenlfs's steps on it."""
-    return images.cache_key({
+    return cache.cache_key({
         "host": HOST_VERSION, "base": base,
         "bootscripts": file_digest(bootscripts_tarball()),
-        "lfs_files": reference.LFS_FILES, "fstab": FSTAB, "grub": GRUB_CFG,
+        "lfs_files": lfs_files.FILES, "fstab": FSTAB, "grub": GRUB_CFG,
         "service": service.render(Path("/usr")), "bridge": bridge.BRIDGE_SERVICE,
         "ifconfig": bridge.render("eth0", "xenbr0", {}),
         "domu_kernel": file_digest(domu_kernel), "guest": reference.cache_key(mirror),
@@ -240,17 +240,17 @@ def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Pa
 
 def base_tree(cache_dir: Path, mirror: str) -> Path:
     """Debian + LFS-Bootscripts + Xen's tools + the dom0 kernel and initramfs; cached."""
-    cache = images.lab_cache(cache_dir)
-    versions = images.cached_versions(cache)
-    target = cache / f"host-base-{base_key(mirror, versions)}"
+    lab_dir = cache.lab_cache(cache_dir)
+    versions = apt.cached_versions(lab_dir)
+    target = lab_dir / f"host-base-{base_key(mirror, versions)}"
     if (target / "root/etc/initramfs-tools/conf.d/xenlfs-host").is_file():
         return target / "root"
     log.info("reference host: debootstrap %s with the kernel and Xen into %s", reference.SUITE,
              target)
-    with images.building(target) as work:
+    with cache.building(target) as work:
         root = work / "root"
         root.mkdir()
-        images.debootstrap(root, reference.SUITE, mirror, PACKAGES)
+        apt.debootstrap(root, reference.SUITE, mirror, PACKAGES)
         build_initramfs(root)
     return target / "root"
 
@@ -266,19 +266,19 @@ def dress(root: Path) -> None:
     place_xen_tools(root)
 
 
-def reference_host(cache_dir: Path, mirror: str = images.DEFAULT_MIRROR) -> Host:
+def reference_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR) -> Host:
     """The reference host's tree, built once per cache key (a few minutes) and reused."""
-    cache = images.lab_cache(cache_dir)
-    with images.locked(cache / "host-lock"):
+    lab_dir = cache.lab_cache(cache_dir)
+    with cache.locked(lab_dir / "host-lock"):
         base = base_tree(cache_dir, mirror)
         domu_kernel = kernels.cached_domu_kernel(cache_dir)
-        target = cache / f"host-{cache_key(base.parent.name, mirror, domu_kernel)}"
+        target = lab_dir / f"host-{cache_key(base.parent.name, mirror, domu_kernel)}"
         host = Host(target / "root", "xenlfs-xen", GUEST)
         if (target / "root/etc/xen/auto" / f"{GUEST}.cfg").is_file():
             log.info("reference host: cached at %s", target)
             return host
         log.info("reference host: xenlfs's steps on a copy of %s into %s", base, target)
-        with images.building(target) as work:
+        with cache.building(target) as work:
             run.run(["cp", "-a", base, work / "root"], writes=True, timeout=1800)
             dress(work / "root")
             set_up_with_xenlfs(work / "root", cache_dir, mirror, domu_kernel)

@@ -90,6 +90,46 @@ def flavour_name(role: Role, types: tuple[GuestType, ...], recommended: bool) ->
     return "-" + "-".join(str(t) for t in types) + ("+" if recommended else "")
 
 
+def localversion(role: Role) -> str:
+    """General setup → Local version of a role's cached kernel: 6.1.192-xen-domU."""
+    return f"-xen-{role}"
+
+
+def lookup(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
+           types: tuple[GuestType, ...] = DEFAULT_TYPES, recommended: bool = False) -> Path | None:
+    """The kernel the recipe for `role` made before (see cached_kernel), or None: no build."""
+    recipe = _recipe_file(cache_dir, tarball, role, flavour_name(role, types, recommended))
+    with contextlib.suppress(OSError):
+        made = cache_dir / "kernel/builds" / recipe.read_text().strip()
+        if (made / "bzImage").is_file():
+            return made
+    return None
+
+
+@contextlib.contextmanager
+def source_tree(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
+                types: tuple[GuestType, ...] = DEFAULT_TYPES,
+                recommended: bool = False) -> Iterator[Path]:
+    """The role's own unpacked tree, held (locked) while the recipe runs in it."""
+    purpose = f"{role}{flavour_name(role, types, recommended)}"
+    with _locked(cache_dir / "kernel/src" / f"{source_key(tarball)}-{purpose}.lock"):
+        yield unpacked_tree(cache_dir, tarball, purpose)
+
+
+def verbs(tree: Path, role: Role, *, types: tuple[GuestType, ...] = DEFAULT_TYPES,
+          recommended: bool = False, jobs: int = 2, nice: int = 19) -> list[list[str]]:
+    """The recipe as xenlfs's own commands (what cached_kernel runs in-process): `kernel fix`
+    from STARTS[role], then `kernel build`. keep() puts the result into the cache."""
+    fix_argv = ["kernel", "fix", "--src", str(tree), "--role", str(role),
+                "--start", STARTS[role], f"--localversion={localversion(role)}"]
+    if tuple(types) != DEFAULT_TYPES:
+        fix_argv += ["--type", ",".join(str(t) for t in types)]
+    if recommended:
+        fix_argv.append("--recommended")
+    return [fix_argv, ["kernel", "build", "--src", str(tree), "--jobs", str(jobs),
+                       "--nice", str(nice)]]
+
+
 def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE, jobs: int = 2,
                   nice: int | None = 19, types: tuple[GuestType, ...] = DEFAULT_TYPES,
                   recommended: bool = False) -> Path:
@@ -101,44 +141,67 @@ def cached_kernel(cache_dir: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
     Which directory a recipe made is remembered under builds/recipes/, so a cached kernel
     costs no `kernel fix` (olddefconfig takes seconds).
     """
+    found = lookup(cache_dir, role, tarball=tarball, types=types, recommended=recommended)
+    if found is not None:
+        return found
     flavour = flavour_name(role, types, recommended)
-    purpose = f"{role}{flavour}"
-    recipe = cache_dir / "kernel/builds/recipes" / recipe_key(tarball, role, flavour)
-    with contextlib.suppress(OSError):
-        made = cache_dir / "kernel/builds" / recipe.read_text().strip()
-        if (made / "bzImage").is_file():
-            return made
-    with _locked(cache_dir / "kernel/src" / f"{source_key(tarball)}-{purpose}.lock"):
-        tree = unpacked_tree(cache_dir, tarball, purpose)
-        result = fix.fix(tree, role, localversion=f"-xen-{role}", start=STARTS[role],
+    with source_tree(cache_dir, role, tarball=tarball, types=types,
+                     recommended=recommended) as tree:
+        result = fix.fix(tree, role, localversion=localversion(role), start=STARTS[role],
                          types=types, recommended=recommended)
         if any(r.fails for r in result.results):
             raise XenlfsError(f"{STARTS[role]} + kernel fix --role {role} does not meet the "
                               f"{role} requirements: "
                               + ", ".join(e.symbol for e in result.not_stuck))
-        digest = config_digest(result.text)
-        out = cache_dir / "kernel/builds" / f"{fix.tree_version(tree)}-{purpose}-{digest}"
+        out = _build_dir(cache_dir, tree, f"{role}{flavour}", result.text)
         if not (out / "bzImage").is_file():
-            _build_into(out, tree, result.text, jobs, nice, cache_dir)
-        recipe.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(recipe, out.name + "\n", backup=False)
+            (tree / ".config").write_text(result.text)
+            built = build.build(tree, jobs=jobs, nice=nice,
+                                log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
+            _store(out, tree, built.release, built.modules)
+        _remember(_recipe_file(cache_dir, tarball, role, flavour), out)
         return out
 
 
-def _build_into(out: Path, tree: Path, text: str, jobs: int, nice: int | None,
-                cache_dir: Path) -> None:
-    (tree / ".config").write_text(text)
-    built = build.build(tree, jobs=jobs, nice=nice,
-                  log_path=cache_dir / "kernel/logs" / f"{out.name}.log")
+def keep(cache_dir: Path, tree: Path, role: Role, *, tarball: Path = DEBIAN_SOURCE,
+         types: tuple[GuestType, ...] = DEFAULT_TYPES, recommended: bool = False) -> Path:
+    """A tree the recipe's verbs() configured and built, kept in the cache as cached_kernel
+    keeps its own: the same directory for the same .config, remembered as the recipe's."""
+    flavour = flavour_name(role, types, recommended)
+    text = (tree / ".config").read_text()
+    out = _build_dir(cache_dir, tree, f"{role}{flavour}", text)
+    if not (out / "bzImage").is_file():
+        _store(out, tree, build.kernel_release(tree),
+               any(line == "CONFIG_MODULES=y" for line in text.splitlines()))
+    _remember(_recipe_file(cache_dir, tarball, role, flavour), out)
+    return out
+
+
+def _recipe_file(cache_dir: Path, tarball: Path, role: Role, flavour: str) -> Path:
+    return cache_dir / "kernel/builds/recipes" / recipe_key(tarball, role, flavour)
+
+
+def _build_dir(cache_dir: Path, tree: Path, purpose: str, config_text: str) -> Path:
+    return cache_dir / "kernel/builds" / (f"{fix.tree_version(tree)}-{purpose}-"
+                                          f"{config_digest(config_text)}")
+
+
+def _remember(recipe: Path, out: Path) -> None:
+    recipe.parent.mkdir(parents=True, exist_ok=True)
+    files.write_atomic(recipe, out.name + "\n", backup=False)
+
+
+def _store(out: Path, tree: Path, release: str, modules: bool) -> None:
+    """Copy a built tree's kernel (and modules) into `out`, complete or not at all."""
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    if built.modules:
+    if modules:
         run.run(["make", "-C", tree, fix.ARCH, f"INSTALL_MOD_PATH={partial / 'modules'}",
                  "modules_install"])
-    shutil.copyfile(built.bzimage, partial / "bzImage")
+    shutil.copyfile(tree / "arch/x86/boot/bzImage", partial / "bzImage")
     shutil.copyfile(tree / "System.map", partial / "System.map")
     shutil.copyfile(tree / ".config", partial / "config")
-    (partial / "release").write_text(built.release + "\n")
+    (partial / "release").write_text(release + "\n")
     os.chmod(partial, 0o755)
     try:
         os.rename(partial, out)

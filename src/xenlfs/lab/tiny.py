@@ -12,7 +12,8 @@ from pathlib import Path
 
 from xenlfs.digest import file_digest
 from xenlfs.errors import XenlfsError
-from xenlfs.lab import images
+from xenlfs.lab import initramfs
+from xenlfs.lab.cache import building, cache_key, lab_cache, locked
 from xenlfs.lab.instance import Lab
 
 MARKER = "XENLFS-TINY-GUEST-OK"
@@ -28,20 +29,20 @@ echo "{MARKER} hypervisor=$(/bin/busybox cat /sys/hypervisor/type 2>/dev/null)"
 
 def initrd(cache_dir: Path) -> Path:
     """A busybox initramfs whose init prints MARKER on the console and powers off; cached."""
-    cache = images.lab_cache(cache_dir)
-    inputs = {"init": INIT, "busybox": file_digest(images.busybox())}
-    target = cache / f"guest-tiny-{images.cache_key(inputs)}"
+    cache = lab_cache(cache_dir)
+    inputs = {"init": INIT, "busybox": file_digest(initramfs.busybox())}
+    target = cache / f"guest-tiny-{cache_key(inputs)}"
     if (target / "initrd.gz").is_file():
         return target / "initrd.gz"
-    with images.locked(cache), images.building(target) as work:
+    with locked(cache), building(target) as work:
         stage = work / "stage"
         for d in ("bin", "dev", "proc", "sys"):
             (stage / d).mkdir(parents=True)
-        shutil.copy2(images.busybox(), stage / "bin/busybox")
+        shutil.copy2(initramfs.busybox(), stage / "bin/busybox")
         (stage / "init").write_text(INIT)
         os.chmod(stage / "init", 0o755)
         os.mknod(stage / "dev/console", 0o600 | stat.S_IFCHR, os.makedev(5, 1))
-        images.cpio(stage, work / "initrd.cpio")
+        initramfs.cpio(stage, work / "initrd.cpio")
         with open(work / "initrd.cpio", "rb") as src, gzip.open(work / "initrd.gz", "wb", 1) as dst:
             shutil.copyfileobj(src, dst)
         (work / "initrd.cpio").unlink()

@@ -206,7 +206,7 @@ def _extract_from(source: IO[bytes], dest: Path, compression: formats.Compressio
             raise PreconditionError(f"could not make the jail to extract in:\n{stderr.strip()}",
                                     hint="it needs root, mount namespaces (kernel "
                                     "CONFIG_NAMESPACES) and tmpfs; xenlfs never extracts "
-                                    "without it")
+                                    "without it ('xenlfs doctor' says what is missing)")
         if tar.returncode:
             # Named as tar alone: the jail's setup script would bury tar's own words.
             tail = "\n".join(stderr.strip().splitlines()[-15:])

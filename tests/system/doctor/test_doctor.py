@@ -4,12 +4,16 @@ its row; the machine's package state is restored at the end."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import ROOT
 
 APT = ["apt-get", "-y", "-q", "-o", "DPkg::Lock::Timeout=600"]
 PACKAGE = "libyajl-dev"
@@ -74,3 +78,26 @@ def test_programs_are_found_with_their_real_versions(xenlfs) -> None:
     cpu = Path("/proc/cpuinfo").read_text()
     expect_virt = " vmx" in cpu or " svm" in cpu
     assert (found["CPU virtualisation"]["status"] == "ok") is expect_virt
+
+
+def test_the_extraction_jail_is_made_for_real_and_fails_without_cap_sys_admin(xenlfs) -> None:
+    _, found = rows(xenlfs)
+    jail = found["extraction jail"]
+    assert jail["status"] == "ok" and not jail["problem"]
+    # A container's root without CAP_SYS_ADMIN: the same jail cannot be made, and doctor
+    # says so with the reason unshare gave and what to do, and exits 1.
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "XDG_CONFIG_HOME": "/nonexistent"}
+    result = subprocess.run(["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin",
+                             sys.executable, "-m", "xenlfs", "doctor", "--json"],
+                            capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 1, result.stderr
+    jail = {f["name"]: f for f in json.loads(result.stdout)["findings"]}["extraction jail"]
+    assert jail["status"] == "missing" and jail["problem"]
+    assert jail["found"] == "does not work: unshare: unshare failed: Operation not permitted"
+    assert "CAP_SYS_ADMIN" in jail["fix"]
+
+
+def test_another_systems_root_gets_no_jail_row(xenlfs, tmp_path: Path) -> None:
+    result = xenlfs("doctor", "--json", "--root", str(tmp_path))
+    names = [f["name"] for f in json.loads(result.stdout)["findings"]]
+    assert "extraction jail" not in names and "C compiler" in names

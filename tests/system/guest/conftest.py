@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_xenlfs
-from xenlfs.lab.reference import LFS_FILES
+from xenlfs.lab import lfs_files
 
 ROOT_HASH = "$6$xenlfs.test$" + "x" * 86
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests root@test"
@@ -34,11 +34,7 @@ def sh(*argv: str | os.PathLike[str], **kw: object) -> subprocess.CompletedProce
 
 def lfs_tree(root: Path, *, extra_bytes: int = 0) -> Path:
     """An LFS-like root: the lab's LFS files (inittab, ifconfig.eth0, fstab, rc) and more."""
-    for rel, (mode, text) in LFS_FILES.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        os.chmod(path, mode)
+    lfs_files.write(root)
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     (root / "etc/shadow").write_text("root:*:19000:0:99999:7:::\n")
     os.chmod(root / "etc/shadow", 0o600)

@@ -14,17 +14,10 @@ import pytest
 
 from tests.conftest import ROOT
 from xenlfs.host import bridge
+from xenlfs.lab import lfs_files
 
-ETH0 = """\
-# /etc/sysconfig/ifconfig.eth0 (LFS book, General Network Configuration)
-ONBOOT=yes
-IFACE=eth0
-SERVICE=ipv4-static
-IP=192.168.1.2
-GATEWAY=192.168.1.1
-PREFIX=24
-BROADCAST=192.168.1.255
-"""
+ETH0 = ("# /etc/sysconfig/ifconfig.eth0 (LFS book, General Network Configuration)\n"
+        + lfs_files.IFCONFIG_ETH0)
 
 
 def sysconfig(tmp_path: Path, text: str = ETH0) -> Path:

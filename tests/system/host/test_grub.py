@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from xenlfs.host import bootfiles
-from xenlfs.lab import dom0, images
+from xenlfs.lab import apt, dom0
+from xenlfs.lab.cache import lab_cache
 from xenlfs.settings import default_cache_dir
 
 LFS_CFG = """\
@@ -175,10 +176,10 @@ def test_files_on_different_filesystems_are_refused(xenlfs, ext4_mount, tmp_path
 @pytest.fixture(scope="module")
 def debian_xen_gz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Debian's real xen.gz, from the package the lab boots (downloaded once into its cache)."""
-    cache = images.lab_cache(default_cache_dir())
-    versions = images.cached_versions(cache)
-    deb = images.download(dom0.XEN_HYPERVISOR_PACKAGE, versions.xen_hypervisor,
-                          cache / "downloads")
+    cache = lab_cache(default_cache_dir())
+    versions = apt.cached_versions(cache)
+    deb = apt.download(dom0.XEN_HYPERVISOR_PACKAGE, versions.xen_hypervisor,
+                       cache / "downloads")
     unpacked = tmp_path_factory.mktemp("xen-deb")
     subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
     return unpacked / "boot" / f"xen-{dom0.XEN_SERIES}-amd64.gz"

@@ -203,3 +203,35 @@ def test_a_killed_fixs_temporary_directory_is_removed_by_the_next_run(xenlfs, tr
     assert result.returncode == 0, result.stdout + result.stderr
     assert not left.exists() and list(tmp_path.iterdir()) == []
     assert config.load(tree / ".config").get("XEN_DOM0") == "y"
+
+
+def test_the_demos_kernel_fix_makes_the_caches_config(xenlfs, tree: Path) -> None:
+    # `lab demo`'s step 4 without a cached kernel runs kernels.verbs(): their .config is the
+    # one cached_kernel makes in-process, so the build lands in the cached directory.
+    image = kernels.cached_domu_kernel(default_cache_dir())
+    fix_argv, _ = kernels.verbs(tree, Role.DOMU)
+    result = xenlfs(*fix_argv)
+    assert result.returncode == 0, result.stdout + result.stderr
+    digest = kernels.config_digest((tree / ".config").read_text())
+    assert image.parent.name == f"{fix.tree_version(tree)}-domU-{digest}"
+
+
+def test_keep_puts_a_built_tree_where_cached_kernel_keeps_it(xenlfs, tmp_path: Path) -> None:
+    image = kernels.cached_domu_kernel(default_cache_dir())
+    wanted = (image.parent / "config").read_text()
+    with kernels.source_tree(default_cache_dir(), Role.DOMU) as domu_tree:
+        if ((domu_tree / ".config").read_text() != wanted
+                or not (domu_tree / "arch/x86/boot/bzImage").is_file()):
+            (domu_tree / ".config").write_text(wanted)  # built from another tree: build this
+            built = xenlfs(*kernels.verbs(domu_tree, Role.DOMU)[1])
+            assert built.returncode == 0, built.stderr
+        assert kernels.lookup(tmp_path, Role.DOMU) is None
+        kept = kernels.keep(tmp_path, domu_tree, Role.DOMU)
+        assert (kept / "bzImage").read_bytes() == (
+            domu_tree / "arch/x86/boot/bzImage").read_bytes()
+    assert kept.name == image.parent.name and kept.parent == tmp_path / "kernel/builds"
+    assert (kept / "config").read_text() == wanted
+    assert (kept / "release").read_text() == "6.1.192-xen-domU\n"
+    assert (kept / "System.map").stat().st_size > 0
+    assert kernels.lookup(tmp_path, Role.DOMU) == kept  # the next demo finds it at once
+    assert kernels.cached_domu_kernel(tmp_path) == kept / "bzImage"  # and so does CI's

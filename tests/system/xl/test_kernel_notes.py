@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from xenlfs import run
-from xenlfs.lab import images, kernels
+from xenlfs.lab import apt, kernels
+from xenlfs.lab.cache import lab_cache
 from xenlfs.settings import default_cache_dir
 from xenlfs.xl import kernel_image
 
@@ -17,13 +18,13 @@ from xenlfs.xl import kernel_image
 @pytest.fixture(scope="module")
 def debian_kernel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Debian's own kernel, from the lab's download cache (or apt's), else downloaded."""
-    cache = images.lab_cache(default_cache_dir())
+    cache = lab_cache(default_cache_dir())
     debs = sorted(glob.glob(f"{cache}/downloads/linux-image-*.deb")
                   + glob.glob("/var/cache/apt/archives/linux-image-6*.deb"))
     if not debs:
-        versions = images.cached_versions(cache)
-        debs = [str(images.download(versions.kernel_package, versions.kernel,
-                                    cache / "downloads"))]
+        versions = apt.cached_versions(cache)
+        debs = [str(apt.download(versions.kernel_package, versions.kernel,
+                                 cache / "downloads"))]
     root = tmp_path_factory.mktemp("debian-kernel")
     run.run(["dpkg-deb", "-x", debs[-1], root])
     (image,) = root.glob("boot/vmlinuz-*")

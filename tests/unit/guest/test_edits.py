@@ -7,21 +7,13 @@ import pytest
 
 from xenlfs.errors import UsageError
 from xenlfs.guest import edits
+from xenlfs.lab import lfs_files
 
-LFS_FSTAB = """\
-# Begin /etc/fstab
-/dev/sda2      /            ext4     defaults            1     1
-/dev/sda1      /boot        ext2     defaults            1     2
-UUID=1234-abcd /home        ext4     defaults            1     2
-/dev/sda3      swap         swap     pri=1               0     0
-proc           /proc        proc     nosuid,noexec,nodev 0     0
-sysfs          /sys         sysfs    nosuid,noexec,nodev 0     0
-devpts         /dev/pts     devpts   gid=5,mode=620      0     0
-tmpfs          /run         tmpfs    defaults            0     0
-devtmpfs       /dev         devtmpfs mode=0755,nosuid    0     0
-server:/export /srv/nfs     nfs      defaults            0     0
-# End /etc/fstab
-"""
+# The LFS book's fstab with what other hosts have too: a /home by UUID, an NFS share.
+LFS_FSTAB = lfs_files.FSTAB.replace(
+    "/dev/sda3 ", "UUID=1234-abcd /home        ext4     defaults            1     2\n/dev/sda3 "
+).replace("# End", "server:/export /srv/nfs     nfs      defaults            0     0\n# End")
+assert LFS_FSTAB.count("UUID=") == 1 and LFS_FSTAB.count("server:") == 1
 
 
 def entries(text: str) -> list[list[str]]:

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from xenlfs.lab import demo, images, instance
+from xenlfs.kernel.requirements import Role
+from xenlfs.lab import demo, images, instance, kernels
 
 
 def options(memory: int = 256) -> demo.DemoOptions:
@@ -47,3 +48,14 @@ def test_demo_verb_has_help(xenlfs):
     result = xenlfs("lab", "demo", "--help")
     assert result.returncode == 0
     assert "--guest-memory" in result.stdout
+
+
+def test_step_4_without_a_cached_kernel_runs_xenlfs_kernel_fix_then_build() -> None:
+    tree = Path("/cache/kernel/src/linux-source-6.1-x-domU/linux-source-6.1")
+    assert demo.kernel_commands(tree, "pv") == kernels.verbs(tree, Role.DOMU)
+    assert [argv[:2] for argv in demo.kernel_commands(tree, "pv")] == [
+        ["kernel", "fix"], ["kernel", "build"]]
+    for guest_type in ("pvh", "hvm"):  # one kernel for both: XEN_PVH, ACPI, the 8250 console
+        fix_argv = demo.kernel_commands(tree, guest_type)[0]
+        assert fix_argv[fix_argv.index("--type") + 1] == "pv,pvh,hvm"
+        assert "--recommended" in fix_argv

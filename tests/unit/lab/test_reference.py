@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from xenlfs.lab import reference
+from xenlfs.lab import lfs_files, reference
 
 
 def test_cache_key_follows_every_input(monkeypatch):
     base = reference.cache_key("http://deb.debian.org/debian")
     assert base == reference.cache_key("http://deb.debian.org/debian")
     assert base != reference.cache_key("http://mirror.example/debian")
-    monkeypatch.setitem(reference.LFS_FILES, "etc/hostname", (0o644, "other\n"))
+    monkeypatch.setitem(lfs_files.FILES, "etc/hostname", (0o644, "other\n"))
     assert base != reference.cache_key("http://deb.debian.org/debian")
 
 
