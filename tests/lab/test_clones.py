@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab.test_guest_storage import LVM, StorageLab, _sparse
-from xenlfs.lab import demo, dom0, images, instance, kernels, reference, thin
+from xenlfs.lab import apt, demo, dom0, images, instance, kernels, reference, thin
 from xenlfs.lab.boot import Disk
 
 VG = "xenlfsthin"
@@ -48,7 +48,7 @@ print(json.dumps(view))
 @pytest.fixture(scope="module")
 def thin_lab(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageLab]:
     disks = tmp_path_factory.mktemp("thin-disks")
-    options = demo.DemoOptions(cache_dir=lab_cache_dir, mirror=images.DEFAULT_MIRROR,
+    options = demo.DemoOptions(cache_dir=lab_cache_dir, mirror=apt.DEFAULT_MIRROR,
                                build=images.BuildOptions(cache_dir=lab_cache_dir),
                                up=instance.UpOptions())
     snapshot = demo.snapshot_of_reference(options, demo.work_dir(lab_cache_dir))
