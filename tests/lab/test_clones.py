@@ -54,7 +54,9 @@ def thin_lab(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     snapshot = demo.snapshot_of_reference(options, demo.work_dir(lab_cache_dir))
     artefacts = images.build(thin.options(images.BuildOptions(cache_dir=lab_cache_dir)))
     up = instance.UpOptions(name=f"pytest-clones-{os.getpid()}",
-                            disks=(Disk(_sparse(disks / "pv.img", 3 << 30), "pv"),))
+                            # a 2 GiB thin pool, then three 400 MiB thick LVs (tsrc, tc1,
+                            # tc2) and the pool's metadata: sparse, so room costs nothing
+                            disks=(Disk(_sparse(disks / "pv.img", 4 << 30), "pv"),))
     with instance.one_shot(artefacts, up) as lab:
         for path in (snapshot, snapshot.with_name(snapshot.name + ".manifest.jsonl")):
             shutil.copyfile(path, lab.spec.share / path.name)
