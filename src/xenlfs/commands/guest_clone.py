@@ -25,8 +25,9 @@ def add_clone(sub: argparse._SubParsersAction[ArgumentParser], common: ArgumentP
         "SSH host keys, its own address (--ip, else DHCP), a new MAC (Xen's 00:16:3e) and "
         "its own xl config CONFIG_DIR/NAME.cfg. A clone is made under a temporary name "
         "(.xenlfs-clone-tmp-NAME.img, or the LV xenlfs-clone-tmp-NAME) and renamed only when "
-        "whole, so a run killed halfway leaves nothing under NAME and running it again "
-        "cleans up and finishes. --json prints each clone's name, volume, MACs, address, "
+        "whole, its xl config last, so a run killed halfway leaves nothing under NAME (or, "
+        "killed between the two renames, a whole volume and a pending config) and running "
+        "it again cleans up and finishes. --json prints each clone's name, volume, MACs, address, "
         "machine-id and seconds.")
     p.add_argument("source", metavar="SOURCE", type=guest_name.argument,
                    help="the prepared guest (its xl config CONFIG_DIR/SOURCE.cfg names its disk)")

@@ -27,6 +27,9 @@ log = logging.getLogger("xenlfs.guest")
 
 GRUB_CFG = "/boot/grub/grub.cfg"
 SERIAL_CONSOLE = "ttyS0"
+# The kernel's console on the HVM guest's serial port, for GRUB's entry and for xl's direct
+# kernel boot alike; `quiet` as grub_cfg says why.
+HVM_KERNEL_ARGS = f"console={SERIAL_CONSOLE},115200 quiet"
 # grub-install's modules for a dos-labelled disk with ext2/3/4 on its first partition.
 MODULES = ("part_msdos", "ext2", "biosdisk", "serial", "linux", "normal")
 
@@ -49,7 +52,7 @@ def grub_cfg(name: str, kernel: str, root: str = "/dev/xvda1",
             "    insmod part_msdos\n"
             "    insmod ext2\n"
             "    set root=(hd0,msdos1)\n"
-            f"    linux {kernel} root={root} ro console={SERIAL_CONSOLE},115200 quiet\n"
+            f"    linux {kernel} root={root} ro {HVM_KERNEL_ARGS}\n"
             f"{initrd_line}"
             "}\n")
 

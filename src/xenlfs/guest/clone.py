@@ -272,15 +272,72 @@ def temp_path(facts: Facts, path: Path) -> Path:
     return path.with_name(TEMP_PREFIX + path.name)
 
 
+def volume_there(facts: Facts, path: Path) -> bool:
+    if facts.lv is not None:
+        return run.run(["lvs", *storage.LVM_CONFIG, f"{facts.lv.vg}/{path.name}"],
+                       check=False).returncode == 0
+    return path.exists() or path.is_symlink()
+
+
+def pending_config(config: Path) -> Path:
+    """Where a clone's xl config waits while its volume is renamed into place. Not *.cfg, so
+    no tool takes it for a guest; a rerun finding it beside the clone's volume finishes the
+    clone (finish_killed)."""
+    return config.with_name(f"{TEMP_PREFIX}{config.name}.pending")
+
+
+def place_config(pending: Path, config: Path) -> None:
+    """The pending config under the clone's config name, never over one that appeared."""
+    if run.dry_run():
+        log.info("would rename %s to %s", pending, config)
+        return
+    try:
+        os.link(pending, config)
+    except FileExistsError:
+        raise PreconditionError(f"{config} appeared meanwhile: a clone never replaces a "
+                                "guest's config", hint=f"compare it with {pending}, keep "
+                                "one and remove the other") from None
+    pending.unlink()
+    files.fsync_dir(config.parent)
+
+
+def finish_killed(source: Source, facts: Facts, request: Request,
+                  config_dir: Path) -> Clone | None:
+    """A clone killed after its volume was renamed into place and before its config was:
+    the volume is whole and its config is pending, so the rerun puts the config in place
+    (rather than refusing the volume as another guest's). A pending config without the
+    volume is an earlier kill's, written again by this run."""
+    config = toolstack.named_config(request.name, config_dir)
+    pending = pending_config(config)
+    if not pending.is_file() or pending.is_symlink():
+        return None
+    path = clone_path(source, facts, request.name)
+    with volume.locked(request.name):
+        text = pending.read_text()
+        whole = volume_there(facts, path)
+        placed = config.is_file() and not config.is_symlink() and config.read_text() == text
+        if placed or config.exists() or config.is_symlink() or not whole:
+            if not run.dry_run():
+                pending.unlink()
+            log.info("%s %s, left by a clone that was killed",
+                     "would remove" if run.dry_run() else "removed", pending)
+            if not (placed and whole):
+                return None
+            line = f"{config} was in place: a clone killed as it finished"
+        else:
+            log.warning("finishing %s: its volume %s was made whole by a clone that was "
+                        "killed before its config was in place", request.name, path)
+            place_config(pending, config)
+            line = (f"{'would put' if run.dry_run() else 'put'} {config} in place: the "
+                    "clone's volume was whole, made by a run killed before its config was")
+    macs = re.findall(r"mac=([0-9a-fA-F:]{17})", text)
+    return Clone(request, path, "", macs, config, text, [line])
+
+
 def clean_abandoned(facts: Facts, temp: Path, name: str) -> None:
     """Remove the temporary volume a killed clone of `name` left (unmounting and detaching
     what it left on it first). The caller holds the clone's lock, so no run is making it."""
-    if facts.lv is not None:
-        there = run.run(["lvs", *storage.LVM_CONFIG, f"{facts.lv.vg}/{temp.name}"],
-                        check=False).returncode == 0
-    else:
-        there = temp.exists() or temp.is_symlink()
-    if not there:
+    if not volume_there(facts, temp):
         return
     if run.dry_run():
         log.info("would remove %s, left by a clone that was killed", temp)
@@ -494,14 +551,20 @@ def make_clone(source: Source, facts: Facts, backend: Backend, clone: Clone,
                     clone.lines += found.lines(verb)
                     clone.lines += identity.apply(root, found, request.hostname)
                 clone.xl_config.parent.mkdir(parents=True, exist_ok=True)
+            # The config is written first, under a pending name, so that a kill -9 between
+            # the two renames leaves what the next run needs to finish (finish_killed).
             # Ctrl-C waits for the pair: a volume under the clone's name has its config.
+            pending = pending_config(clone.xl_config)
             with signals_held():
+                if not run.dry_run():
+                    files.write_atomic(pending, clone.xl_text, backup=False)
                 rename_into_place(facts, temp, clone.volume)
                 renamed = clone.volume
-                if not run.dry_run():
-                    files.write_atomic(clone.xl_config, clone.xl_text)
+                place_config(pending, clone.xl_config)
         except BaseException:
             remove_volume(facts, renamed)  # the config is written whole or not at all
+            if not run.dry_run():
+                pending_config(clone.xl_config).unlink(missing_ok=True)
             raise
     clone.seconds = time.monotonic() - started
 
@@ -560,7 +623,13 @@ def clone_guests(source_name: str, requests: list[Request], config_dir: Path, *,
         facts = probe(source)
         backend = choose(facts, full_copy=full_copy, count=len(requests))
         report = Report(source, facts, backend)
-        for clone in plan_clones(source, facts, requests, config_dir):
+        for request in requests:
+            finished = finish_killed(source, facts, request, config_dir)
+            if finished:
+                report.clones.append(finished)
+        done = {c.request.name for c in report.clones}
+        for clone in plan_clones(source, facts, [r for r in requests if r.name not in done],
+                                 config_dir):
             make_clone(source, facts, backend, clone, iface)
             report.clones.append(clone)
     return report

@@ -229,5 +229,5 @@ def guest_config(opts: plan.GuestOptions, xl: XlRequest, disk: str) -> write.Gue
     if xl.boots_from_disk:
         return dataclasses.replace(pv, type="hvm", root=None, ramdisk=None,
                                    others=(*write.HVM_CONSOLE, ("boot", "c")))
-    return dataclasses.replace(pv, type="hvm", extra=f"console={bootloader.SERIAL_CONSOLE}",
+    return dataclasses.replace(pv, type="hvm", extra=bootloader.HVM_KERNEL_ARGS,
                                others=write.HVM_CONSOLE)

@@ -339,6 +339,45 @@ def test_a_clone_killed_halfway_leaves_nothing_and_a_rerun_converges(
         check_distinct(xen, ["web1"], workdir)
 
 
+def test_a_clone_killed_between_its_volume_and_its_config_is_finished_by_the_rerun(
+        xenlfs, workdir: Path):
+    """strace kills the clone instead of its second link(2): the volume has the clone's name,
+    its config is still pending. The rerun puts that config in place instead of refusing the
+    volume as another guest's, and a second rerun refuses (the clone exists)."""
+    with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
+        xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))
+        killed = subprocess.run(
+            ["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=link,linkat",
+             "-e", "inject=link,linkat:error=EIO:signal=KILL:when=2", sys.executable, "-m",
+             "xenlfs", "guest", "clone", "src", "web1", "--config-dir", str(xen)],
+            capture_output=True, text=True, check=False,
+            env=dict(os.environ, PYTHONPATH=str(Path(__file__).parents[3] / "src"),
+                     XDG_CONFIG_HOME="/nonexistent"))
+        assert killed.returncode in (-signal.SIGKILL, 128 + signal.SIGKILL), killed.stderr
+        pending = xen / ".xenlfs-clone-tmp-web1.cfg.pending"
+        assert (xfs / "web1.img").is_file() and not (xen / "web1.cfg").exists()
+        assert pending.is_file() and not (xfs / ".xenlfs-clone-tmp-web1.img").exists()
+
+        looked = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), "--dry-run")
+        assert looked.returncode == 0, looked.stderr
+        assert "would put" in looked.stdout and pending.is_file()
+        assert not (xen / "web1.cfg").exists()
+
+        result = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen), "--json")
+        assert result.returncode == 0, result.stderr
+        assert "killed before its config was in place" in result.stderr
+        [done] = json.loads(result.stdout)["clones"]
+        assert done["name"] == "web1" and done["volume"] == str(xfs / "web1.img")
+        assert not pending.exists() and (xen / "web1.cfg").is_file()
+        assert sorted(p.name for p in xen.iterdir()) == ["src.cfg", "web1.cfg"]
+        check_distinct(xen, ["web1"], workdir)
+        assert done["macs"] == [re.search(r"mac=([0-9a-f:]+)", str(
+            config_of(xen / "web1.cfg")["vif"][0]))[1]]
+
+        again = xenlfs("guest", "clone", "src", "web1", "--config-dir", str(xen))
+        assert again.returncode == 3 and "a clone never replaces a guest" in again.stderr
+
+
 def test_json_reports_each_clone(xenlfs, workdir: Path):
     with filesystem(workdir, ["mkfs.xfs", "-q", "-m", "reflink=1"]) as xfs:
         xen = prepare_source(xenlfs, workdir, str(xfs / "src.img"))

@@ -82,7 +82,7 @@ def test_hvm_boots_from_its_own_disk(xenlfs, workdir: Path, lfs_snapshot: Path) 
 
 def test_pvh_and_direct_boot_hvm_configs(xenlfs, workdir: Path, lfs_snapshot: Path) -> None:
     boot_kernel = kernel(workdir / "bzImage")
-    for kind, extra in (("pvh", "console=hvc0"), ("hvm", "console=ttyS0")):
+    for kind, extra in (("pvh", "console=hvc0"), ("hvm", "console=ttyS0,115200 quiet")):
         image = workdir / f"{kind}.img"
         result = prepare(xenlfs, workdir, kind, "--snapshot", str(lfs_snapshot), "--target",
                          str(image), "--size", "160M", "--type", kind, "--kernel",
