@@ -12,6 +12,7 @@ it is skipped, saying which input is not built.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -70,4 +71,4 @@ def test_the_source_built_host_reaches_the_guest_login(source_built: host.Host) 
     assert tree_digest(source_built.root) == before
     xl = subprocess.run(["chroot", str(source_built.root), "ldd", "/usr/sbin/xl"],
                         capture_output=True, text=True, check=True).stdout
-    assert "libyajl.so.2 => /usr/lib/libyajl.so.2" in xl
+    assert re.search(r"libyajl.so.2 => (/usr)?/lib/libyajl.so.2 ", xl), xl

@@ -36,8 +36,11 @@ log = logging.getLogger("xenlfs.lab")
 BASE_VERSION = 1
 HOST_VERSION = 1
 
-# No Xen, no kernel, no initramfs-tools from Debian: only the userland an LFS system has.
-PACKAGES = (*reference.PACKAGES, "udev", "e2fsprogs")
+# No Xen, no kernel, no initramfs-tools from Debian: only the userland an LFS system has,
+# with the libraries Xen's tools link (as BLFS would give them): libncurses6 for xentop,
+# which links -lncurses (the first build of this host linked the build machine's
+# libncurses.so.6, and `build xen`'s library check refused it: the tree had only ncursesw).
+PACKAGES = (*reference.PACKAGES, "udev", "e2fsprogs", "libncurses6")
 
 # Xen's tools without what needs network or other toolchains (stubdoms, OCaml, Go, the PV
 # shim) and with QEMU and SeaBIOS as system programs (a PV dom0 needs neither to run PV
