@@ -203,9 +203,10 @@ def build_initramfs(root: Path) -> None:
 
 def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Path, *,
                        boot_files: tuple[Path, Path, Path | None] | None = None,
-                       grub_cfg: str = GRUB_CFG) -> str:
+                       grub_cfg: str = GRUB_CFG, root_spec: str = f"UUID={ROOT_UUID}") -> str:
     """The hint's host steps, done by xenlfs's own commands on the tree. BOOT_FILES: Xen,
-    the dom0 kernel and its initramfs (None: none) in the tree's /boot; default: Debian's."""
+    the dom0 kernel and its initramfs (None: none) in the tree's /boot; default: Debian's.
+    ROOT_SPEC: the kernel's root= (UUID= needs an initramfs to find it)."""
     demo.xenlfs("service", "install", "--root", root)
     demo.xenlfs("bridge", "setup", "--root", root)
     (root / "boot/grub").mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,7 @@ def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Pa
     entry = "xenlfs-xen"
     demo.xenlfs("grub", "add", "--grub-cfg", root / "boot/grub/grub.cfg", "--xen", xen,
                 "--kernel", kernel, *(("--initrd", initrd) if initrd else ()),
-                "--root", f"UUID={ROOT_UUID}",
+                "--root", root_spec,
                 "--boot-mount", root / "boot", "--xen-args", DOM0_MEMORY,
                 "--kernel-args", "net.ifnames=0", "--id", entry, "--default")
     # The guest: its disk an image file in the host's /var/lib/xen/images, its kernel the

@@ -53,8 +53,19 @@ TARGETS = "dist-xen dist-tools"
 
 ACPICA = "acpica-unix-20250404.tar.gz"
 
+# Without an initramfs nothing turns root=UUID=… into a device: the kernel itself mounts
+# the root, and it knows devices (and PARTUUID=), not filesystem UUIDs. So / is named by its
+# device, as the LFS book does (virtio here: the rehearsal gives the bus fstab names); /boot,
+# mounted later by the mountfs bootscript, stays UUID= (GRUB finds it by that too).
+ROOT_DEVICE = "/dev/vda2"
+FSTAB = (host.FSTAB
+         .replace("(LFS host; filesystems by UUID)", "(LFS host; / by device, /boot by UUID)")
+         .replace(f"UUID={host.ROOT_UUID}    ", f"{ROOT_DEVICE}                       ")
+         .replace('the initramfs has mounted /dev already, as "udev"',
+                  "the kernel mounts devtmpfs on /dev itself: DEVTMPFS_MOUNT"))
 # As host.GRUB_CFG, without an initramfs: the LFS book's entry.
-GRUB_CFG = host.GRUB_CFG.replace("        initrd  /initrd.img\n", "")
+GRUB_CFG = host.GRUB_CFG.replace("        initrd  /initrd.img\n", "").replace(
+    f"root=UUID={host.ROOT_UUID}", f"root={ROOT_DEVICE}")
 
 
 @dataclass(frozen=True)
@@ -104,16 +115,17 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
-def cache_key(mirror: str, found: Sources, dom0_kernel: Path, domu_kernel: Path) -> str:
-    """The host: the base, the sources and how they are built, the dom0 kernel (its cache
-    directory's name holds its .config's hash), and the steps shared with host.py."""
+def cache_key(mirror: str, found: Sources, dom0_recipe: str, domu_kernel: Path) -> str:
+    """The host: the base, the sources and how they are built, the dom0 kernel's recipe
+    (kernels.recipe_key: source, start, requirements, toolchain), and the steps shared with
+    host.py."""
     return cache.cache_key({
         "source-host": HOST_VERSION, "base": base_key(mirror),
         "bootscripts": file_digest(host.bootscripts_tarball()),
         "sources": {k: file_digest(v) for k, v in found.by_recipe().items()},
         "code": _code_digest(), "configure": CONFIGURE, "targets": TARGETS,
-        "dom0_kernel": dom0_kernel.name,
-        "lfs_files": lfs_files.FILES, "fstab": host.FSTAB, "grub": GRUB_CFG,
+        "dom0_kernel": dom0_recipe,
+        "lfs_files": lfs_files.FILES, "fstab": FSTAB, "grub": GRUB_CFG,
         "service": service.render(Path("/usr")), "bridge": bridge.BRIDGE_SERVICE,
         "ifconfig": bridge.render("eth0", "xenbr0", {}),
         "domu_kernel": file_digest(domu_kernel), "guest": reference.cache_key(mirror),
@@ -171,7 +183,7 @@ def xen_gz(root: Path) -> Path:
 @dataclass(frozen=True)
 class Inputs:
     found: Sources
-    dom0_kernel: Path
+    dom0_recipe: str
     domu_kernel: Path
 
 
@@ -181,17 +193,18 @@ def cached_inputs(cache_dir: Path) -> tuple[Inputs | None, str]:
     found = find_sources(cache_dir, download=False)
     if found is None:
         return None, f"the sources are not in {cache_dir}/build/sources"
-    dom0 = kernels.lookup(cache_dir, Role.DOM0)
-    if dom0 is None:
-        return None, "the dom0 kernel (defconfig + kernel fix --role dom0) is not built"
     domu = kernels.lookup(cache_dir, Role.DOMU)
     if domu is None:
         return None, "the lab's domU kernel is not built"
-    return Inputs(found, dom0, domu / "bzImage"), ""
+    return Inputs(found, dom0_recipe(), domu / "bzImage"), ""
+
+
+def dom0_recipe() -> str:
+    return kernels.recipe_key(kernels.DEBIAN_SOURCE, Role.DOM0)
 
 
 def target_dir(cache_dir: Path, mirror: str, inputs: Inputs) -> Path:
-    key = cache_key(mirror, inputs.found, inputs.dom0_kernel, inputs.domu_kernel)
+    key = cache_key(mirror, inputs.found, inputs.dom0_recipe, inputs.domu_kernel)
     return cache.lab_cache(cache_dir) / f"source-host-{key}"
 
 
@@ -212,8 +225,7 @@ def source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR) -> host.Host:
     lab_dir = cache.lab_cache(cache_dir)
     found = find_sources(cache_dir, download=True)
     assert found is not None
-    dom0 = kernels.cached_kernel(cache_dir, Role.DOM0)
-    inputs = Inputs(found, dom0, kernels.cached_domu_kernel(cache_dir))
+    inputs = Inputs(found, dom0_recipe(), kernels.cached_domu_kernel(cache_dir))
     with cache.locked(lab_dir / "source-host-lock"):
         target = target_dir(cache_dir, mirror, inputs)
         built = host.Host(target / "root", "xenlfs-xen", host.GUEST)
@@ -227,8 +239,10 @@ def source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR) -> host.Host:
             root = work / "root"
             run.run(["cp", "-a", base, root], writes=True, timeout=1800)
             host.dress_as_lfs_host(root)
+            (root / "etc/fstab").write_text(FSTAB)
             build_from_source(root, found)
             kernel, _ = install_dom0_kernel(root, cache_dir)
             host.set_up_with_xenlfs(root, cache_dir, mirror, inputs.domu_kernel,
-                                    boot_files=(xen_gz(root), kernel, None), grub_cfg=GRUB_CFG)
+                                    boot_files=(xen_gz(root), kernel, None), grub_cfg=GRUB_CFG,
+                                    root_spec=ROOT_DEVICE)
     return built
