@@ -134,13 +134,15 @@ def cache_key(mirror: str, found: Sources, dom0_recipe: str, domu_kernel: Path) 
 
 def base_tree(cache_dir: Path, mirror: str) -> Path:
     """Debian's userland without Xen or a kernel; cached."""
-    target = cache.lab_cache(cache_dir) / f"source-host-base-{base_key(mirror)}"
-    if (target / "root/etc/inittab").is_file():
-        return target / "root"
-    log.info("source-built host: debootstrap %s into %s", reference.SUITE, target)
-    with cache.building(target) as work:
-        (work / "root").mkdir()
-        apt.debootstrap(work / "root", reference.SUITE, mirror, PACKAGES)
+    lab_dir = cache.lab_cache(cache_dir)
+    target = lab_dir / f"source-host-base-{base_key(mirror)}"
+    with cache.locked(lab_dir / "source-host-base-lock"):
+        if (target / "root/etc/inittab").is_file():
+            return target / "root"
+        log.info("source-built host: debootstrap %s into %s", reference.SUITE, target)
+        with cache.building(target) as work:
+            (work / "root").mkdir()
+            apt.debootstrap(work / "root", reference.SUITE, mirror, PACKAGES)
     return target / "root"
 
 
@@ -187,7 +189,24 @@ class Inputs:
     domu_kernel: Path
 
 
-def cached_inputs(cache_dir: Path) -> tuple[Inputs | None, str]:
+# Which dom0 kernel the host boots: "source", the hint's (defconfig + `kernel fix --role
+# dom0`, no initramfs); "debian", Debian's 6.1 kernel and initramfs from the reference host's
+# base, so that only Xen (hypervisor and tools) and its prerequisites are from source.
+DOM0_KINDS = ("source", "debian")
+
+
+def dom0_input(cache_dir: Path, mirror: str, dom0: str) -> str:
+    """What the dom0 kernel is made from: the kernel recipe's key, or the Debian tree's."""
+    if dom0 == "source":
+        return kernels.recipe_key(kernels.DEBIAN_SOURCE, Role.DOM0)
+    if dom0 != "debian":
+        raise ValueError(f"dom0 kernel {dom0!r}: one of {DOM0_KINDS}")
+    versions = apt.cached_versions(cache.lab_cache(cache_dir))
+    return f"debian-{host.base_key(mirror, versions)}"
+
+
+def cached_inputs(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR, dom0: str = "source"
+                  ) -> tuple[Inputs | None, str]:
     """The inputs if every slow one is cached already (no build, no download): (inputs, '')
     or (None, what is missing)."""
     found = find_sources(cache_dir, download=False)
@@ -196,11 +215,7 @@ def cached_inputs(cache_dir: Path) -> tuple[Inputs | None, str]:
     domu = kernels.lookup(cache_dir, Role.DOMU)
     if domu is None:
         return None, "the lab's domU kernel is not built"
-    return Inputs(found, dom0_recipe(), domu / "bzImage"), ""
-
-
-def dom0_recipe() -> str:
-    return kernels.recipe_key(kernels.DEBIAN_SOURCE, Role.DOM0)
+    return Inputs(found, dom0_input(cache_dir, mirror, dom0), domu / "bzImage"), ""
 
 
 def target_dir(cache_dir: Path, mirror: str, inputs: Inputs) -> Path:
@@ -208,41 +223,66 @@ def target_dir(cache_dir: Path, mirror: str, inputs: Inputs) -> Path:
     return cache.lab_cache(cache_dir) / f"source-host-{key}"
 
 
-def cached_source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR
+def _done(target: Path) -> bool:
+    return (target / "root/etc/xen/auto" / f"{host.GUEST}.cfg").is_file()
+
+
+def cached_source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR, dom0: str = "source"
                        ) -> tuple[host.Host | None, str]:
     """The source-built host if it is built for today's inputs, else (None, why not)."""
-    inputs, why = cached_inputs(cache_dir)
+    inputs, why = cached_inputs(cache_dir, mirror, dom0)
     if inputs is None:
         return None, why
     target = target_dir(cache_dir, mirror, inputs)
-    if not (target / "root/etc/xen/auto" / f"{host.GUEST}.cfg").is_file():
+    if not _done(target):
         return None, f"the source-built host for these inputs is not built ({target})"
     return host.Host(target / "root", "xenlfs-xen", host.GUEST), ""
 
 
-def source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR) -> host.Host:
+def install_debian_kernel(root: Path, cache_dir: Path, mirror: str) -> tuple[Path, Path]:
+    """Debian's kernel, its initramfs and modules, as the reference host has them."""
+    base = host.base_tree(cache_dir, mirror)
+    _, kernel, initrd = host.dom0_files(base)
+    for name in (kernel.name, initrd.name, kernel.name.replace("vmlinuz", "System.map"),
+                 kernel.name.replace("vmlinuz", "config")):
+        run.run(["cp", "-a", base / "boot" / name, root / "boot"], writes=True)
+    (root / "lib/modules").mkdir(parents=True, exist_ok=True)
+    release = kernel.name.removeprefix("vmlinuz-")
+    run.run(["cp", "-a", base / "lib/modules" / release, root / "lib/modules"], writes=True)
+    return root / "boot" / kernel.name, root / "boot" / initrd.name
+
+
+def source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR, dom0: str = "source"
+                ) -> host.Host:
     """The source-built host's tree, built once per cache key and reused."""
     lab_dir = cache.lab_cache(cache_dir)
     found = find_sources(cache_dir, download=True)
     assert found is not None
-    inputs = Inputs(found, dom0_recipe(), kernels.cached_domu_kernel(cache_dir))
-    with cache.locked(lab_dir / "source-host-lock"):
+    inputs = Inputs(found, dom0_input(cache_dir, mirror, dom0),
+                    kernels.cached_domu_kernel(cache_dir))
+    # One lock per flavour: the source one may wait an hour for its dom0 kernel.
+    with cache.locked(lab_dir / f"source-host-{dom0}-lock"):
         target = target_dir(cache_dir, mirror, inputs)
         built = host.Host(target / "root", "xenlfs-xen", host.GUEST)
-        if (target / "root/etc/xen/auto" / f"{host.GUEST}.cfg").is_file():
+        if _done(target):
             log.info("source-built host: cached at %s", target)
             return built
         base = base_tree(cache_dir, mirror)
-        log.info("source-built host: xenlfs's builds and steps on a copy of %s into %s",
-                 base, target)
+        log.info("source-built host (%s dom0 kernel): xenlfs's builds and steps on a copy of "
+                 "%s into %s", dom0, base, target)
         with cache.building(target) as work:
             root = work / "root"
             run.run(["cp", "-a", base, root], writes=True, timeout=1800)
             host.dress_as_lfs_host(root)
-            (root / "etc/fstab").write_text(FSTAB)
             build_from_source(root, found)
-            kernel, _ = install_dom0_kernel(root, cache_dir)
-            host.set_up_with_xenlfs(root, cache_dir, mirror, inputs.domu_kernel,
-                                    boot_files=(xen_gz(root), kernel, None), grub_cfg=GRUB_CFG,
-                                    root_spec=ROOT_DEVICE)
+            if dom0 == "debian":
+                kernel, initrd = install_debian_kernel(root, cache_dir, mirror)
+                host.set_up_with_xenlfs(root, cache_dir, mirror, inputs.domu_kernel,
+                                        boot_files=(xen_gz(root), kernel, initrd))
+            else:
+                (root / "etc/fstab").write_text(FSTAB)
+                kernel, _ = install_dom0_kernel(root, cache_dir)
+                host.set_up_with_xenlfs(root, cache_dir, mirror, inputs.domu_kernel,
+                                        boot_files=(xen_gz(root), kernel, None),
+                                        grub_cfg=GRUB_CFG, root_spec=ROOT_DEVICE)
     return built
