@@ -11,7 +11,8 @@ from rich.markup import escape
 
 from xenlfs import recipes, run, settings, ui
 from xenlfs.commands.parser import ArgumentParser, add_dry_run, add_group
-from xenlfs.recipes import recipe, sources
+from xenlfs.errors import XenlfsError
+from xenlfs.recipes import libraries, recipe, sources
 from xenlfs.recipes import xen as xens
 
 
@@ -44,6 +45,11 @@ def register(verbs: argparse._SubParsersAction[ArgumentParser], common: Argument
             parser.add_argument("--targets", default="dist", metavar="TARGETS",
                                 help="make targets: dist (the hint's make world, without "
                                 "its clean), or e.g. 'dist-xen dist-tools'")
+            parser.add_argument("--deps", type=Path, metavar="TREE",
+                                help="take libyajl, libaio (headers and libraries) and iasl "
+                                "from TREE, where 'xenlfs build yajl|libaio|acpica --destdir "
+                                "TREE' put them, not from this machine (usually the same "
+                                "TREE as --destdir)")
         add_dry_run(parser)
         parser.set_defaults(handler=run_build, recipe_name=name, writes_log=True)
 
@@ -54,7 +60,8 @@ def run_build(args: argparse.Namespace, config: settings.Config) -> int:
         prefix=config.build.prefix, destdir=args.destdir,
         jobs=args.jobs or os.cpu_count() or 1, nice=args.nice,
         extra=tuple(shlex.split(getattr(args, "configure_args", ""))),
-        targets=tuple(getattr(args, "targets", "").split()))
+        targets=tuple(getattr(args, "targets", "").split()),
+        deps=getattr(args, "deps", None))
     cache = config.xenlfs.cache_dir
     if run.dry_run():
         where = args.source or f"Debian's {found.debian_source} orig tarball"
@@ -86,4 +93,22 @@ def run_build(args: argparse.Namespace, config: settings.Config) -> int:
                         + f", {dist.libraries} libraries")
     for path in built.installed:
         ui.stdout.print(f"installed {path}")
+    return _check_libraries(options.destdir or Path("/"), built.files)
+
+
+def _check_libraries(root: Path, installed: list[Path]) -> int:
+    """Every installed program's libraries must be in the tree it was installed into."""
+    report = libraries.check(root, installed)
+    if report.skipped:
+        ui.stdout.print(f"libraries not checked: {escape(report.skipped)}")
+        return 0
+    if report.missing:
+        raise XenlfsError(
+            f"installed into {root}, but {len(report.missing)} libraries the installed "
+            f"programs need are not there:\n{libraries.describe(report)}",
+            hint="the build found them on this machine, not in that tree: build or install "
+            "them into the tree (xenlfs build yajl|libaio --destdir TREE), then build again "
+            "with --deps TREE")
+    ui.stdout.print(f"libraries: each of the {report.checked} installed ELF files finds its "
+                    f"interpreter and libraries in {escape(str(root))}")
     return 0

@@ -201,19 +201,25 @@ def build_initramfs(root: Path) -> None:
                 timeout=900)
 
 
-def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Path) -> str:
-    """The hint's host steps, done by xenlfs's own commands on the tree."""
+def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Path, *,
+                       boot_files: tuple[Path, Path, Path | None] | None = None,
+                       grub_cfg: str = GRUB_CFG, root_spec: str = f"UUID={ROOT_UUID}") -> str:
+    """The hint's host steps, done by xenlfs's own commands on the tree. BOOT_FILES: Xen,
+    the dom0 kernel and its initramfs (None: none) in the tree's /boot; default: Debian's.
+    ROOT_SPEC: the kernel's root= (UUID= needs an initramfs to find it)."""
     demo.xenlfs("service", "install", "--root", root)
     demo.xenlfs("bridge", "setup", "--root", root)
     (root / "boot/grub").mkdir(parents=True, exist_ok=True)
-    (root / "boot/grub/grub.cfg").write_text(GRUB_CFG)
-    xen, kernel, initrd = dom0_files(root)
+    (root / "boot/grub/grub.cfg").write_text(grub_cfg)
+    xen, kernel, initrd = boot_files or dom0_files(root)
     for name, target in (("vmlinuz", kernel), ("initrd.img", initrd)):
         (root / "boot" / name).unlink(missing_ok=True)
-        (root / "boot" / name).symlink_to(target.name)
+        if target is not None:
+            (root / "boot" / name).symlink_to(target.name)
     entry = "xenlfs-xen"
     demo.xenlfs("grub", "add", "--grub-cfg", root / "boot/grub/grub.cfg", "--xen", xen,
-                "--kernel", kernel, "--initrd", initrd, "--root", f"UUID={ROOT_UUID}",
+                "--kernel", kernel, *(("--initrd", initrd) if initrd else ()),
+                "--root", root_spec,
                 "--boot-mount", root / "boot", "--xen-args", DOM0_MEMORY,
                 "--kernel-args", "net.ifnames=0", "--id", entry, "--default")
     # The guest: its disk an image file in the host's /var/lib/xen/images, its kernel the
@@ -255,14 +261,19 @@ def base_tree(cache_dir: Path, mirror: str) -> Path:
     return target / "root"
 
 
-def dress(root: Path) -> None:
-    """Debian's tree made an LFS host: LFS's files, bootscripts, fstab, Xen's tools."""
+def dress_as_lfs_host(root: Path) -> None:
+    """Debian's tree made an LFS host: LFS's files, bootscripts, fstab."""
     reference.dress_as_lfs(root)
     install_bootscripts(root)
     (root / "etc/fstab").write_text(FSTAB)
     # LFS's modules bootscript loads these at boot: loop for the guest's file-backed disk
     # (Debian's kernel has it as a module, and LFS's udev makes no static nodes).
     (root / "etc/sysconfig/modules").write_text("# Begin /etc/sysconfig/modules\nloop\n")
+
+
+def dress(root: Path) -> None:
+    """Debian's tree made an LFS host with Debian's Xen tools where an LFS build puts them."""
+    dress_as_lfs_host(root)
     place_xen_tools(root)
 
 

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ class Options:
     nice: int | None = None
     extra: tuple[str, ...] = ()     # recipe-specific: Xen's configure args
     targets: tuple[str, ...] = ()   # recipe-specific: Xen's make targets
+    # A tree whose prerequisites (the recipe's `needs`: headers, libraries, tools xenlfs
+    # built there) the build uses instead of the build machine's; None: the build machine's.
+    deps: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,9 @@ class Recipe:
     installs: tuple[str, ...]              # files a good install has: "{prefix}/bin/iasl"
     fixes: tuple[SourceFix, ...] = ()
     stage: Callable[[Path, Path], Path] = lambda tree, work: work / "stage"
+    # Files the build takes from Options.deps ("{prefix}/lib/libyajl.so"): checked before it
+    # starts, and their contents are part of the cache key.
+    needs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,7 @@ class Built:
     seconds: float
     reused: bool = False
     phases: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # every file copied into place
 
 
 def plan(recipe: Recipe, options: Options) -> list[Phase]:
@@ -96,15 +104,37 @@ def plan(recipe: Recipe, options: Options) -> list[Phase]:
             Phase("copy into place")]
 
 
+def needed(recipe: Recipe, options: Options) -> list[Path]:
+    """The files the build takes from the --deps tree (none without one)."""
+    if options.deps is None:
+        return []
+    prefix = str(options.prefix).strip("/")
+    return [options.deps / p.format(prefix=prefix) for p in recipe.needs]
+
+
+def check_needs(recipe: Recipe, options: Options) -> None:
+    missing = [p for p in needed(recipe, options) if not p.exists()]
+    if missing:
+        raise PreconditionError(
+            f"{recipe.name} takes its prerequisites from {options.deps}, which lacks "
+            + ", ".join(str(p) for p in missing),
+            hint=f"build them into that tree first: xenlfs build yajl|libaio|acpica "
+            f"--destdir {options.deps}")
+
+
 def cache_key(recipe: Recipe, tarball_digest: str, options: Options) -> str:
     """What a finished build depends on: the tarball, the recipe's and the runner's code,
-    and the options. Any edit to either module changes the key, so a cached build can
+    the options, and the prerequisites it takes from the --deps tree (their contents, not
+    where the tree is). Any edit to either module changes the key, so a cached build can
     never hide a change to how it is built."""
     digest = hashlib.sha256(tarball_digest.encode())
     # sorted: a set's order changes with each process's hash seed, and so would the key.
     for module in sorted({recipe.phases.__module__, __name__}):
         digest.update(inspect.getsource(sys.modules[module]).encode())
     digest.update(repr((options.prefix, options.extra, options.targets)).encode())
+    for path in needed(recipe, options):
+        assert options.deps is not None
+        digest.update(f"{path.relative_to(options.deps)} {file_digest(path)}".encode())
     return f"{recipe.name}-{digest.hexdigest()[:16]}"
 
 
@@ -177,6 +207,7 @@ def build(recipe: Recipe, tarball: Path, options: Options, *, work_root: Path,
     if not tarball.is_file():
         raise PreconditionError(f"{tarball} does not exist",
                                 hint="give the source tarball with --source")
+    check_needs(recipe, options)
     start = time.monotonic()
     digest = file_digest(tarball)
     work = work_root / f"{recipe.name}-{digest[:12]}"
@@ -188,7 +219,7 @@ def build(recipe: Recipe, tarball: Path, options: Options, *, work_root: Path,
         with ui.step(f"{recipe.name}: install the identical earlier build ({cached.name})"):
             installed = _copy_into_place(cached, options, recipe)
         return Built(recipe.name, work, installed, [], [], log_path,
-                     time.monotonic() - start, reused=True)
+                     time.monotonic() - start, reused=True, files=_members(cached, options))
     with open(log_path, "w", encoding="utf-8") as f:
         f.write(f"xenlfs build {recipe.name} from {tarball} (sha256 {digest})\n")
     phases = recipe.phases(options)
@@ -238,7 +269,8 @@ def build(recipe: Recipe, tarball: Path, options: Options, *, work_root: Path,
             _prune(cached.parent, recipe.name)
         progress.advance(task)
     return Built(recipe.name, tree, installed, skipped, notes, log_path,
-                 time.monotonic() - start, phases=[p.name for p in phases])
+                 time.monotonic() - start, phases=[p.name for p in phases],
+                 files=_members(archive, options))
 
 
 KEEP = 4  # cached builds kept per package: older recipes' builds are never used again
@@ -249,6 +281,13 @@ def _prune(results: Path, name: str) -> None:
                    reverse=True)
     for old in found[KEEP:]:
         old.unlink()
+
+
+def _members(archive: Path, options: Options) -> list[Path]:
+    """The regular files an install archive put into place."""
+    target = options.destdir or Path("/")
+    with tarfile.open(archive) as tar:
+        return [target / m.name.removeprefix("./") for m in tar if m.isfile()]
 
 
 def _append(log_path: Path, line: str) -> None:

@@ -93,10 +93,20 @@ def builds_qemu(options: Options) -> bool:
                              a.startswith("--with-system-qemu=") for a in options.extra)
 
 
+def from_deps(options: Options) -> tuple[str, ...]:
+    """configure's variables that make the build take libyajl's and libaio's headers and
+    libraries, and iasl, from the --deps tree first (Xen's own PREPEND_INCLUDES/_LIB)."""
+    if options.deps is None:
+        return ()
+    usr = options.deps / str(options.prefix).strip("/")
+    return (f"PREPEND_INCLUDES={usr}/include", f"PREPEND_LIB={usr}/lib", f"IASL={usr}/bin/iasl")
+
+
 def phases(options: Options) -> list[Phase]:
     targets = options.targets or ("dist",)
     return [
-        Phase("configure", (("./configure", f"--prefix={options.prefix}", *options.extra),)),
+        Phase("configure", (("./configure", f"--prefix={options.prefix}", *options.extra,
+                             *from_deps(options)),)),
         *([Phase("gthread check", action=gthread_phase)] if builds_qemu(options) else []),
         Phase(f"make {' '.join(targets)}", (("make", f"-j{options.jobs}", *targets),)),
     ]
@@ -131,4 +141,6 @@ RECIPE = Recipe(
     phases=phases,
     installs=("boot/xen.gz",),
     stage=lambda tree, work: tree / "dist/install",
+    needs=("{prefix}/include/yajl/yajl_version.h", "{prefix}/lib/libyajl.so",
+           "{prefix}/include/libaio.h", "{prefix}/lib/libaio.so", "{prefix}/bin/iasl"),
 )

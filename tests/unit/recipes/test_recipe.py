@@ -4,13 +4,14 @@ with the log's tail, resuming, source fixes found by content, and the result cac
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from xenlfs.errors import CommandFailed
+from xenlfs.errors import CommandFailed, PreconditionError
 from xenlfs.recipes import recipe
 from xenlfs.recipes.recipe import Options, Phase, Recipe, SourceFix
 
@@ -125,3 +126,42 @@ def test_the_result_cache_key_is_the_same_in_every_process() -> None:
                                             "PYTHONPATH": str(Path(recipe.__file__).parents[2])}
                            ).stdout for seed in range(6)}
     assert len(keys) == 1, keys
+
+
+NEEDS = Recipe("hello", "a test package", "hello", phases, ("{prefix}/bin/hello",),
+               needs=("{prefix}/lib/libgreet.so", "{prefix}/bin/iasl"))
+
+
+def test_prerequisites_from_a_tree_are_checked_and_keyed_by_content(tmp_path: Path) -> None:
+    deps = tmp_path / "tree"
+    options = Options(deps=deps, destdir=tmp_path / "dest")
+    source = tarball(tmp_path)
+    with pytest.raises(PreconditionError) as e:
+        recipe.build(NEEDS, source, options, work_root=tmp_path / "w",
+                     log_dir=tmp_path / "logs")
+    assert f"{deps}/usr/lib/libgreet.so" in str(e.value)
+    assert f"xenlfs build yajl|libaio|acpica --destdir {deps}" in str(e.value)
+    assert not (tmp_path / "w").exists()          # refused before anything was unpacked
+    for name in ("lib/libgreet.so", "bin/iasl"):
+        (deps / "usr" / name).parent.mkdir(parents=True, exist_ok=True)
+        (deps / "usr" / name).write_text("one\n")
+    built = recipe.build(NEEDS, source, options, work_root=tmp_path / "w",
+                         log_dir=tmp_path / "logs")
+    assert built.files == [tmp_path / "dest/usr/bin/hello"]
+    key = recipe.cache_key(NEEDS, "x", options)
+    # The same contents in another tree: the same build; other contents: another.
+    elsewhere = tmp_path / "other"
+    shutil.copytree(deps, elsewhere)
+    assert recipe.cache_key(NEEDS, "x", Options(deps=elsewhere)) == key
+    (elsewhere / "usr/bin/iasl").write_text("two\n")
+    assert recipe.cache_key(NEEDS, "x", Options(deps=elsewhere)) != key
+    assert recipe.cache_key(NEEDS, "x", Options()) != key
+
+
+def test_built_lists_every_file_it_put_into_place(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    source = tarball(tmp_path)
+    first = build(tmp_path, source, tmp_path / "d1", cache)
+    assert first.files == [tmp_path / "d1/usr/bin/hello"]
+    second = build(tmp_path, source, tmp_path / "d2", cache)
+    assert second.reused and second.files == [tmp_path / "d2/usr/bin/hello"]
