@@ -27,14 +27,19 @@ def lab_artefacts(lab_cache_dir: Path) -> images.Artefacts:
     return images.build(images.BuildOptions(cache_dir=lab_cache_dir))
 
 
+def lab_up_for_tests() -> instance.Lab | None:
+    """The lab XENLFS_TEST_LAB names, when it is up."""
+    name = os.environ.get("XENLFS_TEST_LAB")
+    existing = instance.load(name) if name else None
+    return existing if existing is not None and existing.running() else None
+
+
 @pytest.fixture(scope="session")
 def lab(lab_artefacts: images.Artefacts) -> Iterator[instance.Lab]:
-    name = os.environ.get("XENLFS_TEST_LAB")
-    if name:
-        existing = instance.load(name)
-        if existing is not None and existing.running():
-            yield existing
-            return
+    existing = lab_up_for_tests()
+    if existing is not None:
+        yield existing
+        return
     options = instance.UpOptions(name=f"pytest-{os.getpid()}")
     with instance.one_shot(lab_artefacts, options) as booted:
         yield booted

@@ -17,6 +17,7 @@ import pytest
 
 from tests.system.ganeti.conftest import Node
 from tests.system.guest.conftest import loop_over, sh
+from xenlfs.lab import ganeti
 from xenlfs.snapshot import excludes as ex
 from xenlfs.snapshot import verify
 
@@ -201,3 +202,17 @@ def test_verify_names_a_tool_the_node_lacks(node: Node) -> None:
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("xenlfs: error: zstd is not installed on this node — ")
     assert "apt-get install zstd" in line
+
+
+def test_the_labs_timeout_script_finds_its_lines_in_debians_ganeti(ganeti_code: Path,
+                                                                   tmp_path: Path) -> None:
+    # The lab (lab/ganeti.py TIMEOUTS) scales Ganeti's import/export and RPC timeouts for
+    # TCG; each line it changes must be in Debian's ganeti-3.0 as written there.
+    for name in {name for name, *_ in ganeti.TIMEOUTS}:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ganeti_code / "ganeti" / name, tmp_path / name)
+    done = subprocess.run(["sh", "-c", ganeti.scale_timeouts_script(str(tmp_path))],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    for name, key, _, lab_value in ganeti.TIMEOUTS:
+        assert f"\n{key} = {lab_value}\n" in (tmp_path / name).read_text()
