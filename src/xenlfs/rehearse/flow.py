@@ -27,7 +27,6 @@ from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.lab import boot
 from xenlfs.rehearse import grub, image, layout, phases, probe
 from xenlfs.rehearse.phases import Diagnosis
-from xenlfs.snapshot import create, formats
 from xenlfs.snapshot import excludes as ex
 
 log = logging.getLogger("xenlfs.rehearse")
@@ -35,6 +34,7 @@ log = logging.getLogger("xenlfs.rehearse")
 GRUB_CFG = "boot/grub/grub.cfg"
 MiB = layout.MiB
 MAX_CONFIG = 16 * MiB  # a config file bigger than this is not one
+MACHINE = "q35,sata=off,smbus=off,i8042=off,vmport=off"
 TOOLS = ("qemu-system-x86_64", "grub-install", "sfdisk", "partx", "losetup", "mkfs.ext4",
          "tar", "zstd")
 
@@ -212,9 +212,11 @@ def qemu_argv(p: Plan, disk: Path, serial_log: Path) -> list[str]:
     # Only the devices the rehearsal needs (-nodefaults, -vga none): QEMU's default VGA,
     # parallel port, floppy and CD-ROM drive make dom0's udev load and probe their drivers
     # (bochs-drm with a framebuffer console, parport_pc, floppy, sr_mod), seconds under TCG,
-    # and no host's boot depends on them: it is watched on the serial port.
-    return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-smp",
-            str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nodefaults", "-vga", "none",
+    # and no host's boot depends on them: it is watched on the serial port. For the same
+    # reason the machine is a Q35 without what the i440FX always has and no host's boot
+    # needs: its floppy controller, PIIX IDE and SMBus, the PS/2 controller.
+    return ["qemu-system-x86_64", "-machine", MACHINE, "-accel", "tcg", "-cpu", "qemu64",
+            "-smp", str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nodefaults", "-vga", "none",
             "-display", "none", "-no-reboot", "-monitor", "none", "-snapshot",
             "-serial", f"file:{boot.qemu_escape(serial_log)}",
             "-drive", drive, *device, "-nic", "user,model=virtio-net-pci"]
@@ -243,7 +245,8 @@ def _separately_mounted(top: Path, mountpoint: str, mounts: list[ex.Mount]) -> b
 
 
 def contents(p: Plan, work: Path) -> list[image.Content]:
-    """Archives of the host's trees: the snapshot itself, or snapshot create of the tree(s)."""
+    """What the copy is made from: the snapshot itself, or the host's tree(s), each with the
+    excludes snapshot create would use (the image streams them in: no archive between)."""
     request = p.request
     if request.source == "snapshot":
         return [image.Content(request.path, "/")]
@@ -256,16 +259,13 @@ def contents(p: Plan, work: Path) -> list[image.Content]:
     for v in sorted((v for v in p.layout.volumes if v.content), key=lambda v: v.mountpoint):
         if v.mountpoint != "/" and v.mountpoint not in separate:
             continue  # it is a directory of the root's tree, in the root's archive
-        tree = top / v.mountpoint.lstrip("/")
-        name = "root" if v.mountpoint == "/" else v.mountpoint.strip("/").replace("/", "-")
-        archive = work / f"host-{name}.tar.zst"
+        tree = Path(os.path.realpath(top / v.mountpoint.lstrip("/")))
         # Snapshots leave /boot out (a guest needs none); the rehearsal boots from it.
         includes = ("/boot",) if v.mountpoint == "/" and "/boot" not in separate and \
             (tree / "boot").is_dir() else ()
-        with ui.step(f"read the host's {v.mountpoint} ({tree}) with snapshot create"):
-            create.create(create.Request(tree, archive, formats.by_name("zstd"),
-                                         includes=includes, force=True))
-        found.append(image.Content(archive, v.mountpoint))
+        excludes = ex.plan(str(tree), mounts, includes=includes,
+                           output_paths=[str(work.resolve())])  # the copy itself
+        found.append(image.Content(None, v.mountpoint, tree, tuple(excludes)))
     return found
 
 
@@ -381,7 +381,7 @@ def rehearse(request: Request, files: HostFiles,
     failed: list[bool] = []
     with work_dir(request, failed) as work:
         found = contents(p, work)
-        with ui.step("size the copy from the host's files"):
+        with ui.step("size the copy from the host's files (snapshot create's excludes)"):
             sizes = image.content_sizes(found, [v.mountpoint for v in p.layout.volumes
                                                 if v.content])
         p = dataclasses.replace(p, layout=layout.with_sizes(p.layout, sizes))
@@ -390,12 +390,6 @@ def rehearse(request: Request, files: HostFiles,
         with ui.step(f"make the copy: {disk} ({image.image_size(p.layout) // MiB} MiB, "
                      f"{p.layout.bus})"):
             image.build(p.layout, found, disk, mount_dir, lambda top: change_copy(p, top))
-        if not request.keep:
-            for content in found:  # the image holds them now
-                if content.archive.parent == work:
-                    content.archive.unlink()
-                    content.archive.with_name(content.archive.name + ".manifest.jsonl").unlink(
-                        missing_ok=True)
         ui.stderr.print(f"boot the copy under QEMU (TCG, {p.memory_mib} MiB, {p.layout.bus}) "
                         f"through GRUB and entry {p.entry.label}:", markup=False)
         outcome = watch_boot(p, disk, work)
