@@ -1,7 +1,8 @@
 """The dress rehearsal's time: `xenlfs rehearse --root REFERENCE-HOST`, warm (the reference
 host already built), from the command's start to the guest's login prompt.
 
-    python3 bench/rehearse.py [--cache-dir DIR] [--runs N] [--against SRC] [--json]
+    python3 bench/rehearse.py [--cache-dir DIR] [--runs N] [--against SRC]
+                              [--deadline-scale FACTOR] [--json]
 
 Target on 2 cores under TCG: <= 120 s from start to the guest's login. Reported beside it:
 the copy (snapshot create of the host, the image, grub-install) and each boot phase's time.
@@ -58,12 +59,14 @@ def _cpu_of_children() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def one_run(cache_dir: Path, root: Path, src: Path = SRC) -> dict[str, object]:
+def one_run(cache_dir: Path, root: Path, src: Path = SRC, scale: float = 1.0
+            ) -> dict[str, object]:
     cpu = _cpu_of_children()
     start = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "xenlfs", "--cache-dir", str(cache_dir), "rehearse", "--root",
-         str(root), "--json"], capture_output=True, text=True, check=False,
+         str(root), "--json", "--deadline-scale", str(scale)], capture_output=True,
+        text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(src)})
     whole = time.monotonic() - start
     cpu = _cpu_of_children() - cpu  # QEMU's and the copy's tools' too: all were waited for
@@ -100,6 +103,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--against", type=Path, metavar="SRC",
                         help="another checkout's src/ to compare with, run by turns")
+    parser.add_argument("--deadline-scale", type=float, default=1.0, metavar="FACTOR",
+                        help="passed to rehearse: each phase's deadline times FACTOR (a "
+                        "loaded machine: 2)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     ui.setup_logging(debug=False, log_dir=None)
@@ -108,8 +114,9 @@ def main() -> int:
     runs, baseline = [], []
     for _ in range(args.runs):
         if args.against:
-            baseline.append(one_run(args.cache_dir, reference.root, args.against.resolve()))
-        runs.append(one_run(args.cache_dir, reference.root))
+            baseline.append(one_run(args.cache_dir, reference.root, args.against.resolve(),
+                                    args.deadline_scale))
+        runs.append(one_run(args.cache_dir, reference.root, SRC, args.deadline_scale))
     median, cpu = _median(runs, "start_to_login_s"), _median(runs, "cpu_s")
     results: dict[str, object] = {
         "load_average": os.getloadavg()[0], "cpus": os.cpu_count(), "runs": runs,
