@@ -34,7 +34,6 @@ log = logging.getLogger("xenlfs.rehearse")
 GRUB_CFG = "boot/grub/grub.cfg"
 MiB = layout.MiB
 MAX_CONFIG = 16 * MiB  # a config file bigger than this is not one
-MACHINE = "q35,sata=off,smbus=off,i8042=off,vmport=off"
 TOOLS = ("qemu-system-x86_64", "grub-install", "sfdisk", "partx", "losetup", "mkfs.ext4",
          "tar", "zstd")
 
@@ -212,11 +211,11 @@ def qemu_argv(p: Plan, disk: Path, serial_log: Path) -> list[str]:
     # Only the devices the rehearsal needs (-nodefaults, -vga none): QEMU's default VGA,
     # parallel port, floppy and CD-ROM drive make dom0's udev load and probe their drivers
     # (bochs-drm with a framebuffer console, parport_pc, floppy, sr_mod), seconds under TCG,
-    # and no host's boot depends on them: it is watched on the serial port. For the same
-    # reason the machine is a Q35 without what the i440FX always has and no host's boot
-    # needs: its floppy controller, PIIX IDE and SMBus, the PS/2 controller.
-    return ["qemu-system-x86_64", "-machine", MACHINE, "-accel", "tcg", "-cpu", "qemu64",
-            "-smp", str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nodefaults", "-vga", "none",
+    # and no host's boot depends on them: it is watched on the serial port. (The i440FX
+    # stays: a Q35 without SATA, SMBus and PS/2 was tried, and with an AHCI disk dom0's
+    # early boot took minutes instead of seconds; docs/benchmarks.md.)
+    return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-smp",
+            str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nodefaults", "-vga", "none",
             "-display", "none", "-no-reboot", "-monitor", "none", "-snapshot",
             "-serial", f"file:{boot.qemu_escape(serial_log)}",
             "-drive", drive, *device, "-nic", "user,model=virtio-net-pci"]
