@@ -288,13 +288,14 @@ class _Quiet:
 
 
 @contextlib.contextmanager
-def byte_progress() -> Iterator[Any]:
-    """Bytes and files with rate and ETA on a terminal; nothing when not a terminal.
+def byte_progress(quiet: bool = False) -> Iterator[Any]:
+    """Bytes and files with rate and ETA on a terminal; nothing when not a terminal or
+    `quiet` (another one shows the same bytes: rich allows one live display at a time).
 
     Yields rich's Progress, or a stand-in with the same add_task/update/advance. Tasks
     take `total` in bytes; put the file count in the description field `files`.
     """
-    if not interactive():
+    if quiet or not interactive():
         yield _Quiet()
         return
     from rich.progress import (

@@ -27,7 +27,6 @@ from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.lab import boot
 from xenlfs.rehearse import grub, image, layout, phases, probe
 from xenlfs.rehearse.phases import Diagnosis
-from xenlfs.snapshot import create, formats
 from xenlfs.snapshot import excludes as ex
 
 log = logging.getLogger("xenlfs.rehearse")
@@ -212,7 +211,9 @@ def qemu_argv(p: Plan, disk: Path, serial_log: Path) -> list[str]:
     # Only the devices the rehearsal needs (-nodefaults, -vga none): QEMU's default VGA,
     # parallel port, floppy and CD-ROM drive make dom0's udev load and probe their drivers
     # (bochs-drm with a framebuffer console, parport_pc, floppy, sr_mod), seconds under TCG,
-    # and no host's boot depends on them: it is watched on the serial port.
+    # and no host's boot depends on them: it is watched on the serial port. (The i440FX
+    # stays: a Q35 without SATA, SMBus and PS/2 was tried, and with an AHCI disk dom0's
+    # early boot took minutes instead of seconds; docs/benchmarks.md.)
     return ["qemu-system-x86_64", "-accel", "tcg", "-cpu", "qemu64", "-smp",
             str(p.request.cpus), "-m", f"{p.memory_mib}M", "-nodefaults", "-vga", "none",
             "-display", "none", "-no-reboot", "-monitor", "none", "-snapshot",
@@ -243,7 +244,8 @@ def _separately_mounted(top: Path, mountpoint: str, mounts: list[ex.Mount]) -> b
 
 
 def contents(p: Plan, work: Path) -> list[image.Content]:
-    """Archives of the host's trees: the snapshot itself, or snapshot create of the tree(s)."""
+    """What the copy is made from: the snapshot itself, or the host's tree(s), each with the
+    excludes snapshot create would use (the image streams them in: no archive between)."""
     request = p.request
     if request.source == "snapshot":
         return [image.Content(request.path, "/")]
@@ -256,16 +258,13 @@ def contents(p: Plan, work: Path) -> list[image.Content]:
     for v in sorted((v for v in p.layout.volumes if v.content), key=lambda v: v.mountpoint):
         if v.mountpoint != "/" and v.mountpoint not in separate:
             continue  # it is a directory of the root's tree, in the root's archive
-        tree = top / v.mountpoint.lstrip("/")
-        name = "root" if v.mountpoint == "/" else v.mountpoint.strip("/").replace("/", "-")
-        archive = work / f"host-{name}.tar.zst"
+        tree = Path(os.path.realpath(top / v.mountpoint.lstrip("/")))
         # Snapshots leave /boot out (a guest needs none); the rehearsal boots from it.
         includes = ("/boot",) if v.mountpoint == "/" and "/boot" not in separate and \
             (tree / "boot").is_dir() else ()
-        with ui.step(f"read the host's {v.mountpoint} ({tree}) with snapshot create"):
-            create.create(create.Request(tree, archive, formats.by_name("zstd"),
-                                         includes=includes, force=True))
-        found.append(image.Content(archive, v.mountpoint))
+        excludes = ex.plan(str(tree), mounts, includes=includes,
+                           output_paths=[str(work.resolve())])  # the copy itself
+        found.append(image.Content(None, v.mountpoint, tree, tuple(excludes)))
     return found
 
 
@@ -381,7 +380,7 @@ def rehearse(request: Request, files: HostFiles,
     failed: list[bool] = []
     with work_dir(request, failed) as work:
         found = contents(p, work)
-        with ui.step("size the copy from the host's files"):
+        with ui.step("size the copy from the host's files (snapshot create's excludes)"):
             sizes = image.content_sizes(found, [v.mountpoint for v in p.layout.volumes
                                                 if v.content])
         p = dataclasses.replace(p, layout=layout.with_sizes(p.layout, sizes))
@@ -390,12 +389,6 @@ def rehearse(request: Request, files: HostFiles,
         with ui.step(f"make the copy: {disk} ({image.image_size(p.layout) // MiB} MiB, "
                      f"{p.layout.bus})"):
             image.build(p.layout, found, disk, mount_dir, lambda top: change_copy(p, top))
-        if not request.keep:
-            for content in found:  # the image holds them now
-                if content.archive.parent == work:
-                    content.archive.unlink()
-                    content.archive.with_name(content.archive.name + ".manifest.jsonl").unlink(
-                        missing_ok=True)
         ui.stderr.print(f"boot the copy under QEMU (TCG, {p.memory_mib} MiB, {p.layout.bus}) "
                         f"through GRUB and entry {p.entry.label}:", markup=False)
         outcome = watch_boot(p, disk, work)

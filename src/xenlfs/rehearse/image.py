@@ -1,8 +1,9 @@
 """The throwaway disk: a raw image with the host's partitions, its files, BIOS GRUB.
 
 The image is partitioned like the host (same numbers), each filesystem made with the host's
-UUID and label, the host's trees extracted into it (snapshot archives: one way to read a
-tree), the copy's few changes written, and GRUB installed onto the image's loop device.
+UUID and label, the host's trees copied into it (one way to read a tree: snapshot create's
+tar and excludes, streamed straight into extraction's jail, or a snapshot archive), the
+copy's few changes written, and GRUB installed onto the image's loop device.
 Everything attached or mounted is undone again, whatever happens.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +22,9 @@ from xenlfs.errors import PreconditionError, XenlfsError
 from xenlfs.guest import volume
 from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.rehearse.layout import PRIMARIES, Layout, MiB, Volume
-from xenlfs.snapshot import manifest
-from xenlfs.snapshot.extract import extract
+from xenlfs.snapshot import create, formats, manifest
+from xenlfs.snapshot import excludes as ex
+from xenlfs.snapshot.extract import extract, extract_stream
 
 log = logging.getLogger("xenlfs.rehearse")
 
@@ -33,10 +36,13 @@ GRUB_PLATFORM = "i386-pc"
 
 @dataclass(frozen=True)
 class Content:
-    """An archive of a host tree and where in the image it goes ("/" or "/boot")."""
+    """A host tree and where in the image it goes ("/" or "/boot"): an archive of it (a
+    snapshot), or the tree itself (archive None) read with snapshot create's excludes."""
 
-    archive: Path
+    archive: Path | None
     mountpoint: str
+    tree: Path | None = None
+    excludes: tuple[ex.Exclude, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,10 +159,51 @@ def build(layout: Layout, contents: list[Content], image: Path, mount_dir: Path,
             run.run(mkfs_argv(v, _partition_node(loop, v.number)), writes=True)
         with mounted(layout, loop, mount_dir) as top:
             for content in contents:
-                extract(content.archive, top / content.mountpoint.lstrip("/"))
+                dest = top / content.mountpoint.lstrip("/")
+                if content.tree is not None:
+                    copy_tree(content.tree, list(content.excludes), dest, content.mountpoint)
+                else:
+                    assert content.archive is not None
+                    extract(content.archive, dest)
             change_copy(top)
             grub_install(top, loop)
-            run.run(["sync"])
+    # No sync: QEMU reads the image through the same page cache, and a throwaway copy need
+    # not reach the disk (a sync would also wait for every other filesystem's writes).
+
+
+def copy_tree(tree: Path, excludes: list[ex.Exclude], dest: Path, what: str) -> None:
+    """snapshot create's tar of `tree` (its flags, excludes and checks) piped straight into
+    extraction's jail: no archive is written, compressed or read back, and both run at once."""
+    read_end, write_end = os.pipe()
+    failed: list[BaseException] = []
+    reading = threading.Event()
+    reading.set()
+
+    def produce() -> None:
+        try:
+            create.stream(tree, write_end, formats.by_name("none"), excludes, quiet=True)
+        except BaseException as error:  # handed to the caller below
+            if reading.is_set():  # not just the broken pipe of a reader that stopped
+                failed.append(error)
+        finally:
+            os.close(write_end)
+
+    producer = threading.Thread(target=produce, name=f"snapshot {what}", daemon=True)
+    producer.start()
+    try:
+        with open(read_end, "rb") as source:
+            try:
+                extract_stream(source, dest, label=f"the host's {what} ({tree})")
+            finally:
+                reading.clear()
+    except BaseException:
+        producer.join()
+        if failed:  # the reading side failed because the tree could not be read
+            raise failed[0] from None
+        raise
+    producer.join()
+    if failed:
+        raise failed[0]
 
 
 def grub_install(top: Path, loop: str) -> None:
@@ -196,14 +243,30 @@ def _members(archive: Path) -> list[tuple[str, int]]:
     return members
 
 
-def content_sizes(archives: list[Content], mountpoints: list[str]) -> dict[str, int]:
-    """Bytes each volume gets, from the archives' members (each to its deepest mount
-    point)."""
+def _tree_members(tree: Path, excludes: tuple[ex.Exclude, ...]) -> Iterator[tuple[str, int]]:
+    """(path, bytes) of what snapshot create archives of a tree (a hard-linked file once)."""
+    seen: set[tuple[int, int]] = set()
+    for _, relative, entry in ex.walk(tree, ex.matcher([e.pattern for e in excludes])):
+        size = 0
+        with contextlib.suppress(OSError):
+            if entry is not None and entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                if st.st_nlink == 1 or (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    size = st.st_size
+        yield relative, size
+
+
+def content_sizes(contents: list[Content], mountpoints: list[str]) -> dict[str, int]:
+    """Bytes each volume gets, from the archives' members or the trees' files (each to its
+    deepest mount point)."""
     sizes = dict.fromkeys(mountpoints, 0)
     ordered = sorted(mountpoints, key=len, reverse=True)
-    for content in archives:
+    for content in contents:
         prefix = content.mountpoint.rstrip("/")
-        for path, size in _members(content.archive):
+        members = _tree_members(content.tree, content.excludes) if content.tree is not None \
+            else _members(content.archive) if content.archive is not None else iter(())
+        for path, size in members:
             relative = path.removeprefix("./").strip("/")
             name = prefix + "/" + ("" if relative == "." else relative)
             owner = next((m for m in ordered if m == "/" or name == m or

@@ -192,7 +192,7 @@ def create(request: Request) -> Result:
 
 
 def stream(root: Path, out_fd: int, compression: formats.Compression,
-           excludes: list[ex.Exclude]) -> int:
+           excludes: list[ex.Exclude], quiet: bool = False) -> int:
     """The tree as one archive in the snapshot format (the same tar flags and compressor),
     written to `out_fd` (a pipe: Ganeti's export), with no manifest. Returns the entries.
     An unreadable file is an error: a partial stream must not pass for a whole one."""
@@ -206,7 +206,7 @@ def stream(root: Path, out_fd: int, compression: formats.Compression,
         pipe = f" | {run.command_line(compress)}" if compress else ""
         log.info("would run: %s%s to standard output", run.command_line(argv), pipe)
         return 0
-    scanner, warnings, unreadable = _pipeline(argv, compress, out_fd, root, excludes)
+    scanner, warnings, unreadable = _pipeline(argv, compress, out_fd, root, excludes, quiet)
     if unreadable:
         raise _unreadable_error(unreadable)
     for warning in warnings:
@@ -262,12 +262,13 @@ def _meta(request: Request, root: Path, plan: list[ex.Exclude], archive_bytes: i
 
 
 def _pipeline(argv: list[str], compress: list[str], out_fd: int, root: Path,
-              plan: list[ex.Exclude]) -> tuple[Scanner, list[str], list[str]]:
+              plan: list[ex.Exclude], quiet: bool = False
+              ) -> tuple[Scanner, list[str], list[str]]:
     scanner = Scanner()
     with tempfile.TemporaryFile() as tar_errors, tempfile.TemporaryFile() as zip_errors, \
-            ui.byte_progress() as progress:
+            ui.byte_progress(quiet) as progress:
         excluded = ex.matcher([e.pattern for e in plan])
-        total = _estimate(root, excluded) if ui.interactive() else None
+        total = _estimate(root, excluded) if ui.interactive() and not quiet else None
         task = progress.add_task("snapshot", total=total, files=0)
         # Own sessions: Ctrl-C reaches only us, and we stop the children in order.
         compressor = run.spawn(compress, stdin=subprocess.PIPE, stdout=out_fd,

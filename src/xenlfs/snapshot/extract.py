@@ -146,7 +146,8 @@ def read_head(source: IO[bytes]) -> bytes:
     return head
 
 
-def extract_stream(source: IO[bytes], dest: Path, head: bytes | None = None) -> None:
+def extract_stream(source: IO[bytes], dest: Path, head: bytes | None = None,
+                   label: str = "the input") -> None:
     """Extract an archive read from `source` (a pipe: Ganeti's import) into `dest`; its
     compression is told by its first bytes, as for a file. `head`: those bytes, if the
     caller has read them already (read_head), to refuse bad input before changing a disk."""
@@ -159,7 +160,7 @@ def extract_stream(source: IO[bytes], dest: Path, head: bytes | None = None) -> 
         log.info("would run (confined to %s): %s < the input", dest,
                  run.command_line(extract_argv(dest, compression)))
         return
-    _extract_from(source, dest, compression, None, "the input",
+    _extract_from(source, dest, compression, None, label,
                   damaged="the input is not a whole archive (was the export complete?)",
                   head=head)
 

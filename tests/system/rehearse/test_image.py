@@ -18,6 +18,7 @@ import pytest
 
 from xenlfs.host import grub as host_grub
 from xenlfs.rehearse import flow, image, layout
+from xenlfs.snapshot import create, formats
 
 pytestmark = [pytest.mark.system]
 
@@ -75,16 +76,21 @@ def test_the_copy_mirrors_the_host_and_only_the_copy_changes(host_tree, tmp_path
     work = Path(tempfile.mkdtemp(dir="/var/tmp"))
     try:
         found = flow.contents(plan, work)
+        assert [(c.archive, c.tree) for c in found] == [(None, host_tree)]  # streamed in
         sizes = image.content_sizes(found, ["/", "/boot"])
         assert sizes["/boot"] > 0 and sizes["/"] > sizes["/boot"]
-        # From the manifests (no decompression) as from tar's listing of the same archives.
+        # The tree's files as snapshot create archives them: the same sizes from the
+        # archive's manifest (no decompression) and from tar's listing of it.
+        archive = work / "host.tar.zst"
+        create.create(create.Request(host_tree, archive, formats.by_name("zstd"),
+                                     includes=("/boot",)))
+        assert image.content_sizes([image.Content(archive, "/")], ["/", "/boot"]) == sizes
         listed = work / "listed"
         listed.mkdir()
-        for content in found:
-            assert (work / (content.archive.name + ".manifest.jsonl")).is_file()
-            os.link(content.archive, listed / content.archive.name)
-        assert image.content_sizes([image.Content(listed / c.archive.name, c.mountpoint)
-                                    for c in found], ["/", "/boot"]) == sizes
+        os.link(archive, listed / archive.name)
+        assert image.content_sizes([image.Content(listed / archive.name, "/")],
+                                   ["/", "/boot"]) == sizes
+        archive.unlink()
         plan = dataclasses.replace(plan, layout=layout.with_sizes(plan.layout, sizes))
         disk = work / "host.img"
         image.build(plan.layout, found, disk, Path(f"/run/xenlfs/test-{os.getpid()}"),

@@ -35,6 +35,15 @@ def test_grub_path_on_a_separate_boot_names_the_path_grub_sees():
     assert w.passed == {"grub": 2.0}
 
 
+def test_grub_without_a_video_card_boots_on():
+    # The rehearsal's machine has no video card: GRUB says so right before Xen's banner.
+    w = watch()
+    assert w.update(GRUB_OK + "error: Can't get controller info..\n", 2.0) is None
+    text = GRUB_OK + "error: Can't get controller info..\nerror: out of memory.\n"
+    d = w.update(text, 3.0)
+    assert d is not None and d.phase == "xen" and d.diagnosis == "GRUB: out of memory."
+
+
 def test_later_proof_implies_quiet_phases_and_times_are_kept():
     w = watch()
     assert w.update(XEN_OK, 20.0) is None
