@@ -291,14 +291,9 @@ def place_config(pending: Path, config: Path) -> None:
     if run.dry_run():
         log.info("would rename %s to %s", pending, config)
         return
-    try:
-        os.link(pending, config)
-    except FileExistsError:
-        raise PreconditionError(f"{config} appeared meanwhile: a clone never replaces a "
-                                "guest's config", hint=f"compare it with {pending}, keep "
-                                "one and remove the other") from None
-    pending.unlink()
-    files.fsync_dir(config.parent)
+    link_new(pending, config, PreconditionError(
+        f"{config} appeared meanwhile: a clone never replaces a guest's config",
+        hint=f"compare it with {pending}, keep one and remove the other"))
 
 
 def finish_killed(source: Source, facts: Facts, request: Request,
@@ -316,7 +311,7 @@ def finish_killed(source: Source, facts: Facts, request: Request,
         text = pending.read_text()
         whole = volume_there(facts, path)
         placed = config.is_file() and not config.is_symlink() and config.read_text() == text
-        if placed or config.exists() or config.is_symlink() or not whole:
+        if config.exists() or config.is_symlink() or not whole:
             if not run.dry_run():
                 pending.unlink()
             log.info("%s %s, left by a clone that was killed",
@@ -373,13 +368,19 @@ def rename_into_place(facts: Facts, temp: Path, path: Path) -> None:
     if run.dry_run():
         log.info("would rename %s to %s", temp, path)
         return
-    try:  # a link, not a rename: it fails where a rename would replace
-        os.link(temp, path)
+    link_new(temp, path, PreconditionError(f"{path} appeared meanwhile: a clone never "
+                                           "replaces a guest", hint="choose another name"))
+
+
+def link_new(old: Path, new: Path, refusal: PreconditionError) -> None:
+    """Rename `old` to `new` by a link, not a rename: it fails (with `refusal`) where a
+    rename would replace a file that appeared at `new`."""
+    try:
+        os.link(old, new)
     except FileExistsError:
-        raise PreconditionError(f"{path} appeared meanwhile: a clone never replaces a guest",
-                                hint="choose another name") from None
-    temp.unlink()
-    files.fsync_dir(path.parent)
+        raise refusal from None
+    old.unlink()
+    files.fsync_dir(new.parent)
 
 
 def vif_with(spec: str, mac: str, ip: str | None) -> str:
