@@ -50,6 +50,10 @@ GRUB_NO_VIDEO = r"Can't get controller info"
 _RESULT = r"(?m)^[ \t]*(?P<what>[^\n\[]*?)[ \t.*]*\[ *(?P<status>{}) *\]"
 FAIL_LINE = _RESULT.format("FAIL")
 RESULT_LINE = _RESULT.format("OK|FAIL|WARN|SKIP")
+# The kernel's and Xen's own lines share the console with the bootscripts, and land in the
+# middle of a message that LFS prints in pieces ("Mounting virtual file systems: /run" ...
+# "[  113.0] random: crng init done" ... " /sys/fs/cgroup  [ OK ]").
+_INTERLEAVED = re.compile(r"(?:\[ *\d+\.\d+\]|\(XEN\)) [^\n]*\n")
 
 
 def base_phases() -> list[Phase]:
@@ -252,6 +256,13 @@ def proof_line(phase: Phase, text: str) -> str | None:
     return text[start:end if end >= 0 else len(text)].strip()
 
 
+def bootscript_results(text: str) -> list[tuple[str, str]]:
+    """(message, status) of each LFS bootscript line, whole even when the kernel or Xen
+    printed into the middle of it."""
+    scripts = _INTERLEAVED.sub("", text)
+    return [(m["what"], m["status"]) for m in re.finditer(RESULT_LINE, scripts)]
+
+
 def tail_lines(text: str, count: int = 15) -> tuple[str, ...]:
     return tuple(line for line in text.splitlines() if line.strip())[-count:]
 
@@ -281,7 +292,7 @@ class Watch:
         for phase in self.phases[:last + 1]:
             if phase.key not in self.passed:
                 self.passed[phase.key] = now if re.search(phase.proof, text) else None
-        self.bootscripts = [(m["what"], m["status"]) for m in re.finditer(RESULT_LINE, text)]
+        self.bootscripts = bootscript_results(text)
         return self._failure(text)
 
     def _failure(self, text: str) -> Diagnosis | None:

@@ -158,3 +158,21 @@ def test_an_initramfs_still_waiting_for_root_names_root_and_the_fix():
     assert d is not None and d.phase == "root"
     assert "root=/dev/sda2" in d.diagnosis and "/dev/vda2" in d.diagnosis
     assert d.fix.startswith("xenlfs grub add --root UUID=5a0f-uuid")
+
+
+def test_bootscript_messages_stay_whole_when_the_kernel_prints_into_them():
+    # LFS prints a message in pieces; the kernel's (and Xen's) lines land in between
+    # (seen in rehearsals on this machine and in CI).
+    text = phases.clean(
+        "      Mounting virtual file systems: \x1b[1;36m/run \x1b[1;36m/dev/shm"
+        "[  113.012480] random: crng init done\r\r\n"
+        "(XEN) d0v1: spurious line\n"
+        " \x1b[1;36m/sys/fs/cgroup      \x1b[0G\x1b[1;32m  *  \x1b[0;39m \x1b[72G"
+        "\x1b[1;34m[\x1b[1;32m  OK  \x1b[1;34m]\x1b[0;39m\r\r\n"
+        "      Loading modules:[  182.437628] hrtimer: interrupt took 512436021 ns\r\r\n"
+        "[  183.661623] loop: module loaded\r\r\n"
+        " loop      \x1b[0G\x1b[1;32m  *  \x1b[0;39m \x1b[72G"
+        "\x1b[1;34m[\x1b[1;32m  OK  \x1b[1;34m]\x1b[0;39m\r\r\n")
+    assert phases.bootscript_results(text) == [
+        ("Mounting virtual file systems: /run /dev/shm /sys/fs/cgroup", "OK"),
+        ("Loading modules: loop", "OK")]
