@@ -164,7 +164,7 @@ def cluster(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         lab.channel.push(kernels.cached_domu_kernel(lab_cache_dir), DOMU_KERNEL)
         lab.channel.run(["python3", "-m", "xenlfs", "ganeti", "install-os", "--snapshots",
                          f"{dom0.SHARE_MOUNT}/snaps"], env=env, timeout=600)
-        listed = lab.channel.run(["gnt-os", "list", "--no-headers"], timeout=300).stdout.split()
+        listed = Cluster(lab, env, "").gnt("gnt-os", "list", "--no-headers", timeout=300).split()
         names = [name for name in listed if name.startswith("xenlfs+")]
         assert len(names) == 1, listed
         found = Cluster(lab, env, names[0])
