@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import NamedTuple
 
 from xenlfs import run
+from xenlfs.guest.rootfs import GuestPathError, GuestRoot
 
 DEFAULT_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64")
 LIBC = "libc.so.6"
@@ -59,28 +60,15 @@ def _kind(header: bytes) -> tuple[int, int] | None:
     return header[4], int.from_bytes(machine, "little" if header[5] == 1 else "big")
 
 
-def inside(root: Path, path: str, depth: int = 0) -> Path | None:
-    """PATH (absolute, as the tree sees it) with its symlinks resolved inside ROOT, or None:
-    it does not exist there (or loops). An absolute link target is the tree's path; `..`
-    never climbs above ROOT and is taken after the link before it is followed, as the
-    kernel does (never by text, which would skip a link's own links)."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    here = root
-    for i, part in enumerate(parts):
-        if part == "..":
-            here = here.parent if here != root else root
-            continue
-        step = here / part
-        if step.is_symlink():
-            if depth > 40:
-                return None
-            target = os.readlink(step)
-            base = "" if target.startswith("/") else "/" + str(here.relative_to(root))
-            return inside(root, "/".join([base, target, *parts[i + 1:]]), depth + 1)
-        if not step.exists():
-            return None
-        here = step
-    return here
+def inside(root: Path, path: str) -> Path | None:
+    """PATH (absolute, as the tree sees it) with its symlinks resolved inside ROOT by the
+    guest's confined resolver (an absolute link target is the tree's path, `..` never climbs
+    above ROOT), or None: it does not exist there (or loops)."""
+    try:
+        real = root / GuestRoot(root).resolve(path).lstrip("/")
+    except (GuestPathError, OSError):
+        return None
+    return real if os.path.lexists(real) else None
 
 
 def _matches(root: Path, pattern: str) -> list[str]:
