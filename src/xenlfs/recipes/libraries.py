@@ -145,19 +145,25 @@ def check(root: Path, installed: list[Path]) -> Report:
         report.skipped = (f"{root} has no C library ({LIBC}) in {', '.join(dirs)}: not a whole "
                           "system, so there is nothing to look for libraries in")
         return report
+    copy = GuestRoot(root)
     for path in sorted(installed):
-        kind = _kind(_header(path)) if path.is_file() and not path.is_symlink() else None
+        in_tree = Path("/", path.relative_to(root))
+        try:  # the file the tree has there (a link in its path followed inside the tree)
+            node = copy.node(str(in_tree), follow=False)
+        except (GuestPathError, OSError):
+            continue
+        real = root / node.path.lstrip("/")
+        kind = _kind(_header(real)) if node.kind == "file" else None
         if kind is None:
             continue
         report.checked += 1
-        info = dynamic(path)
-        in_tree = Path("/", path.relative_to(root))
+        info = dynamic(real)
         if info.interpreter:
             interpreter = PurePosixPath(info.interpreter)
             missing = _look(root, interpreter.name, [str(interpreter.parent)], kind)
             if isinstance(missing, _NotFound):
                 report.missing.append(Missing(in_tree, info.interpreter, *missing))
-        origin = str(in_tree.parent)
+        origin = str(PurePosixPath(node.path).parent)  # as the loader has it: no links
         extra = [p.replace("$ORIGIN", origin).replace("${ORIGIN}", origin) for p in info.paths]
         for library in info.needed:
             where = _look(root, library, [*extra, *dirs], kind)

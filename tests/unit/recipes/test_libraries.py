@@ -203,3 +203,22 @@ def test_dot_dot_after_a_link_is_taken_where_the_link_leads(tmp_path: Path) -> N
     assert libraries.inside(root, "/../../opt/foo") == root / "srv/pkg/bin"
     (root / "loop").symlink_to("loop")
     assert libraries.inside(root, "/loop/x") is None
+
+
+def test_an_installed_path_through_a_link_out_of_the_tree_is_not_read(tmp_path: Path) -> None:
+    root = whole_tree(tmp_path)
+    _, prog = library_and_program(tmp_path)  # tmp_path/build/prog, on this machine only
+    # The tree's /opt/link leads to this machine's build directory if followed here.
+    (root / "opt").mkdir()
+    (root / "opt/link").symlink_to(tmp_path / "build")
+    report = libraries.check(root, [root / "opt/link/prog"])
+    assert report.checked == 0 and report.missing == []
+    # Inside the tree the link leads to the tree's own copy of that directory: that is read,
+    # and $ORIGIN is where the file really is.
+    ours = root / str(tmp_path / "build").lstrip("/")
+    ours.mkdir(parents=True)
+    shutil.copy(prog, ours / "prog")
+    report = libraries.check(root, [root / "opt/link/prog"])
+    assert report.checked == 1
+    assert [(str(m.file), m.library) for m in report.missing] == [
+        ("/opt/link/prog", "libfoo.so.1")]
