@@ -222,3 +222,20 @@ def test_an_installed_path_through_a_link_out_of_the_tree_is_not_read(tmp_path: 
     assert report.checked == 1
     assert [(str(m.file), m.library) for m in report.missing] == [
         ("/opt/link/prog", "libfoo.so.1")]
+
+
+def test_build_s_error_says_what_where_and_how_to_fix(tmp_path: Path) -> None:
+    from xenlfs.commands import build
+    from xenlfs.errors import XenlfsError
+
+    root = whole_tree(tmp_path)
+    _, prog = library_and_program(tmp_path)
+    installed = [install(prog, root, "/usr/sbin/prog"), install(prog, root, "/usr/bin/prog2")]
+    with pytest.raises(XenlfsError) as raised:
+        build._check_libraries(root, installed)
+    message = str(raised.value)
+    assert message.startswith(f"installed into {root}, but {root} lacks what the installed "
+                              "programs need (libfoo.so.1):\n")
+    assert "/usr/sbin/prog needs libfoo.so.1, which is not in" in message
+    assert "/usr/bin/prog2 needs libfoo.so.1" in message
+    assert "--deps TREE" in (raised.value.hint or "")
