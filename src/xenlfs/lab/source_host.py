@@ -25,6 +25,7 @@ from pathlib import Path
 from xenlfs import recipes, run
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError
+from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.kernel.requirements import Role
 from xenlfs.lab import apt, cache, demo, host, kernels, reference
 from xenlfs.recipes import libraries, sources
@@ -169,10 +170,10 @@ def install_dom0_kernel(root: Path, cache_dir: Path) -> tuple[Path, str]:
 def xen_gz(root: Path) -> Path:
     """The hypervisor `build xen` installed: boot/xen-VERSION.gz (xen.gz and the others
     are links to it)."""
-    real = (root / "boot/xen.gz").resolve()
-    if not real.is_file() or real.parent != root / "boot":
+    node = GuestRoot(root).node("/boot/xen.gz")  # its links followed inside the tree only
+    if node.kind != "file" or not node.path.startswith("/boot/") or node.path.count("/") != 2:
         raise PreconditionError(f"{root}/boot/xen.gz is not a link to a file in /boot")
-    return real
+    return root / node.path.lstrip("/")
 
 
 @dataclass(frozen=True)

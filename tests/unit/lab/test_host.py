@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from xenlfs.errors import PreconditionError
 from xenlfs.lab import host, source_host
 
 
@@ -39,3 +40,18 @@ def test_both_hosts_keys_follow_the_shared_steps(tmp_path: Path,
     assert after[0] != before[0] and after[1] != before[1]
     kernel.write_bytes(b"another domU kernel")
     assert all(a != b for a, b in zip(keys(), after, strict=True))
+
+
+def test_the_built_hypervisor_is_found_through_links_inside_the_tree(tmp_path: Path) -> None:
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    (boot / "xen-4.17.5.gz").write_bytes(b"xen")
+    (boot / "xen-4.17.gz").symlink_to("xen-4.17.5.gz")
+    (boot / "xen.gz").symlink_to("/boot/xen-4.17.gz")  # absolute: the tree's own /boot
+    assert source_host.xen_gz(tmp_path) == boot / "xen-4.17.5.gz"
+    (boot / "xen.gz").unlink()
+    (boot / "xen.gz").symlink_to("/etc/hostname")  # a file, but not in /boot
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/hostname").write_text("host\n")
+    with pytest.raises(PreconditionError, match="is not a link to a file in /boot"):
+        source_host.xen_gz(tmp_path)
