@@ -25,7 +25,7 @@ from xenlfs import run
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError
 from xenlfs.host import bridge, service
-from xenlfs.lab import apt, cache, demo, dom0, images, instance, kernels, lfs_files, reference
+from xenlfs.lab import apt, cache, demo, dom0, kernels, lfs_files, reference
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -237,9 +237,7 @@ def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Pa
                 "--kernel-args", "net.ifnames=0", "--id", ENTRY, "--default")
     # The guest: its disk an image file in the host's /var/lib/xen/images, its kernel the
     # lab's domU kernel, its config in /etc/xen/auto (paths as dom0 sees them).
-    snapshot = demo.snapshot_of_reference(
-        demo.DemoOptions(cache_dir, mirror, images.BuildOptions(cache_dir), instance.UpOptions()),
-        demo.work_dir(cache_dir))
+    snapshot = demo.snapshot_of_reference(cache_dir, mirror)
     images_dir, kernels_dir = root / "var/lib/xen/images", root / "var/lib/xen/kernels"
     images_dir.mkdir(parents=True, exist_ok=True)
     kernels_dir.mkdir(parents=True, exist_ok=True)
