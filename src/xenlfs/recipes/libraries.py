@@ -13,7 +13,6 @@ target is the tree's path), never out of it; so are the configuration files and 
 from __future__ import annotations
 
 import fnmatch
-import glob
 import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -78,7 +77,7 @@ def _matches(root: Path, pattern: str) -> list[str]:
     for part in (p for p in pattern.split("/") if p):
         wanted: list[str] = []
         for here in found:
-            if not glob.has_magic(part):
+            if not any(c in part for c in "*?["):
                 wanted.append(os.path.join(here, part))
                 continue
             real = inside(root, here)
