@@ -13,7 +13,6 @@ caches). Needs root and xfsprogs (apt-get install xfsprogs).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -21,10 +20,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench import snapshot as snapshot_bench  # noqa: E402
-from bench.guest_prepare import environment, timed, xenlfs  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
+from bench import snapshot as snapshot_bench
+from bench.guest_prepare import environment, timed, xenlfs
 
 
 def used(where: Path) -> int:
@@ -34,7 +33,7 @@ def used(where: Path) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--tree", type=Path, help="the root to snapshot")
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--size", default="2G", help="each guest image's size (default 2G)")

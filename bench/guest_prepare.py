@@ -15,7 +15,6 @@ and xen-tools (apt-get install xen-tools).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -25,17 +24,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from bench import snapshot as snapshot_bench  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
+from bench import snapshot as snapshot_bench
 
-
-def xenlfs(*args: str) -> list[str]:
-    return [sys.executable, "-m", "xenlfs", *args]
+xenlfs = common.xenlfs
 
 
 def environment() -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT / "src"), XDG_CONFIG_HOME="/nonexistent")
+    """No user configuration: each run sees the same defaults."""
+    return common.environment(XDG_CONFIG_HOME="/nonexistent")
 
 
 def make_snapshot(cache: Path) -> Path:
@@ -63,7 +61,7 @@ def fstab_of(image: Path) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--cache", type=Path, default=snapshot_bench.default_cache())
     parser.add_argument("--size", default="3G", help="image size for both (default 3G)")
     parser.add_argument("--repeat", type=int, default=1)

@@ -11,7 +11,6 @@ Run as root, one lab at a time; numbers depend on how busy the machine is.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -19,17 +18,17 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
 
 
 def run_demo(kind: str, cpu: str) -> dict[str, object]:
     load = os.getloadavg()[0]
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "xenlfs", "lab", "demo", "--json", "--type", kind, "--cpu", cpu,
-         "--instance", f"bench-{kind}", "--guest", f"{kind}bench"],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+        common.xenlfs("lab", "demo", "--json", "--type", kind, "--cpu", cpu,
+                      "--instance", f"bench-{kind}", "--guest", f"{kind}bench"),
+        capture_output=True, text=True, check=False, env=common.environment())
     wall = time.monotonic() - start
     if result.returncode != 0:
         return {"type": kind, "cpu": cpu, "error": result.stderr[-1500:], "load": load}
@@ -45,7 +44,7 @@ def run_demo(kind: str, cpu: str) -> dict[str, object]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--types", default="pv,pvh,hvm")
     parser.add_argument("--cpu", action="append", default=[])
     args = parser.parse_args()

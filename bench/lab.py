@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
 from xenlfs import settings, ui
 from xenlfs.lab import boot, images, instance, tiny
 
@@ -38,10 +38,9 @@ def demo_run(cache_dir: Path) -> dict[str, float]:
     """One `xenlfs lab demo --json`: its wall time, and QEMU start to the guest's login."""
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "xenlfs", "--cache-dir", str(cache_dir), "lab", "demo", "--json",
-         "--instance", f"bench-demo-{os.getpid()}"],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")})
+        common.xenlfs("--cache-dir", str(cache_dir), "lab", "demo", "--json",
+                      "--instance", f"bench-demo-{os.getpid()}"),
+        capture_output=True, text=True, check=False, env=common.environment())
     whole = time.monotonic() - start
     if result.returncode != 0:
         raise SystemExit(f"lab demo failed:\n{result.stderr[-3000:]}")
@@ -62,12 +61,12 @@ def demo_main(args: argparse.Namespace) -> int:
     results["warm"] = demo_run(args.cache_dir)
     results["targets"] = {"qemu_start_to_login_s": TARGET_DEMO_LOGIN,
                           "whole_s": TARGET_DEMO_WHOLE}
-    print(json.dumps(results, indent=2))
+    common.print_results(results, as_json=True)
     return 0
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--cache-dir", type=Path, default=settings.default_cache_dir())
     parser.add_argument("--boots", type=int, default=3)
     parser.add_argument("--skip-cold", action="store_true")
@@ -104,11 +103,7 @@ def main() -> int:
     results["warm_dom0_ready_s"] = [round(r, 1) for r in ready]
     results["warm_dom0_ready_median_s"] = round(statistics.median(ready), 1)
     results["target_dom0_ready_s"] = TARGET_READY
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for key, value in results.items():
-            print(f"{key}: {value}")
+    common.print_results(results, args.json)
     return 0
 
 

@@ -14,7 +14,6 @@ tree's and reports the ratio of the medians.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import json
@@ -26,13 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
 from xenlfs import settings, ui
 from xenlfs.lab import host
 
 TARGET_START_TO_LOGIN = 120.0
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = common.SRC
 
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -64,10 +63,9 @@ def one_run(cache_dir: Path, root: Path, src: Path = SRC, scale: float = 1.0
     cpu = _cpu_of_children()
     start = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "xenlfs", "--cache-dir", str(cache_dir), "rehearse", "--root",
-         str(root), "--json", "--deadline-scale", str(scale)], capture_output=True,
-        text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(src)})
+        common.xenlfs("--cache-dir", str(cache_dir), "rehearse", "--root", str(root), "--json",
+                      "--deadline-scale", str(scale)),
+        capture_output=True, text=True, check=False, env=common.environment(src))
     whole = time.monotonic() - start
     cpu = _cpu_of_children() - cpu  # QEMU's and the copy's tools' too: all were waited for
     try:
@@ -98,7 +96,7 @@ def _median(runs: list[dict[str, object]], key: str) -> float | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--cache-dir", type=Path, default=settings.default_cache_dir())
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--against", type=Path, metavar="SRC",
@@ -129,11 +127,7 @@ def main() -> int:
         if median and before and cpu and cpu_before:
             results.update({"ratio_to_against": round(median / before, 3),
                             "cpu_ratio_to_against": round(cpu / cpu_before, 3)})
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for key, value in results.items():
-            print(f"{key}: {value}")
+    common.print_results(results, args.json)
     return 0
 
 

@@ -15,7 +15,6 @@ real root filesystem is read).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
 import resource
@@ -28,10 +27,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
-from xenlfs.snapshot.create import TAR_FLAGS  # noqa: E402
-from xenlfs.snapshot.formats import COMPRESSIONS  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import common
+from xenlfs.snapshot.create import TAR_FLAGS
+from xenlfs.snapshot.formats import COMPRESSIONS
+
+ROOT = common.ROOT
 
 ZSTD = COMPRESSIONS["zstd"].compress
 SUITE = "bookworm"
@@ -105,7 +106,7 @@ def timed(argv: list[str] | str, repeat: int, *, before: Callable[[], None],
 
 
 def measure(tree: Path, out: Path, repeat: int, cold: bool) -> dict[str, tuple[float, float]]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env = common.environment()
     hint_excludes = [f"--exclude=.{p}" for p in HINT_EXCLUDES]
     ours = out / "xenlfs.tar.zst"
 
@@ -184,7 +185,7 @@ def report(r: dict[str, tuple[float, float]], cold: bool, repeat: int) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--cache", type=Path, default=default_cache())
     parser.add_argument("--repeat", type=int, default=3, help="runs of the fast commands "
                         "(median); the hint's slow command runs once")

@@ -15,7 +15,6 @@ disks, 800 disk specs of 1,000 prefixes each and a list of a million numbers. Th
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -23,9 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from tests.oracle.xl import build_shim, find_xl  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.oracle.xl import build_shim, find_xl
+
+from bench import common
+
+ROOT = common.ROOT
 
 HEAD = 'name = "bench"\nkernel = "/boot/vmlinuz"\nmemory = 1024\n'
 TARGET_S = 1.0
@@ -65,7 +67,7 @@ def best_of(argv: list[str], env: dict[str, str], repeat: int) -> tuple[float, i
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
     args = parser.parse_args()
     xl = find_xl()
@@ -75,8 +77,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         shim = build_shim(Path(tmp))
         xl_env = dict(os.environ, LD_PRELOAD=str(shim), LC_ALL="C")
-        ours_env = dict(os.environ, PYTHONPATH=str(ROOT / "src"),
-                        XDG_CONFIG_HOME="/nonexistent")
+        ours_env = common.environment(XDG_CONFIG_HOME="/nonexistent")
         print(f"{'config':24} {'lines':>7} {'xenlfs':>8} {'xl':>8} {'ratio':>6}  verdicts")
         for label, text in configs().items():
             path = Path(tmp) / "bench.cfg"

@@ -48,10 +48,7 @@ print(json.dumps(view))
 @pytest.fixture(scope="module")
 def thin_lab(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StorageLab]:
     disks = tmp_path_factory.mktemp("thin-disks")
-    options = demo.DemoOptions(cache_dir=lab_cache_dir, mirror=apt.DEFAULT_MIRROR,
-                               build=images.BuildOptions(cache_dir=lab_cache_dir),
-                               up=instance.UpOptions())
-    snapshot = demo.snapshot_of_reference(options, demo.work_dir(lab_cache_dir))
+    snapshot = demo.snapshot_of_reference(lab_cache_dir, apt.DEFAULT_MIRROR)
     artefacts = images.build(thin.options(images.BuildOptions(cache_dir=lab_cache_dir)))
     up = instance.UpOptions(name=f"pytest-clones-{os.getpid()}",
                             # a 2 GiB thin pool, then three 400 MiB thick LVs (tsrc, tc1,

@@ -139,9 +139,7 @@ def ganeti_lab(artefacts: images.Artefacts, scratch: Path) -> Iterator[instance.
 def cluster(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     build = images.BuildOptions(cache_dir=lab_cache_dir)
     artefacts = images.build(ganeti.options(build))
-    snapshot = demo.snapshot_of_reference(
-        demo.DemoOptions(lab_cache_dir, build.mirror, build, instance.UpOptions()),
-        demo.work_dir(lab_cache_dir))
+    snapshot = demo.snapshot_of_reference(lab_cache_dir, build.mirror)
     with ganeti_lab(artefacts, tmp_path_factory.mktemp("ganeti")) as lab:
         env = lab.install_xenlfs()
         lab.channel.run(["sh", "-c", f'mountpoint -q {STORAGE} || {{ mkfs.ext4 -q "$1" && '

@@ -53,10 +53,7 @@ def _sparse(path: Path, size: int) -> Path:
 def storage(lab_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[StorageLab]:
     disks = tmp_path_factory.mktemp("storage-disks")
-    options = demo.DemoOptions(cache_dir=lab_cache_dir, mirror=apt.DEFAULT_MIRROR,
-                               build=images.BuildOptions(cache_dir=lab_cache_dir),
-                               up=instance.UpOptions())
-    snapshot = demo.snapshot_of_reference(options, demo.work_dir(lab_cache_dir))
+    snapshot = demo.snapshot_of_reference(lab_cache_dir, apt.DEFAULT_MIRROR)
     artefacts = images.build(images.BuildOptions(
         cache_dir=lab_cache_dir, packages=(*dom0.PACKAGES, "lvm2", "mdadm", "zstd"),
         modules=(*dom0.MODULES, "md-mod", "raid1")))

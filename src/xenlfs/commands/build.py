@@ -103,9 +103,10 @@ def _check_libraries(root: Path, installed: list[Path]) -> int:
         ui.stdout.print(f"libraries not checked: {escape(report.skipped)}")
         return 0
     if report.missing:
+        needed = ", ".join(dict.fromkeys(m.library for m in report.missing))
         raise XenlfsError(
-            f"installed into {root}, but {len(report.missing)} libraries the installed "
-            f"programs need are not there:\n{libraries.describe(report)}",
+            f"installed into {root}, but {root} lacks what the installed programs need "
+            f"({needed}):\n{libraries.describe(report)}",
             hint="the build found them on this machine, not in that tree: build or install "
             "them into the tree (xenlfs build yajl|libaio --destdir TREE), then build again "
             "with --deps TREE")

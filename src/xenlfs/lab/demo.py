@@ -74,9 +74,10 @@ def work_dir(cache_dir: Path) -> Path:
     return path
 
 
-def snapshot_of_reference(options: DemoOptions, work: Path) -> Path:
-    root = reference.reference_root(options.cache_dir, options.mirror)
-    archive = work / f"lfs-snapshot-{root.name.rsplit('-', 1)[-1]}.tar.zst"
+def snapshot_of_reference(cache_dir: Path, mirror: str) -> Path:
+    """`snapshot create` of the reference root (cached beside it, per its key)."""
+    root = reference.reference_root(cache_dir, mirror)
+    archive = work_dir(cache_dir) / f"lfs-snapshot-{root.name.rsplit('-', 1)[-1]}.tar.zst"
     if archive.is_file():
         log.info("snapshot of this reference root already made: %s", archive)
         return archive
@@ -178,7 +179,7 @@ def demo(options: DemoOptions) -> DemoReport:
     image.parent.mkdir(exist_ok=True)
 
     with ui.step("step 0: snapshot the reference LFS root", times):
-        snapshot = snapshot_of_reference(options, work)
+        snapshot = snapshot_of_reference(options.cache_dir, options.mirror)
     with ui.step("step 4: domU kernel ('xenlfs kernel fix --role domU --start tinyconfig"
                  + ("'" if options.guest_type == "pv" else " --type pv,pvh,hvm --recommended'")
                  + " + 'xenlfs kernel build', cached)", times):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+from typing import NamedTuple
 
 from xenlfs.lab import boot, dom0, images, instance
 
@@ -19,21 +20,29 @@ PACKAGES = (*dom0.PACKAGES, "ganeti", "python3-cffi-backend", "zstd")
 
 
 GANETI_LIB = "/usr/share/ganeti/3.0/ganeti"
+
+
+class Timeout(NamedTuple):
+    file: str        # under GANETI_LIB
+    line: str        # the line's start, its indent included: "  DEFAULT_READY_TIMEOUT"
+    ganeti: int      # Ganeti 3.0.2's value
+    lab: int         # the lab's
+
+
 # Ganeti's timeouts are set for real hardware. Under TCG, with dom0 on one vCPU of a busy
 # 2-core host, a Python daemon takes 10-30 s to start and noded can take more than 5 s to
 # finish an SSL handshake; seen in the lab (2026-12-02): an export's receiving daemon
 # "Didn't become ready after 10 seconds", an import's "Child process didn't establish
 # connection in time (60s)", and "RPC error in export_start …: Error 28: SSL connection
 # timeout". A failed disk import is only a warning to Ganeti: the job succeeds and leaves an
-# instance whose disk is empty. The lab scales them in dom0's RAM root (each run: a no-op
-# when done): (file under GANETI_LIB, the line's start,
-# Ganeti 3.0.2's value, the lab's).
+# instance whose disk is empty. The lab scales them in dom0's RAM root, on each run (a
+# no-op when done).
 TIMEOUTS = (
-    ("_constants.py", "RPC_CONNECT_TIMEOUT", 5, 60),  # curl's connect + TLS handshake
-    ("_constants.py", "DISK_TRANSFER_CONNECT_TIMEOUT", 60, 600),  # import daemon: peer in
-    ("masterd/instance.py", "  DEFAULT_READY_TIMEOUT", 10, 120),  # daemon: status file
-    ("masterd/instance.py", "  DEFAULT_LISTEN_TIMEOUT", 10, 120),  # import daemon: listening
-    ("masterd/instance.py", "  DEFAULT_ERROR_TIMEOUT", 10, 120),  # status RPCs failing
+    Timeout("_constants.py", "RPC_CONNECT_TIMEOUT", 5, 60),  # curl's connect + TLS handshake
+    Timeout("_constants.py", "DISK_TRANSFER_CONNECT_TIMEOUT", 60, 600),  # import: peer in
+    Timeout("masterd/instance.py", "  DEFAULT_READY_TIMEOUT", 10, 120),  # daemon: status file
+    Timeout("masterd/instance.py", "  DEFAULT_LISTEN_TIMEOUT", 10, 120),  # import: listening
+    Timeout("masterd/instance.py", "  DEFAULT_ERROR_TIMEOUT", 10, 120),  # status RPCs failing
 )
 
 
@@ -41,18 +50,18 @@ def scale_timeouts_script(lib: str = GANETI_LIB) -> str:
     """A shell script that sets TIMEOUTS in Ganeti's Python (again: a no-op) and fails, naming
     the line, when one is neither Ganeti's value nor the lab's (another Ganeti)."""
     lines = ["set -e"]
-    for name, key, ganeti_value, lab_value in TIMEOUTS:
-        path = shlex.quote(f"{lib}/{name}")
-        have = shlex.quote(f"^{key} = {lab_value}$")
-        old = shlex.quote(f"^{key} = {ganeti_value}$")
-        sed = shlex.quote(f"s/^{key} = {ganeti_value}$/{key} = {lab_value}/")
-        missing = shlex.quote(f"{lib}/{name}: no line '{key.strip()} = {ganeti_value}' "
+    for t in TIMEOUTS:
+        path = shlex.quote(f"{lib}/{t.file}")
+        have = shlex.quote(f"^{t.line} = {t.lab}$")
+        old = shlex.quote(f"^{t.line} = {t.ganeti}$")
+        sed = shlex.quote(f"s/^{t.line} = {t.ganeti}$/{t.line} = {t.lab}/")
+        missing = shlex.quote(f"{lib}/{t.file}: no line '{t.line.strip()} = {t.ganeti}' "
                               "(another Ganeti than 3.0?)")
         lines.append(f"grep -q {have} {path} || {{ grep -q {old} {path} || "
                      f"{{ echo {missing} >&2; exit 1; }}; sed -i {sed} {path}; }}")
     # Their bytecode, made again now: seen in the lab, a deleted .pyc of masterd/instance.py
     # was not written back, and each job compiled the module anew.
-    files = sorted({shlex.quote(f"{lib}/{name}") for name, *_ in TIMEOUTS})
+    files = sorted({shlex.quote(f"{lib}/{t.file}") for t in TIMEOUTS})
     lines.append(f"python3 -m py_compile {' '.join(files)}")
     return "\n".join(lines) + "\n"
 

@@ -25,7 +25,7 @@ from xenlfs import run
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError
 from xenlfs.host import bridge, service
-from xenlfs.lab import apt, cache, demo, dom0, images, instance, kernels, lfs_files, reference
+from xenlfs.lab import apt, cache, demo, dom0, kernels, lfs_files, reference
 
 log = logging.getLogger("xenlfs.lab")
 
@@ -45,6 +45,7 @@ PACKAGES = (*reference.PACKAGES, "udev", "initramfs-tools", "e2fsprogs",
 ROOT_UUID = "5a0f3c1e-7b2d-4c8e-9f10-2b3c4d5e6f70"
 BOOT_UUID = "0b1e2a3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"
 GUEST = "guest1"
+ENTRY = "xenlfs-xen"  # the id `grub add` gives the Xen entry
 GUEST_MEMORY_MIB = 128
 DOM0_MEMORY = "dom0_mem=768M,max:768M"
 # Debian's initramfs with just the drivers of the disks QEMU can give (not MODULES=most):
@@ -120,16 +121,29 @@ def base_key(mirror: str, versions: apt.Versions) -> str:
                             "versions": vars(versions), "modules": INITRAMFS_MODULES})
 
 
+def steps_inputs(mirror: str, domu_kernel: Path, *, fstab: str = FSTAB,
+                 grub_cfg: str = GRUB_CFG) -> dict[str, object]:
+    """What dressing a tree as an LFS host and xenlfs's steps on it depend on (the part of
+    the cache key this host and the source-built one share)."""
+    return {"bootscripts": file_digest(bootscripts_tarball()),
+            "lfs_files": lfs_files.FILES, "fstab": fstab, "grub": grub_cfg,
+            "service": service.render(Path("/usr")), "bridge": bridge.BRIDGE_SERVICE,
+            "ifconfig": bridge.render("eth0", "xenbr0", {}),
+            "domu_kernel": file_digest(domu_kernel), "guest": reference.cache_key(mirror),
+            "dom0_mem": DOM0_MEMORY}
+
+
 def cache_key(base: str, mirror: str, domu_kernel: Path) -> str:
     """The host: the base dressed as LFS, and xenlfs's steps on it."""
-    return cache.cache_key({
-        "host": HOST_VERSION, "base": base,
-        "bootscripts": file_digest(bootscripts_tarball()),
-        "lfs_files": lfs_files.FILES, "fstab": FSTAB, "grub": GRUB_CFG,
-        "service": service.render(Path("/usr")), "bridge": bridge.BRIDGE_SERVICE,
-        "ifconfig": bridge.render("eth0", "xenbr0", {}),
-        "domu_kernel": file_digest(domu_kernel), "guest": reference.cache_key(mirror),
-        "dom0_mem": DOM0_MEMORY})
+    return cache.cache_key({"host": HOST_VERSION, "base": base,
+                            **steps_inputs(mirror, domu_kernel)})
+
+
+def finished(target: Path) -> Host | None:
+    """The host built under TARGET (by reference_host or source_host), or None: not (yet)."""
+    if not (target / "root/etc/xen/auto" / f"{GUEST}.cfg").is_file():
+        return None
+    return Host(target / "root", ENTRY, GUEST)
 
 
 @contextlib.contextmanager
@@ -203,7 +217,7 @@ def build_initramfs(root: Path) -> None:
 
 def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Path, *,
                        boot_files: tuple[Path, Path, Path | None] | None = None,
-                       grub_cfg: str = GRUB_CFG, root_spec: str = f"UUID={ROOT_UUID}") -> str:
+                       grub_cfg: str = GRUB_CFG, root_spec: str = f"UUID={ROOT_UUID}") -> None:
     """The hint's host steps, done by xenlfs's own commands on the tree. BOOT_FILES: Xen,
     the dom0 kernel and its initramfs (None: none) in the tree's /boot; default: Debian's.
     ROOT_SPEC: the kernel's root= (UUID= needs an initramfs to find it)."""
@@ -216,17 +230,14 @@ def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Pa
         (root / "boot" / name).unlink(missing_ok=True)
         if target is not None:
             (root / "boot" / name).symlink_to(target.name)
-    entry = "xenlfs-xen"
     demo.xenlfs("grub", "add", "--grub-cfg", root / "boot/grub/grub.cfg", "--xen", xen,
                 "--kernel", kernel, *(("--initrd", initrd) if initrd else ()),
                 "--root", root_spec,
                 "--boot-mount", root / "boot", "--xen-args", DOM0_MEMORY,
-                "--kernel-args", "net.ifnames=0", "--id", entry, "--default")
+                "--kernel-args", "net.ifnames=0", "--id", ENTRY, "--default")
     # The guest: its disk an image file in the host's /var/lib/xen/images, its kernel the
     # lab's domU kernel, its config in /etc/xen/auto (paths as dom0 sees them).
-    snapshot = demo.snapshot_of_reference(
-        demo.DemoOptions(cache_dir, mirror, images.BuildOptions(cache_dir), instance.UpOptions()),
-        demo.work_dir(cache_dir))
+    snapshot = demo.snapshot_of_reference(cache_dir, mirror)
     images_dir, kernels_dir = root / "var/lib/xen/images", root / "var/lib/xen/kernels"
     images_dir.mkdir(parents=True, exist_ok=True)
     kernels_dir.mkdir(parents=True, exist_ok=True)
@@ -241,7 +252,6 @@ def set_up_with_xenlfs(root: Path, cache_dir: Path, mirror: str, domu_kernel: Pa
                 "--disk", f"format=raw,vdev=xvda1,access=rw,target=/var/lib/xen/images/{GUEST}.img",
                 "--vif", "bridge=xenbr0", "--root", "/dev/xvda1 ro", "--extra", "console=hvc0",
                 "--force")
-    return entry
 
 
 def base_tree(cache_dir: Path, mirror: str) -> Path:
@@ -284,8 +294,8 @@ def reference_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR) -> Host:
         base = base_tree(cache_dir, mirror)
         domu_kernel = kernels.cached_domu_kernel(cache_dir)
         target = lab_dir / f"host-{cache_key(base.parent.name, mirror, domu_kernel)}"
-        host = Host(target / "root", "xenlfs-xen", GUEST)
-        if (target / "root/etc/xen/auto" / f"{GUEST}.cfg").is_file():
+        host = finished(target)
+        if host is not None:
             log.info("reference host: cached at %s", target)
             return host
         log.info("reference host: xenlfs's steps on a copy of %s into %s", base, target)
@@ -293,4 +303,4 @@ def reference_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR) -> Host:
             run.run(["cp", "-a", base, work / "root"], writes=True, timeout=1800)
             dress(work / "root")
             set_up_with_xenlfs(work / "root", cache_dir, mirror, domu_kernel)
-    return host
+    return Host(target / "root", ENTRY, GUEST)

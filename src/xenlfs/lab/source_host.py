@@ -19,15 +19,15 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from xenlfs import recipes, run
 from xenlfs.digest import file_digest
 from xenlfs.errors import PreconditionError
-from xenlfs.host import bridge, service
+from xenlfs.guest.rootfs import GuestRoot
 from xenlfs.kernel.requirements import Role
-from xenlfs.lab import apt, cache, demo, host, kernels, lfs_files, reference
+from xenlfs.lab import apt, cache, demo, host, kernels, reference
 from xenlfs.recipes import libraries, sources
 
 log = logging.getLogger("xenlfs.lab")
@@ -76,8 +76,7 @@ class Sources:
     xen: Path
 
     def by_recipe(self) -> dict[str, Path]:
-        return {"yajl": self.yajl, "libaio": self.libaio, "acpica": self.acpica,
-                "xen": self.xen}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def find_sources(cache_dir: Path, *, download: bool) -> Sources | None:
@@ -85,14 +84,14 @@ def find_sources(cache_dir: Path, *, download: bool) -> Sources | None:
     and upstream's ACPICA from the project's shared sources. None: one is not here."""
     acpica = host.sources_dir() / ACPICA
     found = {}
-    for recipe_name, package in (("yajl", "yajl"), ("libaio", "libaio"), ("xen", "xen")):
+    for package in ("yajl", "libaio", "xen"):  # each recipe's Debian source package
         if download:
-            found[recipe_name] = sources.debian_orig(package, cache_dir)
+            found[package] = sources.debian_orig(package, cache_dir)
             continue
         have = sorted((cache_dir / "build/sources" / package).glob(f"{package}_*.orig.tar.*"))
         if not have:
             return None
-        found[recipe_name] = have[-1]
+        found[package] = have[-1]
     if not acpica.is_file():
         if download:
             raise PreconditionError(f"{acpica} is missing",
@@ -121,15 +120,10 @@ def cache_key(mirror: str, found: Sources, dom0_recipe: str, domu_kernel: Path) 
     host.py."""
     return cache.cache_key({
         "source-host": HOST_VERSION, "base": base_key(mirror),
-        "bootscripts": file_digest(host.bootscripts_tarball()),
         "sources": {k: file_digest(v) for k, v in found.by_recipe().items()},
         "code": _code_digest(), "configure": CONFIGURE, "targets": TARGETS,
         "dom0_kernel": dom0_recipe,
-        "lfs_files": lfs_files.FILES, "fstab": FSTAB, "grub": GRUB_CFG,
-        "service": service.render(Path("/usr")), "bridge": bridge.BRIDGE_SERVICE,
-        "ifconfig": bridge.render("eth0", "xenbr0", {}),
-        "domu_kernel": file_digest(domu_kernel), "guest": reference.cache_key(mirror),
-        "dom0_mem": host.DOM0_MEMORY})
+        **host.steps_inputs(mirror, domu_kernel, fstab=FSTAB, grub_cfg=GRUB_CFG)})
 
 
 def base_tree(cache_dir: Path, mirror: str) -> Path:
@@ -176,10 +170,10 @@ def install_dom0_kernel(root: Path, cache_dir: Path) -> tuple[Path, str]:
 def xen_gz(root: Path) -> Path:
     """The hypervisor `build xen` installed: boot/xen-VERSION.gz (xen.gz and the others
     are links to it)."""
-    real = (root / "boot/xen.gz").resolve()
-    if not real.is_file() or real.parent != root / "boot":
+    node = GuestRoot(root).node("/boot/xen.gz")  # its links followed inside the tree only
+    if node.kind != "file" or not node.path.startswith("/boot/") or node.path.count("/") != 2:
         raise PreconditionError(f"{root}/boot/xen.gz is not a link to a file in /boot")
-    return real
+    return root / node.path.lstrip("/")
 
 
 @dataclass(frozen=True)
@@ -223,10 +217,6 @@ def target_dir(cache_dir: Path, mirror: str, inputs: Inputs) -> Path:
     return cache.lab_cache(cache_dir) / f"source-host-{key}"
 
 
-def _done(target: Path) -> bool:
-    return (target / "root/etc/xen/auto" / f"{host.GUEST}.cfg").is_file()
-
-
 def cached_source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR, dom0: str = "source"
                        ) -> tuple[host.Host | None, str]:
     """The source-built host if it is built for today's inputs, else (None, why not)."""
@@ -234,9 +224,10 @@ def cached_source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR, dom0: 
     if inputs is None:
         return None, why
     target = target_dir(cache_dir, mirror, inputs)
-    if not _done(target):
+    built = host.finished(target)
+    if built is None:
         return None, f"the source-built host for these inputs is not built ({target})"
-    return host.Host(target / "root", "xenlfs-xen", host.GUEST), ""
+    return built, ""
 
 
 def install_debian_kernel(root: Path, cache_dir: Path, mirror: str) -> tuple[Path, Path]:
@@ -263,8 +254,8 @@ def source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR, dom0: str = "
     # One lock per flavour: the source one may wait an hour for its dom0 kernel.
     with cache.locked(lab_dir / f"source-host-{dom0}-lock"):
         target = target_dir(cache_dir, mirror, inputs)
-        built = host.Host(target / "root", "xenlfs-xen", host.GUEST)
-        if _done(target):
+        built = host.finished(target)
+        if built is not None:
             log.info("source-built host: cached at %s", target)
             return built
         base = base_tree(cache_dir, mirror)
@@ -285,4 +276,4 @@ def source_host(cache_dir: Path, mirror: str = apt.DEFAULT_MIRROR, dom0: str = "
                 host.set_up_with_xenlfs(root, cache_dir, mirror, inputs.domu_kernel,
                                         boot_files=(xen_gz(root), kernel, None),
                                         grub_cfg=GRUB_CFG, root_spec=ROOT_DEVICE)
-    return built
+    return host.Host(target / "root", host.ENTRY, host.GUEST)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import posixpath
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -173,7 +174,13 @@ def build(layout: Layout, contents: list[Content], image: Path, mount_dir: Path,
 
 def copy_tree(tree: Path, excludes: list[ex.Exclude], dest: Path, what: str) -> None:
     """snapshot create's tar of `tree` (its flags, excludes and checks) piped straight into
-    extraction's jail: no archive is written, compressed or read back, and both run at once."""
+    extraction's jail: no archive is written, compressed or read back, and both run at once.
+
+    Whichever side fails, the other stops and both ends of the pipe are closed: the reader's
+    end closes when extraction ends, so a producer still writing gets a broken pipe (not an
+    error of its own); a producer that fails closes its end, so the reader sees the archive
+    end early. The producer's error, if it had one while the reader was still reading, is
+    the one raised: the tree could not be read."""
     read_end, write_end = os.pipe()
     failed: list[BaseException] = []
     reading = threading.Event()
@@ -188,19 +195,23 @@ def copy_tree(tree: Path, excludes: list[ex.Exclude], dest: Path, what: str) -> 
         finally:
             os.close(write_end)
 
-    producer = threading.Thread(target=produce, name=f"snapshot {what}", daemon=True)
-    producer.start()
-    try:
-        with open(read_end, "rb") as source:
-            try:
-                extract_stream(source, dest, label=f"the host's {what} ({tree})")
-            finally:
-                reading.clear()
-    except BaseException:
-        producer.join()
-        if failed:  # the reading side failed because the tree could not be read
-            raise failed[0] from None
-        raise
+    with open(read_end, "rb") as source:  # closes the reader's end whatever happens
+        producer = threading.Thread(target=produce, name=f"snapshot {what}", daemon=True)
+        try:
+            producer.start()
+        except BaseException:
+            os.close(write_end)  # the thread that would have closed it never ran
+            raise
+        try:
+            extract_stream(source, dest, label=f"the host's {what} ({tree})")
+        except BaseException:
+            reading.clear()
+            source.close()  # the producer's next write breaks: it stops
+            producer.join()
+            if failed:  # the reading side failed because the tree could not be read
+                raise failed[0] from None
+            raise
+        reading.clear()
     producer.join()
     if failed:
         raise failed[0]
@@ -215,12 +226,18 @@ def grub_install(top: Path, loop: str) -> None:
 
 
 def write_in_copy(top: Path, relative: str, text: str, mode: int = 0o644) -> str:
-    """Write a file in the copy, never through a symlink out of it; returns its diff."""
-    real = GuestRoot(top).resolve("/" + relative)
-    path = top / real.lstrip("/")
-    old = path.read_text(errors="replace") if path.is_file() else None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    files.write_atomic(path, text, mode=mode, backup=False)
+    """Write a file in the copy through its confined root (a link there is followed inside
+    the copy, never out of it; a file that exists keeps its mode, a new one gets MODE);
+    returns its diff. No backup: the copy is thrown away, and the diff goes in the report."""
+    copy = GuestRoot(top)
+    path = copy.resolve("/" + relative)
+    old = copy.read_text(path)
+    parent = posixpath.dirname(path)
+    if copy.node(parent).st is None:
+        copy.mkdir(parent, 0o755)
+    copy.write_text(path, text, mode=mode)
+    if old is not None:  # the report shows bytes that are not UTF-8 as U+FFFD
+        old = old.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     return files.unified_diff("/" + relative, old, text)
 
 

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -258,3 +259,36 @@ def test_hostile_config_files_are_not_followed_or_read(host_tree, xenlfs):
     fstab.unlink()
     os.symlink("/dev/zero", fstab)
     assert xenlfs("rehearse", "--root", str(host_tree), "--dry-run").returncode == 3
+
+
+def _fds() -> list[str]:
+    return sorted(os.listdir("/proc/self/fd"))
+
+
+def _no_producer_left() -> bool:
+    return not any(t.name.startswith("snapshot ") for t in threading.enumerate())
+
+
+def test_copy_tree_a_failing_reader_stops_the_producer_and_its_error_is_raised(tmp_path):
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big").write_bytes(os.urandom(4 << 20))  # more than a pipe holds: tar waits
+    dest = tmp_path / "dest"
+    dest.write_text("a file, not a directory\n")  # extraction cannot make it its root
+    before = _fds()
+    with pytest.raises(Exception) as raised:
+        image.copy_tree(tree, [], dest, "/")
+    # The reader's own failure, not the broken pipe the producer saw after it.
+    assert "Broken pipe" not in str(raised.value)
+    assert isinstance(raised.value, OSError) and raised.value.errno == 17, raised.value
+    assert _fds() == before and _no_producer_left()
+
+
+def test_copy_tree_a_failing_producer_is_the_error_raised(tmp_path):
+    before = _fds()
+    with pytest.raises(Exception) as raised:
+        image.copy_tree(tmp_path / "no-such-tree", [], tmp_path / "dest", "/")
+    # What went wrong is the tree, not the empty stream the reader was left with.
+    assert "no-such-tree" in str(raised.value), raised.value
+    assert "not a whole archive" not in str(raised.value)
+    assert _fds() == before and _no_producer_left()

@@ -95,7 +95,9 @@ def test_a_library_only_on_the_build_machine_is_missing(tmp_path: Path) -> None:
     installed = [install(prog, root, "/usr/sbin/prog")]
     report = libraries.check(root, installed)
     assert report.missing == [libraries.Missing(Path("/usr/sbin/prog"), "libfoo.so.1")]
-    assert "/usr/sbin/prog needs libfoo.so.1, which is not in" in libraries.describe(report)
+    assert libraries.describe(report) == (
+        f"/usr/sbin/prog needs libfoo.so.1, which is not in {root} (looked in /opt/foo/lib, "
+        "/lib, /usr/lib, /lib64, /usr/lib64)")
     assert not loader_finds(root, root / "usr/sbin/prog", ["/usr/lib"])
 
 
@@ -135,6 +137,8 @@ def test_a_library_of_another_class_does_not_count(tmp_path: Path) -> None:
     (root / "usr/lib/libfoo.so.1").write_bytes(bytes(fake))
     report = libraries.check(root, [install(prog, root, "/usr/bin/prog")])
     assert [m.library for m in report.missing] == ["libfoo.so.1"]
+    assert ("the loader skips the file of that name at /lib/libfoo.so.1, "
+            "/usr/lib/libfoo.so.1: it is built for another ELF class") in libraries.describe(report)
 
 
 def test_scripts_are_not_checked_and_a_staging_dir_is_skipped(tmp_path: Path) -> None:
@@ -154,3 +158,84 @@ def test_the_search_dirs_are_the_tree_s_own(tmp_path: Path) -> None:
     assert libraries.search_dirs(root) == ["/opt/foo/lib", *libraries.DEFAULT_DIRS]
     os.remove(root / "etc/ld.so.conf")
     assert libraries.search_dirs(root) == list(libraries.DEFAULT_DIRS)
+
+
+def test_include_globs_and_linked_files_are_read_inside_the_tree(tmp_path: Path) -> None:
+    root = whole_tree(tmp_path)
+    # This machine's directory, and the tree's own at the same path: a link to it (an
+    # absolute target) must lead to the tree's copy, never to this machine's.
+    host = tmp_path / "host-conf.d"
+    host.mkdir()
+    (host / "host.conf").write_text("/host/lib\n")
+    ours = root / str(host).lstrip("/")
+    ours.mkdir(parents=True)
+    (ours / "tree.conf").write_text("/tree/lib\n")
+    (root / "etc/ld.so.conf").write_text("include /etc/linked.d/*.conf\n"
+                                         "include\t/etc/one.conf\n")
+    (root / "etc/linked.d").symlink_to(host)
+    (root / "etc/one.conf").symlink_to(host / "host.conf")
+    assert libraries.search_dirs(root) == ["/tree/lib", *libraries.DEFAULT_DIRS]
+
+
+def test_a_relative_include_is_relative_to_its_file_and_a_loop_ends(tmp_path: Path) -> None:
+    root = whole_tree(tmp_path)
+    (root / "etc/ld.so.conf.d/opt.conf").write_text("/opt/foo/lib\ninclude more/*.conf\n"
+                                                    "include ../ld.so.conf\n")
+    (root / "etc/ld.so.conf.d/more").mkdir()
+    (root / "etc/ld.so.conf.d/more/x.conf").write_text("/opt/x/lib, /opt/y/lib\n")
+    assert libraries.search_dirs(root) == ["/opt/foo/lib", "/opt/x/lib", "/opt/y/lib",
+                                           *libraries.DEFAULT_DIRS]
+
+
+def test_dot_dot_after_a_link_is_taken_where_the_link_leads(tmp_path: Path) -> None:
+    # Relative links only, so this machine's own resolution is the oracle.
+    root = tmp_path / "root"
+    (root / "srv/pkg/bin").mkdir(parents=True)
+    (root / "srv/pkg/lib").mkdir()
+    (root / "srv/lib").mkdir()
+    (root / "opt").mkdir()
+    (root / "srv/link").symlink_to("pkg/bin")
+    (root / "opt/foo").symlink_to("../srv/link")
+    for path in ("/opt/foo/../lib", "/opt/foo", "/srv/link/../../lib", "/opt/./foo/.."):
+        expected = Path(os.path.realpath(root / path.lstrip("/"), strict=True))
+        assert libraries.inside(root, path) == expected, path
+    assert libraries.inside(root, "/opt/foo/../lib") == root / "srv/pkg/lib"
+    assert libraries.inside(root, "/../../opt/foo") == root / "srv/pkg/bin"
+    (root / "loop").symlink_to("loop")
+    assert libraries.inside(root, "/loop/x") is None
+
+
+def test_an_installed_path_through_a_link_out_of_the_tree_is_not_read(tmp_path: Path) -> None:
+    root = whole_tree(tmp_path)
+    _, prog = library_and_program(tmp_path)  # tmp_path/build/prog, on this machine only
+    # The tree's /opt/link leads to this machine's build directory if followed here.
+    (root / "opt").mkdir()
+    (root / "opt/link").symlink_to(tmp_path / "build")
+    report = libraries.check(root, [root / "opt/link/prog"])
+    assert report.checked == 0 and report.missing == []
+    # Inside the tree the link leads to the tree's own copy of that directory: that is read,
+    # and $ORIGIN is where the file really is.
+    ours = root / str(tmp_path / "build").lstrip("/")
+    ours.mkdir(parents=True)
+    shutil.copy(prog, ours / "prog")
+    report = libraries.check(root, [root / "opt/link/prog"])
+    assert report.checked == 1
+    assert [(str(m.file), m.library) for m in report.missing] == [
+        ("/opt/link/prog", "libfoo.so.1")]
+
+
+def test_build_s_error_says_what_where_and_how_to_fix(tmp_path: Path) -> None:
+    from xenlfs.commands import build
+    from xenlfs.errors import XenlfsError
+
+    root = whole_tree(tmp_path)
+    _, prog = library_and_program(tmp_path)
+    installed = [install(prog, root, "/usr/sbin/prog"), install(prog, root, "/usr/bin/prog2")]
+    with pytest.raises(XenlfsError) as raised:
+        build._check_libraries(root, installed)
+    message = str(raised.value)
+    assert message.startswith(f"installed into {root}, but {root} lacks what the installed "
+                              "programs need (libfoo.so.1):\n")
+    assert "/usr/sbin/prog needs libfoo.so.1, which is not in" in message
+    assert "/usr/bin/prog2 needs libfoo.so.1" in message
+    assert "--deps TREE" in (raised.value.hint or "")
