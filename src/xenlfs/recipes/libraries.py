@@ -73,6 +73,7 @@ def inside(root: Path, path: str) -> Path | None:
 def _matches(root: Path, pattern: str) -> list[str]:
     """The tree's paths that the glob PATTERN (absolute, as the tree sees it) names, each
     component matched in the directory it is resolved to inside ROOT, in glob's order."""
+    tree = GuestRoot(root)
     found = ["/"]
     for part in (p for p in pattern.split("/") if p):
         wanted: list[str] = []
@@ -80,10 +81,11 @@ def _matches(root: Path, pattern: str) -> list[str]:
             if not any(c in part for c in "*?["):
                 wanted.append(os.path.join(here, part))
                 continue
-            real = inside(root, here)
-            if real is None or not real.is_dir():
+            try:
+                names = tree.listdir(here)  # [] when it is not a directory
+            except (GuestPathError, OSError):
                 continue
-            wanted.extend(os.path.join(here, name) for name in sorted(os.listdir(real))
+            wanted.extend(os.path.join(here, name) for name in names
                           if fnmatch.fnmatchcase(name, part)
                           and (part.startswith(".") or not name.startswith(".")))
         found = wanted
