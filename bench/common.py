@@ -22,8 +22,7 @@ if str(SRC) not in sys.path:
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
     """An argument parser whose description is the first line of the script's docstring."""
-    return argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0]
-                                   if doc else None)
+    return argparse.ArgumentParser(description=doc.strip().splitlines()[0] if doc else None)
 
 
 def xenlfs(*args: str) -> list[str]:
